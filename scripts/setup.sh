@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything bertd needs to build, test and run, from Debian's packages.
+# Idempotent: packages already present are left alone. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
+  libabsl-dev librocksdb-dev prometheus-cpp-dev libyaml-cpp-dev libssl-dev
+  libtorch-dev libgloo-dev libopenblas0-openmp
+  libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
+  zlib1g-dev libzstd-dev libutf8proc-dev
+  prometheus openssl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO=sudo
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi
