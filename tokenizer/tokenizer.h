@@ -25,6 +25,10 @@
 
 namespace bert::tokenizer {
 
+// The id of a special token that the vocabulary lacks (possible only for a
+// tokenizer.json trained without special tokens).
+inline constexpr uint32_t kNoTokenId = 0xFFFFFFFF;
+
 struct SpecialTokenIds {
   uint32_t pad = 0;
   uint32_t unk = 0;
@@ -50,6 +54,7 @@ struct Encoding {
 };
 
 class TokenizerImpl;
+struct TokenizerAccess;
 
 class Tokenizer {
  public:
@@ -87,6 +92,7 @@ class Tokenizer {
   ~Tokenizer();
 
  private:
+  friend struct TokenizerAccess;  // tokenizer_impl.h: builds a Tokenizer from its parts
   explicit Tokenizer(std::shared_ptr<const TokenizerImpl> impl);
   std::shared_ptr<const TokenizerImpl> impl_;
 };

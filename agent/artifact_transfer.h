@@ -1,0 +1,55 @@
+// Moves artifacts between an agent's disk and the controller over
+// AgentService's UploadArtifact/DownloadArtifact, in checksummed chunks.
+//
+// Downloads land in "<dest>.partial" and resume from what is already there
+// after an interruption; every chunk's SHA-256 and then the whole artifact's
+// size and SHA-256 are checked before it is renamed to <dest>. A mismatch
+// discards the partial data and is DATA_LOSS: a corrupt artifact is never used.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "bert/v1/agent_service.grpc.pb.h"
+
+namespace bert::agent {
+
+struct TransferOptions {
+  size_t chunk_bytes = 1 << 20;
+  int max_attempts = 5;                       // per transfer, on UNAVAILABLE and the like
+  std::chrono::milliseconds retry_backoff{500};
+  std::string token;                          // bearer token, when the controller wants one
+};
+
+// Thread-compatible; the stub is shared and thread-safe.
+class ArtifactTransfer {
+ public:
+  ArtifactTransfer(std::shared_ptr<v1::AgentService::StubInterface> stub, TransferOptions options)
+      : stub_(std::move(stub)), options_(std::move(options)) {}
+
+  // Fetches `artifact` (a file or directory) to `dest`; OK at once when `dest`
+  // already holds it.
+  absl::Status Download(const v1::Artifact& artifact, const std::string& dest);
+
+  // Sends the file or directory at `path` as artifact `artifact_id`, on behalf
+  // of attempt `ref`; returns the controller's record of it.
+  absl::StatusOr<v1::Artifact> Upload(const v1::AssignmentRef& ref, const std::string& artifact_id,
+                                      const std::string& name, v1::StageKind produced_by,
+                                      const std::string& path);
+
+ private:
+  // One DownloadArtifact call into `partial`; resumes from the bytes present.
+  absl::Status DownloadOnce(const v1::Artifact& artifact, const std::string& partial);
+  absl::StatusOr<v1::Artifact> UploadOnce(const v1::AssignmentRef& ref, const v1::Artifact& header,
+                                          const std::string& path, bool is_directory,
+                                          const std::vector<std::string>& files);
+  void Authorize(grpc::ClientContext& context) const;
+
+  std::shared_ptr<v1::AgentService::StubInterface> stub_;
+  TransferOptions options_;
+};
+
+}  // namespace bert::agent

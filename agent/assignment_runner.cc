@@ -1,0 +1,152 @@
+#include "agent/assignment_runner.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "agent/artifact_manifest.h"
+#include "agent/failure.h"
+#include "agent/stage.h"
+#include "common/status_macros.h"
+
+namespace bert::agent {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr absl::string_view kFileScheme = "file://";
+
+std::string StageDirName(v1::StageKind stage) {
+  return absl::AsciiStrToLower(v1::StageKind_Name(stage));
+}
+
+absl::StatusOr<std::string> MaterializeInput(const v1::Artifact& artifact,
+                                             const RunnerEnvironment& env) {
+  absl::string_view uri = artifact.uri();
+  if (absl::ConsumePrefix(&uri, kFileScheme) && (env.shared_fs || env.transfer == nullptr)) {
+    const std::string path(uri);
+    absl::Status verified = VerifyLocalArtifact(path, artifact);
+    if (verified.ok()) return path;
+    if (env.transfer == nullptr || verified.code() != absl::StatusCode::kNotFound) {
+      return StageFailure(v1::ARTIFACT_CORRUPT, verified.message());
+    }
+  }
+  if (env.transfer == nullptr) {
+    return StageFailure(v1::ARTIFACT_CORRUPT,
+                        absl::StrCat("input ", artifact.id(), " (", artifact.uri(),
+                                     ") is not reachable from this host"));
+  }
+  const std::string dest = (fs::path(env.work_dir) / "artifacts" / artifact.id()).string();
+  absl::Status s = env.transfer->Download(artifact, dest);
+  if (!s.ok()) {
+    return StageFailure(s.code() == absl::StatusCode::kDataLoss ? v1::ARTIFACT_CORRUPT
+                                                                : v1::INTERNAL,
+                        absl::StrCat("input ", artifact.id(), ": ", s.message()));
+  }
+  return dest;
+}
+
+}  // namespace
+
+std::string ArtifactId(const std::string& job_id, v1::StageKind stage, const std::string& name) {
+  return absl::StrCat(job_id, "/", StageDirName(stage), "/", name);
+}
+
+std::string OutputDirFor(const v1::Assignment& assignment, const RunnerEnvironment& env) {
+  const fs::path root = env.shared_fs && !assignment.artifact_root().empty()
+                            ? fs::path(assignment.artifact_root())
+                            : fs::path(env.work_dir) / "jobs";
+  return (root / assignment.ref().job_id() / StageDirName(assignment.ref().stage()) /
+          absl::StrCat("shard-", assignment.ref().shard_index()))
+      .string();
+}
+
+void PublishCheckpoint(const v1::Assignment& assignment, const RunnerEnvironment& env,
+                       v1::CheckpointRecord* record) {
+  record->set_job_id(assignment.ref().job_id());
+  v1::Artifact* a = record->mutable_artifact();
+  a->set_id(ArtifactId(assignment.ref().job_id(), v1::PRETRAIN, a->name()));
+  a->set_produced_by(v1::PRETRAIN);
+  absl::string_view uri = a->uri();
+  if (!absl::ConsumePrefix(&uri, kFileScheme)) return;
+  const std::string path(uri);
+  if (auto local = DescribeLocalArtifact(path); local.ok()) {
+    a->set_size_bytes(local->size_bytes);
+    a->set_sha256(local->sha256);
+    a->set_is_directory(local->is_directory);
+  }
+  if (env.shared_fs || env.transfer == nullptr) return;
+  auto uploaded = env.transfer->Upload(assignment.ref(), a->id(), a->name(), v1::PRETRAIN, path);
+  if (uploaded.ok()) *a = *uploaded;
+}
+
+absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& assignment,
+                                                        const RunnerEnvironment& env,
+                                                        StageReporter& reporter) {
+  const v1::AssignmentRef& ref = assignment.ref();
+  BERT_ASSIGN_OR_RETURN(std::unique_ptr<Stage> stage, MakeStage(ref.stage()));
+
+  StageContext ctx;
+  ctx.ref = ref;
+  ctx.shard_count = std::max(1, assignment.shard_count());
+  ctx.spec = assignment.spec();
+  ctx.rendezvous = assignment.rendezvous();
+  ctx.worker_path = env.worker_path;
+  ctx.threads = env.threads;
+  ctx.device = env.device;
+  ctx.cancel_grace = env.cancel_grace;
+  ctx.output_dir = OutputDirFor(assignment, env);
+  std::error_code ec;
+  fs::create_directories(ctx.output_dir, ec);
+  if (ec) {
+    return StageFailure(v1::INTERNAL,
+                        absl::StrCat("create output dir ", ctx.output_dir, ": ", ec.message()));
+  }
+  for (const v1::Artifact& artifact : assignment.inputs()) {
+    // A fan-out's parts matter only to the join of the stage that made them.
+    if (absl::StartsWith(artifact.name(), "parts-") &&
+        !(ctx.is_join() && artifact.produced_by() == ref.stage())) {
+      continue;
+    }
+    if (reporter.Cancelled()) return StageFailure(v1::CANCELLED_BY_USER, "cancelled");
+    BERT_ASSIGN_OR_RETURN(std::string path, MaterializeInput(artifact, env));
+    ctx.inputs.push_back({artifact, std::move(path)});
+  }
+
+  reporter.Log("info", absl::StrCat("running ", v1::StageKind_Name(ref.stage()), " shard ",
+                                    ref.shard_index(), "/", ctx.shard_count, " attempt ",
+                                    ref.attempt(), " in ", ctx.output_dir));
+  BERT_ASSIGN_OR_RETURN(std::vector<StageOutput> outputs, stage->Run(ctx, reporter));
+  if (reporter.Cancelled()) return StageFailure(v1::CANCELLED_BY_USER, "cancelled");
+
+  std::vector<v1::Artifact> published;
+  for (const StageOutput& out : outputs) {
+    const std::string id = ArtifactId(ref.job_id(), ref.stage(), out.name);
+    if (env.transfer != nullptr && !env.shared_fs) {
+      auto uploaded = env.transfer->Upload(ref, id, out.name, ref.stage(), out.path);
+      if (!uploaded.ok()) {
+        return StageFailure(uploaded.status().code() == absl::StatusCode::kFailedPrecondition
+                                ? v1::AGENT_LOST
+                                : v1::INTERNAL,
+                            absl::StrCat("upload ", id, ": ", uploaded.status().message()));
+      }
+      published.push_back(*uploaded);
+      continue;
+    }
+    auto local = DescribeLocalArtifact(out.path);
+    if (!local.ok()) return StageFailure(v1::INTERNAL, local.status().message());
+    v1::Artifact& a = published.emplace_back();
+    a.set_id(id);
+    a.set_name(out.name);
+    a.set_uri(absl::StrCat(kFileScheme, fs::absolute(out.path).string()));
+    a.set_size_bytes(local->size_bytes);
+    a.set_sha256(local->sha256);
+    a.set_is_directory(local->is_directory);
+    a.set_produced_by(ref.stage());
+  }
+  return published;
+}
+
+}  // namespace bert::agent

@@ -1,0 +1,47 @@
+// Runs one assignment on this host: makes its inputs local and verified
+// (a shared-filesystem path used in place, else a download through the
+// controller), runs the stage, and publishes its outputs (recorded in place on
+// a shared filesystem, else uploaded). The same code serves the agent and
+// `bert-agent run-stage`.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/artifact_transfer.h"
+#include "agent/stage_reporter.h"
+#include "bert/v1/agent_service.pb.h"
+
+namespace bert::agent {
+
+struct RunnerEnvironment {
+  std::string work_dir;              // this agent's private directory
+  bool shared_fs = false;            // artifact_root is visible here
+  std::string worker_path;           // bert-worker
+  int threads = 1;
+  std::string device = "cpu";
+  std::chrono::milliseconds cancel_grace{10000};
+  ArtifactTransfer* transfer = nullptr;  // null without a controller; not owned
+};
+
+// "<job>/<stage>/<name>", stage in lower case.
+std::string ArtifactId(const std::string& job_id, v1::StageKind stage, const std::string& name);
+
+// Where this piece writes: "<root>/<job>/<stage>/shard-<i>", root being the
+// controller's artifact root on a shared filesystem, else "<work_dir>/jobs".
+std::string OutputDirFor(const v1::Assignment& assignment, const RunnerEnvironment& env);
+
+// Runs it; the artifacts to hand to CompleteStage, or a StageFailure.
+absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& assignment,
+                                                        const RunnerEnvironment& env,
+                                                        StageReporter& reporter);
+
+// Fills a checkpoint record from a worker: its job, artifact id, size and
+// sha256 (recomputed here with the manifest rule) and, without a shared
+// filesystem, uploads it so a replacement agent elsewhere can resume.
+void PublishCheckpoint(const v1::Assignment& assignment, const RunnerEnvironment& env,
+                       v1::CheckpointRecord* record);
+
+}  // namespace bert::agent

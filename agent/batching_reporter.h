@@ -1,0 +1,80 @@
+// A StageReporter that batches what a stage reports and sends it with a
+// caller-supplied function (ReportStage over gRPC in the agent; a console
+// printer in `run-stage`): progress is coalesced to the newest value, metrics,
+// logs and checkpoints are queued in order and kept until a send succeeds, so
+// a controller restart loses none of them. At most one send per `interval`,
+// except that a checkpoint is sent at once.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "agent/stage_reporter.h"
+#include "bert/v1/agent_service.pb.h"
+
+namespace bert::agent {
+
+class BatchingReporter final : public StageReporter {
+ public:
+  // Sends one batch; returns whether the controller asked to cancel. An
+  // UNAVAILABLE-like error keeps the batch for the next try; FAILED_PRECONDITION
+  // (a stale attempt) or NOT_FOUND drops it and cancels the stage.
+  using SendFn = std::function<absl::StatusOr<bool>(std::vector<v1::StageReport> batch)>;
+  // Called for each checkpoint before it is queued, e.g. to upload it and
+  // fill its artifact; may block. Optional.
+  using CheckpointFn = std::function<void(v1::CheckpointRecord* record)>;
+
+  BatchingReporter(v1::StageKind stage, SendFn send, std::chrono::milliseconds interval,
+                   CheckpointFn on_checkpoint = nullptr, size_t max_queued_logs = 10000);
+  ~BatchingReporter() override;  // calls Finish()
+
+  void Progress(int64_t done, int64_t total, std::string_view unit) override;
+  void Metric(std::string_view name, double value, int64_t step) override;
+  void Log(std::string_view level, std::string_view message) override;
+  bool Cancelled() const override;
+  void Checkpoint(const v1::CheckpointRecord& record) override;
+
+  // Stops the stage (a cancel from a heartbeat or a signal).
+  void Cancel();
+  // Sends what is queued, retrying until `deadline` passes, then stops the sender.
+  void Finish(std::chrono::milliseconds deadline = std::chrono::seconds(30));
+
+  int64_t dropped_logs() const;
+  // Reports still queued when Finish() gave up.
+  int64_t dropped_on_finish() const;
+
+ private:
+  void SenderLoop();
+  // Takes a batch, sends it, and puts it back on failure. Returns true when sent.
+  bool SendPending();
+
+  const v1::StageKind stage_;
+  const SendFn send_;
+  const std::chrono::milliseconds interval_;
+  const CheckpointFn on_checkpoint_;
+  const size_t max_queued_logs_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<v1::StageReport> queue_;      // metrics, logs, checkpoints, in order
+  std::optional<v1::Progress> progress_;   // newest progress not yet sent
+  size_t queued_logs_ = 0;
+  int64_t dropped_logs_ = 0;
+  bool urgent_ = false;
+  bool stopping_ = false;
+  bool cancelled_ = false;
+  std::chrono::steady_clock::time_point finish_deadline_;
+  int64_t dropped_on_finish_ = 0;
+  // For rate and ETA.
+  std::optional<std::pair<std::chrono::steady_clock::time_point, int64_t>> rate_base_;
+  std::thread sender_;
+};
+
+}  // namespace bert::agent

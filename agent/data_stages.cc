@@ -1,0 +1,210 @@
+#include "agent/data_stages.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "agent/failure.h"
+#include "common/status_macros.h"
+#include "data/prepare.h"
+#include "data/prepared_corpus.h"
+#include "data/preprocess.h"
+#include "tokenizer/wordpiece_trainer.h"
+
+namespace bert::agent {
+namespace fs = std::filesystem;
+namespace {
+
+// Library errors keep their message; the cause follows the code, except that
+// a cancelled sink is the user's cancel.
+absl::Status AsStageFailure(const absl::Status& s, ProgressSink& sink, std::string_view what) {
+  if (s.ok()) return s;
+  if (sink.Cancelled() || s.code() == absl::StatusCode::kCancelled) {
+    return StageFailure(v1::CANCELLED_BY_USER, "cancelled");
+  }
+  const std::string message = absl::StrCat(std::string(what), ": ", s.message());
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return StageFailure(v1::DATA_ERROR, message);
+    case absl::StatusCode::kDataLoss:
+      return StageFailure(v1::ARTIFACT_CORRUPT, message);
+    case absl::StatusCode::kResourceExhausted:
+      return StageFailure(v1::OUT_OF_MEMORY, message);
+    default:
+      return StageFailure(v1::INTERNAL, message);
+  }
+}
+
+// Gathers every shard's "parts-<i>" input into dir/parts (hard links when
+// possible, else copies).
+absl::Status GatherParts(const StageContext& ctx, v1::StageKind kind, const fs::path& dir) {
+  std::error_code ec;
+  const fs::path parts = dir / "parts";
+  fs::create_directories(parts, ec);
+  int found = 0;
+  for (const StageInput* in : ctx.InputsFrom(kind)) {
+    if (!absl::StartsWith(in->artifact.name(), "parts-")) continue;
+    ++found;
+    for (const auto& e : fs::recursive_directory_iterator(in->path, ec)) {
+      if (!e.is_regular_file()) continue;
+      const fs::path dest = parts / fs::relative(e.path(), in->path);
+      fs::create_directories(dest.parent_path(), ec);
+      fs::remove(dest, ec);
+      fs::create_hard_link(e.path(), dest, ec);
+      if (ec) fs::copy_file(e.path(), dest, fs::copy_options::overwrite_existing, ec);
+      if (ec) {
+        return StageFailure(v1::INTERNAL, absl::StrCat("gather ", e.path().string(), ": ",
+                                                       ec.message()));
+      }
+    }
+  }
+  if (found != ctx.shard_count) {
+    return StageFailure(v1::INTERNAL, absl::StrCat("join: ", found, " parts inputs for ",
+                                                   ctx.shard_count, " shards"));
+  }
+  return absl::OkStatus();
+}
+
+std::string PartsName(int shard) { return absl::StrFormat("parts-%05d", shard); }
+
+// The prepared corpus among the inputs, or an error.
+absl::StatusOr<std::string> CorpusDir(const StageContext& ctx) {
+  for (const StageInput* in : ctx.InputsFrom(v1::PREPARE)) {
+    if (in->artifact.name() == "corpus") return in->path;
+  }
+  return StageFailure(v1::SPEC_ERROR, "no prepared corpus among the inputs");
+}
+
+class PrepareStage final : public Stage {
+ public:
+  absl::StatusOr<std::vector<StageOutput>> Run(const StageContext& ctx,
+                                               StageReporter& reporter) override {
+    const fs::path out(ctx.output_dir);
+    if (ctx.is_join()) {
+      const fs::path dir = out / "corpus";
+      BERT_RETURN_IF_ERROR(GatherParts(ctx, v1::PREPARE, dir));
+      BERT_RETURN_IF_ERROR(Finalize(ctx, dir, reporter));
+      return std::vector<StageOutput>{{"corpus", dir.string()}};
+    }
+    data::PrepareOptions options;
+    options.worker_index = ctx.ref.shard_index();
+    options.num_workers = ctx.shard_count;
+    options.threads = ctx.threads;
+    if (ctx.shard_count == 1) {
+      const fs::path dir = out / "corpus";
+      BERT_RETURN_IF_ERROR(AsStageFailure(
+          data::PrepareWorker(ctx.spec.corpus(), dir.string(), options, reporter), reporter,
+          "prepare"));
+      BERT_RETURN_IF_ERROR(Finalize(ctx, dir, reporter));
+      return std::vector<StageOutput>{{"corpus", dir.string()}};
+    }
+    const fs::path dir = out / "work";
+    BERT_RETURN_IF_ERROR(AsStageFailure(
+        data::PrepareWorker(ctx.spec.corpus(), dir.string(), options, reporter), reporter,
+        "prepare"));
+    return std::vector<StageOutput>{{PartsName(ctx.ref.shard_index()), (dir / "parts").string()}};
+  }
+
+ private:
+  static absl::Status Finalize(const StageContext& ctx, const fs::path& dir,
+                               StageReporter& reporter) {
+    data::FinalizePrepareOptions options;
+    options.threads = ctx.threads;
+    auto corpus = data::FinalizePrepare(dir.string(), ctx.shard_count, options, reporter);
+    if (!corpus.ok()) return AsStageFailure(corpus.status(), reporter, "prepare finalize");
+    reporter.Log("info", absl::StrCat("prepared corpus: ", corpus->shards.size(), " shards"));
+    return absl::OkStatus();
+  }
+};
+
+class TokenizerStage final : public Stage {
+ public:
+  absl::StatusOr<std::vector<StageOutput>> Run(const StageContext& ctx,
+                                               StageReporter& reporter) override {
+    BERT_ASSIGN_OR_RETURN(std::string corpus_dir, CorpusDir(ctx));
+    auto corpus = data::PreparedCorpus::Load(corpus_dir);
+    if (!corpus.ok()) return AsStageFailure(corpus.status(), reporter, "tokenizer");
+    std::vector<std::string> files;
+    for (size_t i = 0; i < corpus->shards.size(); ++i) files.push_back(corpus->ShardPath(i));
+
+    const v1::TokenizerSpec& spec = ctx.spec.tokenizer();
+    tokenizer::WordPieceTrainerOptions options;
+    if (spec.vocab_size() > 0) options.vocab_size = static_cast<size_t>(spec.vocab_size());
+    options.min_frequency = static_cast<uint64_t>(std::max(0, spec.min_frequency()));
+    options.special_tokens.assign(spec.special_tokens().begin(), spec.special_tokens().end());
+    if (options.special_tokens.empty()) {
+      options.special_tokens = tokenizer::WordPieceTrainerOptions::BertSpecialTokens();
+    }
+    if (spec.limit_alphabet() > 0) options.limit_alphabet = static_cast<size_t>(spec.limit_alphabet());
+    options.lowercase = spec.lowercase();
+    options.threads = ctx.threads;
+    auto trained = tokenizer::TrainFromFiles(files, options, reporter);
+    if (!trained.ok()) return AsStageFailure(trained.status(), reporter, "tokenizer");
+    const fs::path dir = fs::path(ctx.output_dir) / "tokenizer";
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    BERT_RETURN_IF_ERROR(AsStageFailure(trained->Save(dir.string()), reporter, "save tokenizer"));
+    reporter.Log("info", absl::StrCat("tokenizer: ", trained->vocab_size(), " tokens"));
+    return std::vector<StageOutput>{{"tokenizer", dir.string()}};
+  }
+};
+
+class PreprocessStage final : public Stage {
+ public:
+  absl::StatusOr<std::vector<StageOutput>> Run(const StageContext& ctx,
+                                               StageReporter& reporter) override {
+    BERT_ASSIGN_OR_RETURN(std::string corpus_dir, CorpusDir(ctx));
+    std::string tokenizer_path;
+    for (const StageInput* in : ctx.InputsFrom(v1::TOKENIZER)) tokenizer_path = in->path;
+    if (tokenizer_path.empty()) tokenizer_path = ctx.spec.tokenizer().from();
+    if (tokenizer_path.empty()) return StageFailure(v1::SPEC_ERROR, "preprocess: no tokenizer");
+
+    const fs::path out(ctx.output_dir);
+    if (ctx.is_join()) {
+      const fs::path dir = out / "dataset";
+      BERT_RETURN_IF_ERROR(GatherParts(ctx, v1::PREPROCESS, dir));
+      BERT_RETURN_IF_ERROR(Finalize(ctx, corpus_dir, tokenizer_path, dir, reporter));
+      return std::vector<StageOutput>{{"dataset", dir.string()}};
+    }
+    data::PreprocessOptions options;
+    options.worker_index = ctx.ref.shard_index();
+    options.num_workers = ctx.shard_count;
+    options.threads = ctx.threads;
+    const fs::path dir = ctx.shard_count == 1 ? out / "dataset" : out / "work";
+    BERT_RETURN_IF_ERROR(AsStageFailure(
+        data::PreprocessWorker(corpus_dir, tokenizer_path, ctx.spec.preprocess(), dir.string(),
+                               options, reporter),
+        reporter, "preprocess"));
+    if (ctx.shard_count > 1) {
+      return std::vector<StageOutput>{
+          {PartsName(ctx.ref.shard_index()), (dir / "parts").string()}};
+    }
+    BERT_RETURN_IF_ERROR(Finalize(ctx, corpus_dir, tokenizer_path, dir, reporter));
+    return std::vector<StageOutput>{{"dataset", dir.string()}};
+  }
+
+ private:
+  static absl::Status Finalize(const StageContext& ctx, const std::string& corpus_dir,
+                               const std::string& tokenizer_path, const fs::path& dir,
+                               StageReporter& reporter) {
+    data::FinalizePreprocessOptions options;
+    options.threads = ctx.threads;
+    auto manifest = data::FinalizePreprocess(corpus_dir, tokenizer_path, ctx.spec.preprocess(),
+                                             dir.string(), ctx.shard_count, options, reporter);
+    if (!manifest.ok()) return AsStageFailure(manifest.status(), reporter, "preprocess finalize");
+    return absl::OkStatus();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> MakePrepareStage() { return std::make_unique<PrepareStage>(); }
+std::unique_ptr<Stage> MakeTokenizerStage() { return std::make_unique<TokenizerStage>(); }
+std::unique_ptr<Stage> MakePreprocessStage() { return std::make_unique<PreprocessStage>(); }
+
+}  // namespace bert::agent

@@ -1,0 +1,60 @@
+#include "agent/failure.h"
+
+#include <string>
+
+#include "absl/strings/cord.h"
+
+namespace bert::agent {
+namespace {
+
+constexpr char kCauseUrl[] = "type.bert/bert.v1.FailureCause";
+
+absl::StatusCode CodeFor(v1::FailureCause cause) {
+  switch (cause) {
+    case v1::SPEC_ERROR:
+    case v1::DATA_ERROR:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::ARTIFACT_CORRUPT:
+      return absl::StatusCode::kDataLoss;
+    case v1::OUT_OF_MEMORY:
+      return absl::StatusCode::kResourceExhausted;
+    case v1::CANCELLED_BY_USER:
+      return absl::StatusCode::kCancelled;
+    case v1::WORKER_CRASHED:
+    case v1::AGENT_LOST:
+      return absl::StatusCode::kAborted;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+}  // namespace
+
+absl::Status StageFailure(v1::FailureCause cause, std::string_view message) {
+  absl::Status status(CodeFor(cause), absl::string_view(message.data(), message.size()));
+  status.SetPayload(kCauseUrl, absl::Cord(v1::FailureCause_Name(cause)));
+  return status;
+}
+
+v1::FailureCause CauseOf(const absl::Status& status) {
+  if (auto payload = status.GetPayload(kCauseUrl)) {
+    v1::FailureCause cause;
+    if (v1::FailureCause_Parse(std::string(*payload), &cause)) return cause;
+  }
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return v1::FAILURE_CAUSE_UNSPECIFIED;
+    case absl::StatusCode::kCancelled:
+      return v1::CANCELLED_BY_USER;
+    case absl::StatusCode::kInvalidArgument:
+      return v1::DATA_ERROR;
+    case absl::StatusCode::kDataLoss:
+      return v1::ARTIFACT_CORRUPT;
+    case absl::StatusCode::kResourceExhausted:
+      return v1::OUT_OF_MEMORY;
+    default:
+      return v1::INTERNAL;
+  }
+}
+
+}  // namespace bert::agent

@@ -1,0 +1,126 @@
+// bert-agent: runs stages for bertd, or one stage locally (run-stage).
+//
+//   bert-agent --server HOST:PORT --pools cpu,train --work-dir DIR [--token T]
+//              [--tls-ca PEM] [--id ID] [--shared-fs] [--worker PATH]
+//   bert-agent run-stage STAGE --spec job.yaml --work-dir DIR [--shard I --shards N]
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_split.h"
+#include "agent/agent.h"
+#include "agent/run_stage_command.h"
+
+namespace {
+
+std::string DefaultWorkerPath() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "bert-worker";
+  return (self.parent_path() / "bert-worker").string();
+}
+
+// SIGINT/SIGTERM are blocked in every thread and taken here, once, by sigwait.
+class SignalWatcher {
+ public:
+  SignalWatcher() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  }
+  template <typename F>
+  void Start(F on_signal) {
+    thread_ = std::thread([this, on_signal] {
+      int sig = 0;
+      if (sigwait(&set_, &sig) == 0) on_signal(sig);
+    });
+    thread_.detach();
+  }
+
+ private:
+  sigset_t set_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  SignalWatcher signals;  // before any thread starts
+  CLI::App app{"bert-agent: runs bertd's stages on this host"};
+  app.set_version_flag("--version", "bert-agent 0.1.0");
+
+  bert::agent::AgentOptions o;
+  o.worker_path = DefaultWorkerPath();
+  std::string pools = "cpu,train";
+  std::vector<std::string> labels;
+  int64_t cancel_grace_ms = 10000;
+  app.add_option("--server", o.server, "bertd address, host:port");
+  app.add_option("--pools", pools, "host pools served, comma-separated")->capture_default_str();
+  app.add_option("--label", labels, "KEY=VALUE label (repeatable)");
+  app.add_option("--work-dir", o.work_dir, "private working directory");
+  app.add_option("--token", o.token, "bearer token for bertd");
+  app.add_option("--tls-ca", o.tls_ca, "PEM file of the CA that signed bertd's certificate");
+  app.add_option("--id", o.id, "agent id (default: persisted, or hostname-pools)");
+  app.add_flag("--shared-fs", o.shared_fs, "this host sees bertd's artifact root as a local path");
+  app.add_option("--worker", o.worker_path, "bert-worker binary")->capture_default_str();
+  app.add_option("--accelerator", o.accelerator, "auto, cpu, cuda or hpu")->capture_default_str();
+  app.add_option("--address", o.address, "address other agents reach this host at");
+  app.add_option("--threads", o.threads, "threads per stage (0 = all cores)");
+  app.add_option("--slots", o.slots, "assignments run at once")->capture_default_str();
+  app.add_option("--cancel-grace-ms", cancel_grace_ms, "SIGTERM to SIGKILL grace for a worker")
+      ->capture_default_str();
+
+  bert::agent::RunStageOptions rs;
+  CLI::App* run_stage = app.add_subcommand("run-stage", "run one stage locally, without bertd");
+  run_stage->add_option("stage", rs.stage, "prepare, tokenizer, preprocess, pretrain or export")
+      ->required();
+  run_stage->add_option("--spec", rs.spec_path, "job spec YAML")->required();
+  run_stage->add_option("--work-dir", rs.work_dir, "where outputs go (and earlier ones are)")
+      ->required();
+  run_stage->add_option("--shard", rs.shard, "this piece's index (shards = the join)");
+  run_stage->add_option("--shards", rs.shards, "pieces the stage fans out to");
+  run_stage->add_option("--worker", rs.worker_path, "bert-worker binary");
+  run_stage->add_option("--threads", rs.threads, "threads (0 = all cores)");
+  run_stage->add_option("--device", rs.device, "cpu, cuda or hpu");
+  CLI11_PARSE(app, argc, argv);
+
+  if (run_stage->parsed()) {
+    if (rs.worker_path.empty()) rs.worker_path = o.worker_path;
+    static std::atomic<bool> cancel{false};
+    signals.Start([](int) { cancel = true; });
+    return bert::agent::RunStageCommand(rs, cancel);
+  }
+
+  if (o.server.empty() || o.work_dir.empty()) {
+    fprintf(stderr, "bert-agent: --server and --work-dir are required (or use run-stage)\n");
+    return 2;
+  }
+  o.pools.clear();
+  for (absl::string_view p : absl::StrSplit(pools, ',', absl::SkipWhitespace())) {
+    o.pools.emplace_back(p);
+  }
+  for (const std::string& l : labels) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(l, absl::MaxSplits('=', 1));
+    if (kv.first.empty()) {
+      fprintf(stderr, "bert-agent: --label wants KEY=VALUE, got '%s'\n", l.c_str());
+      return 2;
+    }
+    o.labels[kv.first] = kv.second;
+  }
+  o.cancel_grace = std::chrono::milliseconds(cancel_grace_ms);
+  o.work_dir = std::filesystem::absolute(o.work_dir).string();
+  bert::agent::Agent agent(o);
+  signals.Start([&agent](int) { agent.Stop(); });
+  absl::Status s = agent.Run();
+  if (!s.ok()) {
+    fprintf(stderr, "bert-agent: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}

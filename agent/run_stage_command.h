@@ -1,0 +1,26 @@
+// `bert-agent run-stage STAGE`: runs one stage of a job spec on this machine,
+// without a controller, for debugging. Outputs of earlier run-stage calls with
+// the same --work-dir are the inputs (recorded in <work-dir>/artifacts.json).
+#pragma once
+
+#include <atomic>
+#include <string>
+
+namespace bert::agent {
+
+struct RunStageOptions {
+  std::string stage;       // prepare, tokenizer, preprocess, pretrain, export
+  std::string spec_path;   // job.yaml
+  std::string work_dir;
+  int shard = 0;
+  int shards = 1;
+  std::string worker_path;
+  int threads = 0;         // 0 = all cores
+  std::string device = "cpu";
+};
+
+// Returns the process exit code: 0 ok, 1 stage failed, 2 bad usage or spec.
+// `cancel` becomes true on SIGINT/SIGTERM.
+int RunStageCommand(const RunStageOptions& options, const std::atomic<bool>& cancel);
+
+}  // namespace bert::agent

@@ -1,0 +1,58 @@
+// The one interface every stage runs behind: inputs are local, verified
+// artifacts; outputs are files or directories the stage leaves under its
+// output directory; progress, logs, metrics and checkpoints go to a
+// StageReporter, which also carries cancellation.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/stage_reporter.h"
+#include "bert/v1/agent_service.pb.h"
+#include "bert/v1/job.pb.h"
+#include "bert/v1/spec.pb.h"
+
+namespace bert::agent {
+
+struct StageInput {
+  v1::Artifact artifact;
+  std::string path;  // on local disk (or the shared filesystem), verified
+};
+
+struct StageContext {
+  v1::AssignmentRef ref;
+  int shard_count = 1;          // a join piece has ref.shard_index == shard_count
+  v1::JobSpec spec;             // normalised
+  v1::Rendezvous rendezvous;    // PRETRAIN only
+  std::vector<StageInput> inputs;
+  std::string output_dir;       // exists; the same directory for every attempt of this piece
+  std::string worker_path;      // bert-worker, for the stages that need libtorch
+  int threads = 1;
+  std::string device = "cpu";   // "cpu", "cuda" or "hpu"
+  std::chrono::milliseconds cancel_grace{10000};
+
+  bool is_join() const { return ref.shard_index() >= shard_count && shard_count > 1; }
+  // Inputs produced by `kind`, in their given order.
+  std::vector<const StageInput*> InputsFrom(v1::StageKind kind) const;
+};
+
+struct StageOutput {
+  std::string name;  // the artifact's name: "corpus-00000", "tokenizer", "dataset", ...
+  std::string path;  // a file or directory under StageContext::output_dir
+};
+
+// Runs one piece of one stage. Failures are StageFailure statuses (agent/failure.h).
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual absl::StatusOr<std::vector<StageOutput>> Run(const StageContext& context,
+                                                       StageReporter& reporter) = 0;
+};
+
+// The stage that runs `kind`; UNIMPLEMENTED for kinds this build cannot run.
+absl::StatusOr<std::unique_ptr<Stage>> MakeStage(v1::StageKind kind);
+
+}  // namespace bert::agent

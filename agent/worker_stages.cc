@@ -1,0 +1,206 @@
+#include "agent/worker_stages.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "agent/failure.h"
+#include "agent/worker_process.h"
+#include "common/atomic_file.h"
+#include "common/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace bert::agent {
+namespace fs = std::filesystem;
+namespace {
+
+// The step of a "checkpoint-<step>" name, or -1.
+int64_t CheckpointStep(const std::string& name) {
+  constexpr absl::string_view kPrefix = "checkpoint-";
+  int64_t step = -1;
+  if (!absl::StartsWith(name, kPrefix) ||
+      !absl::SimpleAtoi(absl::string_view(name).substr(kPrefix.size()), &step)) {
+    return -1;
+  }
+  return step;
+}
+
+// The newest checkpoint directory under `dir`, or "".
+std::string NewestCheckpoint(const fs::path& dir) {
+  std::error_code ec;
+  int64_t best = -1;
+  std::string best_path;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!e.is_directory()) continue;
+    const int64_t step = CheckpointStep(e.path().filename().string());
+    if (step > best) {
+      best = step;
+      best_path = e.path().string();
+    }
+  }
+  return best_path;
+}
+
+absl::Status CopyTree(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::remove_all(to, ec);
+  fs::create_directories(to.parent_path(), ec);
+  const fs::path tmp = to.string() + ".tmp-copy";
+  fs::remove_all(tmp, ec);
+  fs::copy(from, tmp, fs::copy_options::recursive, ec);
+  if (ec) return absl::InternalError(absl::StrCat("copy ", from.string(), " to ", tmp.string(), ": ", ec.message()));
+  fs::rename(tmp, to, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename ", tmp.string(), " to ", to.string(), ": ", ec.message()));
+  return SyncDirectory(to.parent_path().string());
+}
+
+absl::Status RunWorkerWithConfig(const StageContext& ctx, StageReporter& reporter,
+                                 const std::string& subcommand, const nlohmann::json& config) {
+  if (ctx.worker_path.empty() || !fs::exists(ctx.worker_path)) {
+    return StageFailure(v1::INTERNAL,
+                        absl::StrCat("bert-worker not found at '", ctx.worker_path, "'"));
+  }
+  const std::string config_path = (fs::path(ctx.output_dir) / (subcommand + "-config.json")).string();
+  BERT_RETURN_IF_ERROR(WriteFileAtomically(config_path, config.dump(2)));
+  WorkerOptions options;
+  options.argv = {ctx.worker_path, subcommand, "--config", config_path};
+  options.extra_env = {absl::StrCat("OMP_NUM_THREADS=", ctx.threads)};
+  options.cancel_grace = ctx.cancel_grace;
+  return RunWorker(options, reporter);
+}
+
+class PretrainStage final : public Stage {
+ public:
+  absl::StatusOr<std::vector<StageOutput>> Run(const StageContext& ctx,
+                                               StageReporter& reporter) override {
+    const StageInput* dataset = nullptr;
+    for (const StageInput* in : ctx.InputsFrom(v1::PREPROCESS)) {
+      if (dataset == nullptr || in->artifact.name() == "dataset") dataset = in;
+    }
+    std::string dataset_dir = dataset ? dataset->path : ctx.spec.preprocess().from_dataset();
+    if (dataset_dir.empty()) return StageFailure(v1::SPEC_ERROR, "pretrain: no dataset input");
+    auto manifest_text = ReadFile((fs::path(dataset_dir) / "manifest.json").string());
+    if (!manifest_text.ok()) {
+      return StageFailure(v1::ARTIFACT_CORRUPT, absl::StrCat("pretrain: dataset ", dataset_dir,
+                                                             ": ", manifest_text.status().message()));
+    }
+    nlohmann::json manifest = nlohmann::json::parse(*manifest_text, nullptr, false);
+    if (manifest.is_discarded() || !manifest.contains("vocab_size")) {
+      return StageFailure(v1::ARTIFACT_CORRUPT,
+                          absl::StrCat("pretrain: ", dataset_dir, "/manifest.json has no vocab_size"));
+    }
+
+    // A retry on another host starts from the checkpoint the controller kept.
+    const fs::path checkpoints = fs::path(ctx.output_dir) / "checkpoints";
+    std::error_code ec;
+    fs::create_directories(checkpoints, ec);
+    for (const StageInput* in : ctx.InputsFrom(v1::PRETRAIN)) {
+      if (CheckpointStep(in->artifact.name()) < 0) continue;
+      const fs::path dest = checkpoints / in->artifact.name();
+      if (!fs::exists(dest) && fs::path(in->path) != dest) {
+        BERT_RETURN_IF_ERROR(CopyTree(in->path, dest));
+        reporter.Log("info", absl::StrCat("resuming from ", in->artifact.name()));
+      }
+    }
+
+    const v1::ModelSpec& m = ctx.spec.model();
+    const v1::TrainingSpec& t = ctx.spec.training();
+    nlohmann::json config;
+    config["dataset_dir"] = dataset_dir;
+    config["output_dir"] = ctx.output_dir;
+    config["model"] = {{"hidden_size", m.hidden_size()},
+                       {"num_hidden_layers", m.num_hidden_layers()},
+                       {"num_attention_heads", m.num_attention_heads()},
+                       {"intermediate_size", m.intermediate_size()},
+                       {"max_position_embeddings", m.max_position_embeddings()},
+                       {"type_vocab_size", m.type_vocab_size()},
+                       {"vocab_size", manifest["vocab_size"]},
+                       {"hidden_dropout_prob", m.hidden_dropout_prob()},
+                       {"attention_probs_dropout_prob", m.attention_probs_dropout_prob()}};
+    config["training"] = {{"max_steps", t.max_steps()},
+                          {"per_device_batch_size", t.per_device_batch_size()},
+                          {"learning_rate", t.learning_rate()},
+                          {"warmup_steps", t.warmup_steps()},
+                          {"warmup_ratio", t.warmup_ratio()},
+                          {"weight_decay", t.weight_decay()},
+                          {"gradient_accumulation_steps", t.gradient_accumulation_steps()},
+                          {"max_grad_norm", t.max_grad_norm()},
+                          {"mlm_probability", t.mlm_probability()},
+                          {"precision", t.precision()},
+                          {"save_steps", t.save_steps()},
+                          {"save_total_limit", t.save_total_limit()},
+                          {"logging_steps", t.logging_steps()},
+                          {"eval_steps", t.eval_steps()},
+                          {"seed", t.seed()}};
+    config["device"] = ctx.device;
+    config["threads"] = ctx.threads;
+    // One worker per host (devices > 1 per host is left to the worker).
+    const v1::Rendezvous& rv = ctx.rendezvous;
+    const int world = std::max(1, rv.world_size());
+    config["distributed"] = {
+        {"backend", ctx.device == "cuda" ? "nccl" : (ctx.device == "hpu" ? "hccl" : "gloo")},
+        {"rank", world > 1 ? rv.node_rank() : 0},
+        {"world_size", world},
+        {"local_rank", 0},
+        {"master_addr", rv.master_address().empty() ? "127.0.0.1" : rv.master_address()},
+        {"master_port", rv.master_port() > 0 ? rv.master_port() : 29500}};
+    BERT_RETURN_IF_ERROR(RunWorkerWithConfig(ctx, reporter, "pretrain", config));
+
+    const std::string last = NewestCheckpoint(checkpoints);
+    if (last.empty()) {
+      return StageFailure(v1::WORKER_CRASHED, "pretrain: the worker succeeded but left no checkpoint");
+    }
+    return std::vector<StageOutput>{{fs::path(last).filename().string(), last}};
+  }
+};
+
+class ExportStage final : public Stage {
+ public:
+  absl::StatusOr<std::vector<StageOutput>> Run(const StageContext& ctx,
+                                               StageReporter& reporter) override {
+    const StageInput* checkpoint = nullptr;
+    for (const StageInput* in : ctx.InputsFrom(v1::PRETRAIN)) {
+      if (checkpoint == nullptr ||
+          CheckpointStep(in->artifact.name()) > CheckpointStep(checkpoint->artifact.name())) {
+        checkpoint = in;
+      }
+    }
+    if (checkpoint == nullptr) return StageFailure(v1::SPEC_ERROR, "export: no checkpoint input");
+    std::string tokenizer_dir;
+    for (const StageInput* in : ctx.InputsFrom(v1::TOKENIZER)) tokenizer_dir = in->path;
+    if (tokenizer_dir.empty() && !ctx.spec.tokenizer().from().empty()) {
+      tokenizer_dir = ctx.spec.tokenizer().from();
+      if (!fs::is_directory(tokenizer_dir)) tokenizer_dir = fs::path(tokenizer_dir).parent_path();
+    }
+    if (tokenizer_dir.empty()) return StageFailure(v1::SPEC_ERROR, "export: no tokenizer input");
+
+    const fs::path model = fs::path(ctx.output_dir) / "model";
+    std::error_code ec;
+    fs::remove_all(model, ec);  // a previous attempt's partial output
+    nlohmann::json config = {{"checkpoint_dir", checkpoint->path},
+                             {"tokenizer_dir", tokenizer_dir},
+                             {"output_dir", model.string()}};
+    BERT_RETURN_IF_ERROR(RunWorkerWithConfig(ctx, reporter, "export", config));
+    if (!fs::is_directory(model)) {
+      return StageFailure(v1::WORKER_CRASHED, "export: the worker succeeded but wrote no model");
+    }
+    if (const std::string& out = ctx.spec.output().dir(); !out.empty()) {
+      if (absl::Status s = CopyTree(model, out); !s.ok()) {
+        reporter.Log("warning", absl::StrCat("model not copied to output.dir: ", s.message()));
+      } else {
+        reporter.Log("info", absl::StrCat("model written to ", out));
+      }
+    }
+    return std::vector<StageOutput>{{"model", model.string()}};
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> MakePretrainStage() { return std::make_unique<PretrainStage>(); }
+std::unique_ptr<Stage> MakeExportStage() { return std::make_unique<ExportStage>(); }
+
+}  // namespace bert::agent

@@ -1,0 +1,82 @@
+// BertClient: the C++ client of bertd's JobService, for bertctl and for other
+// services that link `bert_client`.
+//
+// Every call attaches `authorization: Bearer <token>` when a token is set and
+// returns bertd's gRPC status as an absl::Status with the same code (e.g.
+// kUnavailable when bertd cannot be reached, kNotFound for an unknown job).
+// Thread-safe: one client may serve many threads (gRPC stubs are).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "bert/v1/job_service.grpc.pb.h"
+
+namespace bert::client {
+
+// The address bertctl and the client use when none is given.
+inline constexpr char kDefaultServer[] = "127.0.0.1:7070";
+
+struct ClientOptions {
+  std::string address = kDefaultServer;  // HOST:PORT
+  std::string token;                     // bearer token; empty = none
+  // TLS: used when any is set. `tls_ca_file` verifies the server (empty = the
+  // system roots); cert + key authenticate the client (mutual TLS).
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  int64_t timeout_ms = 30000;  // deadline of each unary call
+};
+
+struct WatchOptions {
+  int64_t after_seq = 0;  // deliver events with seq > after_seq
+  bool follow = true;     // keep streaming new events until the job finishes
+  // A dropped stream is reopened after the last seq seen, waiting
+  // 200 ms, 400 ms, ... (at most 5 s) between tries; this many failed tries in
+  // a row end the watch with the last error.
+  int max_reconnects = 10;
+};
+
+class BertClient {
+ public:
+  // Reads the TLS files (if any) and opens a channel; does not connect yet.
+  static absl::StatusOr<std::unique_ptr<BertClient>> Create(const ClientOptions& options);
+  // Over an existing channel (tests, in-process servers).
+  BertClient(std::shared_ptr<grpc::Channel> channel, ClientOptions options);
+
+  absl::StatusOr<bert::v1::SubmitJobResponse> SubmitJob(const bert::v1::SubmitJobRequest& request);
+  absl::StatusOr<bert::v1::ValidateSpecResponse> ValidateSpec(
+      const bert::v1::ValidateSpecRequest& request);
+  absl::StatusOr<bert::v1::Job> GetJob(const std::string& job_id);
+  absl::StatusOr<bert::v1::ListJobsResponse> ListJobs(const bert::v1::ListJobsRequest& request);
+  absl::StatusOr<bert::v1::Job> CancelJob(const std::string& job_id, const std::string& reason);
+  absl::StatusOr<bert::v1::ListCheckpointsResponse> ListCheckpoints(const std::string& job_id);
+  absl::StatusOr<bert::v1::GetMetricsResponse> GetMetrics(const std::string& job_id,
+                                                          const std::vector<std::string>& names);
+  absl::StatusOr<bert::v1::ListAgentsResponse> ListAgents(const std::string& pool);
+
+  // Calls `on_event` for each event of the job in seq order, never twice for
+  // one seq, reconnecting after dropped streams (see WatchOptions). Returns OK
+  // when the stream ends normally (the job finished, or !follow and the
+  // history is delivered) or `on_event` returns false.
+  absl::Status WatchJob(const std::string& job_id, const WatchOptions& options,
+                        const std::function<bool(const bert::v1::Event&)>& on_event);
+
+ private:
+  // A context with the deadline (unless `streaming`) and the bearer token.
+  std::unique_ptr<grpc::ClientContext> NewContext(bool streaming) const;
+
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<bert::v1::JobService::Stub> stub_;
+};
+
+// grpc::Status -> absl::Status with the same code and message.
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+}  // namespace bert::client

@@ -1,0 +1,130 @@
+// bertctl watch and logs: follow a job's event stream (resuming after a
+// dropped connection) and draw it.
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "client/cli_context.h"
+#include "client/job_command_impl.h"
+#include "client/text_format.h"
+#include "client/watch_view.h"
+
+namespace bert::client {
+namespace {
+
+int TerminalColumns() {
+  winsize size{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+  return 100;
+}
+
+// Redraws the panel in place: cursor up over the previous panel, clear to
+// the end of the screen, print lines that scroll above it, then the panel.
+class PanelPrinter {
+ public:
+  void Draw(const std::vector<std::string>& scrolled, const std::vector<std::string>& panel) {
+    std::string out;
+    if (drawn_ > 0) absl::StrAppend(&out, "\x1b[", drawn_, "F\x1b[J");
+    const int columns = TerminalColumns() - 1;
+    for (const std::string& line : scrolled) absl::StrAppend(&out, line, "\n");
+    for (const std::string& line : panel) absl::StrAppend(&out, TruncateColumns(line, columns), "\n");
+    drawn_ = static_cast<int>(panel.size());
+    std::cout << out << std::flush;
+  }
+
+ private:
+  int drawn_ = 0;
+};
+
+int ExitCodeForJob(bert::v1::State state) {
+  return state == bert::v1::SUCCEEDED ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+void RunWatch(const WatchCommandOptions& options) {
+  auto client = ConnectOrFail();
+  auto job = client->GetJob(options.job_id);
+  if (!job.ok()) Fail(job.status());
+  const bool json = GlobalCli().json();
+  const bool live = !json && !options.plain && isatty(STDOUT_FILENO);
+  WatchView view(/*unicode=*/live);
+  view.Reset(*job);
+  PanelPrinter printer;
+  std::vector<std::string> pending;  // live mode: lines to scroll above the panel
+  auto last_draw = std::chrono::steady_clock::time_point{};
+
+  WatchOptions watch;
+  watch.follow = options.follow;
+  // Live panels replay the history (to fill bars and the sparkline) but only
+  // scroll the lines of what happens from now on.
+  const int64_t history_end = job->last_event_seq();
+  absl::Status status = client->WatchJob(
+      options.job_id, watch, [&](const bert::v1::Event& event) {
+        std::vector<std::string> lines = view.Apply(event);
+        if (json) {
+          std::cout << ToJsonLine(event) << std::flush;
+          return true;
+        }
+        if (!live) {
+          for (const std::string& line : lines) {
+            std::cout << FormatTime(event.time()) << "  " << line << "\n";
+          }
+          std::cout << std::flush;
+          return true;
+        }
+        const bool important = event.has_log() && event.log().level() != "info";
+        if (event.seq() > history_end || important) {
+          for (std::string& line : lines) {
+            if (event.has_progress()) continue;  // the bars show progress
+            pending.push_back(std::move(line));
+          }
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (event.seq() >= history_end && now - last_draw > std::chrono::milliseconds(100)) {
+          printer.Draw(pending, view.Panel());
+          pending.clear();
+          last_draw = now;
+        }
+        return true;
+      });
+  if (live) printer.Draw(pending, view.Panel());
+  if (!status.ok()) Fail(status);
+  if (!options.follow) return;
+  // The stream ends when the job finishes; its state decides the exit code.
+  bert::v1::State state = view.job_state();
+  if (!view.finished()) {
+    auto final_job = client->GetJob(options.job_id);
+    if (final_job.ok()) state = final_job->state();
+  }
+  if (!json && !live) std::cout << "job " << options.job_id << " " << StateName(state) << std::endl;
+  if (ExitCodeForJob(state) != kExitOk) ExitWith(ExitCodeForJob(state));
+}
+
+void RunLogs(const LogsOptions& options) {
+  auto client = ConnectOrFail();
+  WatchOptions watch;
+  watch.follow = options.follow;
+  const bool json = GlobalCli().json();
+  absl::Status status = client->WatchJob(options.job_id, watch, [&](const bert::v1::Event& event) {
+    if (!event.has_log()) return true;
+    const bert::v1::LogLine& log = event.log();
+    if (!options.stage.empty() && StageName(log.stage()) != options.stage) return true;
+    if (json) {
+      std::cout << ToJsonLine(log);
+    } else {
+      std::cout << FormatTime(event.time()) << " " << StageName(log.stage()) << " " << log.level()
+                << (log.agent_id().empty() ? "" : absl::StrCat(" [", log.agent_id(), "]")) << ": "
+                << log.message() << "\n";
+    }
+    std::cout << std::flush;
+    return true;
+  });
+  if (!status.ok()) Fail(status);
+}
+
+}  // namespace bert::client

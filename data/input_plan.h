@@ -1,0 +1,39 @@
+// Expands a CorpusSpec's sources into input units: the pieces prepare works on.
+//
+// Files come from paths, globs and directories (recursive, hidden entries
+// skipped), each source's files in sorted order, sources in spec order.
+// Uncompressed files larger than `unit_bytes` are cut into several units at
+// document boundaries (after a '\n'; for "blank_line" sources, after a blank
+// line), found by reading the file around each cut, so the plan depends only on
+// the files and `unit_bytes`, never on how many workers share it. Compressed
+// files are one unit each.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "bert/v1/spec.pb.h"
+#include "data/input_stream.h"
+
+namespace bert::data {
+
+struct InputUnit {
+  int source = 0;  // index into CorpusSpec.sources
+  std::string path;
+  Compression compression = Compression::kNone;
+  uint64_t start = 0;          // byte range of the (uncompressed) file
+  uint64_t end = UINT64_MAX;   // UINT64_MAX = to the end
+  uint64_t file_bytes = 0;     // bytes of the file this unit reads (for progress)
+};
+
+// Errors: a path or glob that matches nothing, an unreadable file, a bad setting.
+absl::StatusOr<std::vector<InputUnit>> PlanInputUnits(const bert::v1::CorpusSpec& corpus,
+                                                      uint64_t unit_bytes);
+
+// Number of '\n' bytes in [0, offset) of `path` (to turn unit-relative line
+// numbers into file line numbers when reporting an error).
+absl::StatusOr<uint64_t> CountNewlines(const std::string& path, uint64_t offset);
+
+}  // namespace bert::data

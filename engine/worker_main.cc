@@ -1,0 +1,156 @@
+// bert-worker: runs libtorch work for the agent and bertctl (docs/worker-protocol.md).
+//
+//   bert-worker pretrain --config CONFIG.json
+//   bert-worker export   --config CONFIG.json
+//   bert-worker predict  --model DIR [--top-k K] [--json] TEXT...
+//
+// pretrain and export report JSON lines on stdout and end with a `result`
+// line; libtorch's own output goes to stderr. SIGTERM stops pretraining at the
+// next step boundary (exit 143, no checkpoint written).
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "engine/engine_error.h"
+#include "engine/hf_export.h"
+#include "engine/predictor.h"
+#include "engine/trainer.h"
+#include "engine/worker_config.h"
+#include "engine/worker_reporter.h"
+
+namespace {
+
+using bert::engine::EngineError;
+using bert::engine::FailureCause;
+
+std::atomic<bool> g_cancelled{false};
+
+void OnSigterm(int) { g_cancelled.store(true); }
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitCancelled = 143;  // 128 + SIGTERM
+
+std::string ReadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw EngineError(FailureCause::kSpecError, path + ": cannot open the config");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Runs `work`, turning any exception into a `result` line and an exit status.
+template <typename Work>
+int Guarded(bert::engine::WorkerReporter& reporter, Work work) {
+  try {
+    return work();
+  } catch (const EngineError& e) {
+    reporter.Result(false, bert::engine::FailureCauseName(e.cause()), e.what());
+  } catch (const std::bad_alloc&) {
+    reporter.Result(false, "OUT_OF_MEMORY", "out of memory");
+  } catch (const c10::Error& e) {
+    const std::string message = e.what_without_backtrace();
+    const bool oom = message.find("out of memory") != std::string::npos;
+    reporter.Result(false, oom ? "OUT_OF_MEMORY" : "INTERNAL", message);
+  } catch (const std::exception& e) {
+    reporter.Result(false, "INTERNAL", e.what());
+  }
+  return kExitFailure;
+}
+
+int RunPretrain(const std::string& config_path) {
+  bert::engine::WorkerReporter reporter(stdout, &g_cancelled);
+  return Guarded(reporter, [&] {
+    const bert::engine::PretrainOptions options = bert::engine::ParsePretrainConfig(ReadConfig(config_path), config_path);
+    bert::engine::ValidatePretrainOptions(options);
+    reporter.set_is_primary(options.distributed.rank == 0);
+    if (options.distributed.rank == 0) reporter.EnableTensorBoard(options.output_dir + "/runs");
+    const bert::engine::PretrainResult result = bert::engine::Pretrain(options, reporter);
+    if (result.cancelled) {
+      reporter.Result(false, "CANCELLED_BY_USER", "stopped by SIGTERM at step " + std::to_string(result.steps_done));
+      return kExitCancelled;
+    }
+    reporter.Result(true, "", "trained to step " + std::to_string(result.steps_done));
+    return 0;
+  });
+}
+
+int RunExport(const std::string& config_path) {
+  bert::engine::WorkerReporter reporter(stdout, &g_cancelled);
+  return Guarded(reporter, [&] {
+    const bert::engine::ExportOptions options = bert::engine::ParseExportConfig(ReadConfig(config_path), config_path);
+    const bert::engine::ExportResult result = bert::engine::ExportHuggingFace(options);
+    reporter.OnLog("info", "exported " + result.checkpoint + " to " + options.output_dir);
+    reporter.Result(true, "", "exported step " + std::to_string(result.step));
+    return 0;
+  });
+}
+
+int RunPredict(const std::string& model_dir, int top_k, bool json, const std::vector<std::string>& words) {
+  std::string text;
+  for (const std::string& w : words) text += (text.empty() ? "" : " ") + w;
+  try {
+    bert::engine::Predictor predictor(model_dir);
+    const bert::engine::Prediction prediction = predictor.Predict(text, top_k);
+    const auto& fills = prediction.fills;
+    if (json) {
+      nlohmann::json out = {{"input_ids", prediction.input_ids}, {"fills", nlohmann::json::array()}};
+      for (const auto& fill : fills) {
+        nlohmann::json top = nlohmann::json::array();
+        for (const auto& t : fill.top) top.push_back({{"token", t.token}, {"id", t.id}, {"score", t.score}});
+        out["fills"].push_back({{"position", fill.position}, {"top", top}});
+      }
+      std::cout << out.dump() << "\n";
+      return 0;
+    }
+    for (size_t m = 0; m < fills.size(); ++m) {
+      if (fills.size() > 1) std::cout << "[MASK] " << m + 1 << " of " << fills.size() << ":\n";
+      for (const auto& t : fills[m].top) {
+        char line[256];
+        std::snprintf(line, sizeof line, "%-20s %.4f\n", t.token.c_str(), t.score);
+        std::cout << line;
+      }
+    }
+    return 0;
+  } catch (const EngineError& e) {
+    std::cerr << "bert-worker predict: " << e.what() << "\n";
+    return e.cause() == FailureCause::kSpecError ? kExitUsage : kExitFailure;
+  } catch (const std::exception& e) {
+    std::cerr << "bert-worker predict: " << e.what() << "\n";
+    return kExitFailure;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGTERM, OnSigterm);
+  CLI::App app{"bert-worker: libtorch pre-training, export and prediction"};
+  app.require_subcommand(1);
+  std::string config_path, model_dir;
+  int top_k = 5;
+  bool json = false;
+  std::vector<std::string> words;
+  CLI::App* pretrain = app.add_subcommand("pretrain", "pre-train (or resume) from CONFIG.json");
+  pretrain->add_option("--config", config_path, "CONFIG.json")->required();
+  CLI::App* exporter = app.add_subcommand("export", "export a checkpoint as a Hugging Face model directory");
+  exporter->add_option("--config", config_path, "CONFIG.json")->required();
+  CLI::App* predict = app.add_subcommand("predict", "fill each [MASK] in TEXT");
+  predict->add_option("--model", model_dir, "exported model directory")->required();
+  predict->add_option("--top-k", top_k, "fills to print per [MASK]")->check(CLI::Range(1, 1000));
+  predict->add_flag("--json", json, "print JSON");
+  predict->add_option("text", words, "text with [MASK]")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (pretrain->parsed()) return RunPretrain(config_path);
+  if (exporter->parsed()) return RunExport(config_path);
+  return RunPredict(model_dir, top_k, json, words);
+}

@@ -1,0 +1,32 @@
+#include "metrics/metric_labels.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+
+namespace bert::metrics {
+
+std::string StateLabel(v1::State state) { return absl::AsciiStrToLower(v1::State_Name(state)); }
+
+std::string StageLabel(v1::StageKind stage) {
+  return absl::AsciiStrToLower(v1::StageKind_Name(stage));
+}
+
+std::string CauseLabel(v1::FailureCause cause) {
+  return absl::AsciiStrToLower(v1::FailureCause_Name(cause));
+}
+
+std::string CodeLabel(int code) {
+  if (code < 0 || code > 16) return "UNKNOWN";
+  std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  return name.empty() ? "UNKNOWN" : name;
+}
+
+std::string BoundedLabelSet::Admit(std::string_view value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (values_.find(value) != values_.end()) return std::string(value);
+  if (values_.size() >= max_values_) return "other";
+  values_.emplace(value);
+  return std::string(value);
+}
+
+}  // namespace bert::metrics

@@ -1,0 +1,67 @@
+#include "server/job_model.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace bert::server {
+
+std::string StageName(v1::StageKind kind) { return absl::AsciiStrToLower(v1::StageKind_Name(kind)); }
+
+bool IsFinal(v1::State state) {
+  return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED ||
+         state == v1::SKIPPED;
+}
+
+bool IsFanOut(v1::StageKind kind) { return kind == v1::PREPARE || kind == v1::PREPROCESS; }
+
+bool IsGang(v1::StageKind kind) { return kind == v1::PRETRAIN; }
+
+v1::Stage* FindStage(v1::Job* job, v1::StageKind kind) {
+  for (v1::Stage& stage : *job->mutable_stages()) {
+    if (stage.kind() == kind) return &stage;
+  }
+  return nullptr;
+}
+
+const v1::Stage* FindStage(const v1::Job& job, v1::StageKind kind) {
+  for (const v1::Stage& stage : job.stages()) {
+    if (stage.kind() == kind) return &stage;
+  }
+  return nullptr;
+}
+
+v1::ShardAttempt* FindShard(v1::Stage* stage, int32_t shard_index) {
+  for (v1::ShardAttempt& shard : *stage->mutable_shards()) {
+    if (shard.shard_index() == shard_index) return &shard;
+  }
+  return nullptr;
+}
+
+v1::Stage* CurrentStage(v1::Job* job) {
+  for (v1::Stage& stage : *job->mutable_stages()) {
+    if (stage.state() != v1::SUCCEEDED && stage.state() != v1::SKIPPED) return &stage;
+  }
+  return nullptr;
+}
+
+std::string PoolOf(const v1::JobSpec& spec, v1::StageKind kind) {
+  if (kind == v1::PRETRAIN || kind == v1::EXPORT) {
+    return spec.resources().train_pool().empty() ? "train" : spec.resources().train_pool();
+  }
+  return spec.resources().prep_pool().empty() ? "cpu" : spec.resources().prep_pool();
+}
+
+v1::AcceleratorKind AcceleratorOf(const v1::JobSpec& spec, v1::StageKind kind) {
+  if (kind != v1::PRETRAIN) return v1::CPU;
+  const std::string acc = absl::AsciiStrToLower(spec.resources().accelerator());
+  if (acc == "cuda") return v1::CUDA;
+  if (acc == "hpu") return v1::HPU;
+  return v1::CPU;
+}
+
+std::string RefString(const v1::AssignmentRef& ref) {
+  return absl::StrCat(ref.job_id(), "/", StageName(ref.stage()), "/", ref.shard_index(),
+                      " attempt ", ref.attempt());
+}
+
+}  // namespace bert::server

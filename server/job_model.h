@@ -1,0 +1,36 @@
+// Small helpers over the bert.v1 Job/Stage protos shared by the job manager's files.
+#pragma once
+
+#include <string>
+
+#include "bert/v1/agent_service.pb.h"
+#include "bert/v1/job.pb.h"
+
+namespace bert::server {
+
+inline constexpr v1::StageKind kPipeline[] = {v1::PREPARE, v1::TOKENIZER, v1::PREPROCESS,
+                                              v1::PRETRAIN, v1::EXPORT};
+
+// "prepare", "tokenizer", ...
+std::string StageName(v1::StageKind kind);
+// Final states of jobs and stages (SKIPPED counts for stages).
+bool IsFinal(v1::State state);
+// PREPARE and PREPROCESS fan out into shards joined by one more piece.
+bool IsFanOut(v1::StageKind kind);
+// PRETRAIN runs as a gang of ranks that start and restart together.
+bool IsGang(v1::StageKind kind);
+
+// The stage of `kind` (jobs hold all five, in pipeline order), or null.
+v1::Stage* FindStage(v1::Job* job, v1::StageKind kind);
+const v1::Stage* FindStage(const v1::Job& job, v1::StageKind kind);
+v1::ShardAttempt* FindShard(v1::Stage* stage, int32_t shard_index);
+// The first stage that has not succeeded or been skipped, or null.
+v1::Stage* CurrentStage(v1::Job* job);
+
+// Host pool and accelerator a stage runs on.
+std::string PoolOf(const v1::JobSpec& spec, v1::StageKind kind);
+v1::AcceleratorKind AcceleratorOf(const v1::JobSpec& spec, v1::StageKind kind);
+
+std::string RefString(const v1::AssignmentRef& ref);
+
+}  // namespace bert::server

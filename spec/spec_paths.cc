@@ -1,0 +1,161 @@
+#include "spec/spec_paths.h"
+
+#include <glob.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/atomic_file.h"
+#ifdef BERT_SPEC_WITH_TOKENIZER
+#include "tokenizer/tokenizer.h"
+#endif
+
+namespace bert::spec {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool HasGlobCharacters(const std::string& path) {
+  return path.find_first_of("*?[") != std::string::npos;
+}
+
+// Number of files `pattern` matches; directories count as one each.
+size_t CountMatches(const std::string& pattern) {
+  glob_t matches{};
+  const int rc = glob(pattern.c_str(), GLOB_NOSORT, nullptr, &matches);
+  const size_t count = rc == 0 ? matches.gl_pathc : 0;
+  globfree(&matches);
+  return count;
+}
+
+void CheckSourcePath(const std::string& field, const std::string& path, SpecErrorList* errors) {
+  std::error_code ec;
+  if (HasGlobCharacters(path)) {
+    if (CountMatches(path) == 0) errors->Add(field, absl::StrCat("'", path, "' matches no file"));
+    return;
+  }
+  const fs::file_status status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) {
+    errors->Add(field, absl::StrCat("'", path, "' does not exist"));
+  } else if (fs::is_directory(status) && fs::is_empty(path, ec)) {
+    errors->Add(field, absl::StrCat("directory '", path, "' is empty"));
+  }
+}
+
+void LoadTokenizer(const std::string& field, bert::v1::TokenizerSpec* tokenizer,
+                   SpecErrorList* errors) {
+  std::error_code ec;
+  if (!fs::exists(tokenizer->from(), ec)) {
+    errors->Add(field, absl::StrCat("'", tokenizer->from(), "' does not exist"));
+    return;
+  }
+#ifdef BERT_SPEC_WITH_TOKENIZER
+  auto loaded = bert::tokenizer::Tokenizer::Load(tokenizer->from());
+  if (!loaded.ok()) {
+    errors->Add(field, absl::StrCat("cannot load tokenizer: ", loaded.status().message()));
+    return;
+  }
+  tokenizer->set_vocab_size(static_cast<int32_t>(loaded->vocab_size()));
+  tokenizer->set_lowercase(loaded->lowercase());
+#endif
+}
+
+// Reads the packed dataset's manifest (docs/dataset-format.md).
+void LoadDataset(const FieldLocations& at, bert::v1::JobSpec* spec, SpecErrorList* errors) {
+  const std::string field = "preprocess.from_dataset";
+  const std::string manifest_path =
+      (fs::path(spec->preprocess().from_dataset()) / "manifest.json").string();
+  auto text = bert::ReadFile(manifest_path);
+  if (!text.ok()) {
+    errors->Add(field, absl::StrCat("not a packed dataset: cannot read ", manifest_path, ": ",
+                                    text.status().message()));
+    return;
+  }
+  const nlohmann::json manifest = nlohmann::json::parse(*text, nullptr, false);
+  if (manifest.is_discarded() || !manifest.is_object() ||
+      manifest.value("format", "") != "bert-packed-dataset" ||
+      !manifest.contains("seq_len") || !manifest["seq_len"].is_number_integer()) {
+    errors->Add(field, absl::StrCat(manifest_path, " is not a bert-packed-dataset manifest"));
+    return;
+  }
+  const int64_t seq_len = manifest["seq_len"].get<int64_t>();
+  bert::v1::PreprocessSpec* preprocess = spec->mutable_preprocess();
+  if (at.Has("preprocess.max_seq_length") && preprocess->max_seq_length() != seq_len) {
+    errors->Add("preprocess.max_seq_length",
+                absl::StrCat("is ", preprocess->max_seq_length(), " but the dataset's blocks are ",
+                             seq_len, " tokens"));
+  }
+  preprocess->set_max_seq_length(static_cast<int32_t>(seq_len));
+  if (manifest.contains("shuffle_seed") && manifest["shuffle_seed"].is_number_unsigned()) {
+    preprocess->set_shuffle_seed(manifest["shuffle_seed"].get<uint64_t>());
+  }
+  if (manifest.contains("vocab_size") && manifest["vocab_size"].is_number_integer() &&
+      spec->tokenizer().vocab_size() > 0 &&
+      manifest["vocab_size"].get<int64_t>() != spec->tokenizer().vocab_size()) {
+    errors->Add("tokenizer.from",
+                absl::StrCat("this tokenizer has ", spec->tokenizer().vocab_size(),
+                             " tokens but the dataset was built with ",
+                             manifest["vocab_size"].get<int64_t>()));
+  }
+}
+
+}  // namespace
+
+std::string AbsolutePath(const std::string& path, const std::string& base_dir) {
+  fs::path p(path);
+  if (path == "~" || path.rfind("~/", 0) == 0) {
+    const char* home = std::getenv("HOME");
+    if (home != nullptr) p = fs::path(home) / path.substr(path.size() > 1 ? 2 : 1);
+  }
+  if (p.is_relative()) {
+    std::error_code ec;
+    fs::path base = base_dir.empty() ? fs::current_path(ec) : fs::path(base_dir);
+    if (base.is_relative()) base = fs::current_path(ec) / base;
+    p = base / p;
+  }
+  std::string out = p.lexically_normal().string();
+  // "a/b/" -> "a/b" (but keep "/").
+  if (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+void ResolvePaths(const ParseOptions& options, const FieldLocations& locations,
+                  bert::v1::JobSpec* spec, SpecErrorList* errors) {
+  const std::string& base = options.base_dir;
+  bert::v1::CorpusSpec* corpus = spec->mutable_corpus();
+  for (int i = 0; i < corpus->sources_size(); ++i) {
+    bert::v1::SourceSpec* source = corpus->mutable_sources(i);
+    for (int j = 0; j < source->paths_size(); ++j) {
+      if (source->paths(j).empty()) continue;
+      const std::string field = absl::StrCat("corpus.sources[", i, "].paths[", j, "]");
+      source->set_paths(j, AbsolutePath(source->paths(j), base));
+      if (options.check_paths) CheckSourcePath(field, source->paths(j), errors);
+    }
+  }
+  bert::v1::TokenizerSpec* tokenizer = spec->mutable_tokenizer();
+  if (!tokenizer->from().empty()) {
+    tokenizer->set_from(AbsolutePath(tokenizer->from(), base));
+    if (options.check_paths) LoadTokenizer("tokenizer.from", tokenizer, errors);
+  }
+  bert::v1::PreprocessSpec* preprocess = spec->mutable_preprocess();
+  if (!preprocess->from_dataset().empty()) {
+    preprocess->set_from_dataset(AbsolutePath(preprocess->from_dataset(), base));
+    if (options.check_paths) LoadDataset(locations, spec, errors);
+  }
+  bert::v1::OutputSpec* output = spec->mutable_output();
+  if (!output->dir().empty()) {
+    output->set_dir(AbsolutePath(output->dir(), base));
+    std::error_code ec;
+    if (options.check_paths && fs::exists(output->dir(), ec) &&
+        !fs::is_directory(output->dir(), ec)) {
+      errors->Add("output.dir", absl::StrCat("'", output->dir(), "' exists and is not a directory"));
+    }
+  }
+}
+
+}  // namespace bert::spec

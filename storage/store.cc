@@ -1,0 +1,188 @@
+#include "storage/store.h"
+
+#include <string_view>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "storage/keys.h"
+
+namespace bert::storage {
+namespace {
+
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string msg = absl::StrCat("rocksdb ", std::string(what), ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsIOError()) return absl::UnavailableError(msg);
+  return absl::InternalError(msg);
+}
+
+template <typename Message>
+absl::Status ParseValue(const rocksdb::Slice& key, const rocksdb::Slice& value, Message* out) {
+  if (!out->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError(absl::StrCat("store: cannot parse the value of key '",
+                                            std::string(key.data(), key.size()), "'"));
+  }
+  return absl::OkStatus();
+}
+
+bool StartsWith(const rocksdb::Slice& s, std::string_view prefix) {
+  return s.size() >= prefix.size() && std::string_view(s.data(), prefix.size()) == prefix;
+}
+
+// Calls fn(key, value) for every key with `prefix`, from `start` (>= prefix).
+absl::Status Scan(rocksdb::DB* db, std::string_view prefix, const std::string& start,
+                  const std::function<absl::Status(const rocksdb::Slice&, const rocksdb::Slice&,
+                                                   bool* stop)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  bool stop = false;
+  for (it->Seek(start); it->Valid() && StartsWith(it->key(), prefix) && !stop; it->Next()) {
+    BERT_RETURN_IF_ERROR(fn(it->key(), it->value(), &stop));
+  }
+  return FromRocks(it->status(), "scan");
+}
+
+}  // namespace
+
+Store::Store(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+
+Store::~Store() = default;
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.IncreaseParallelism(2);
+  options.max_open_files = 256;
+  rocksdb::DB* raw = nullptr;
+  BERT_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(options, dir, &raw), "open " + dir));
+  std::unique_ptr<rocksdb::DB> db(raw);
+
+  std::string version;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), std::string(keys::kSchemaVersion), &version);
+  if (s.IsNotFound()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    BERT_RETURN_IF_ERROR(FromRocks(
+        db->Put(wo, std::string(keys::kSchemaVersion), std::to_string(kSchemaVersion)),
+        "write schema version"));
+  } else {
+    BERT_RETURN_IF_ERROR(FromRocks(s, "read schema version"));
+    int v = 0;
+    if (!absl::SimpleAtoi(version, &v) || v != kSchemaVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("store ", dir, ": schema version '", version, "' is not the supported ",
+                       kSchemaVersion));
+    }
+  }
+  return std::unique_ptr<Store>(new Store(std::move(db)));
+}
+
+absl::Status Store::Write(StoreBatch& batch) {
+  if (batch.empty()) return absl::OkStatus();
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Write(wo, &batch.batch_), "write");
+}
+
+absl::StatusOr<std::optional<v1::Job>> Store::GetJob(const std::string& job_id) const {
+  std::string value;
+  const std::string key = keys::Job(job_id);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
+  if (s.IsNotFound()) return std::optional<v1::Job>();
+  BERT_RETURN_IF_ERROR(FromRocks(s, "get job"));
+  v1::Job job;
+  BERT_RETURN_IF_ERROR(ParseValue(key, value, &job));
+  return std::optional<v1::Job>(std::move(job));
+}
+
+absl::Status Store::ForEachJob(const std::function<bool(const v1::Job&)>& fn) const {
+  return Scan(db_.get(), keys::kJobPrefix, std::string(keys::kJobPrefix),
+              [&](const rocksdb::Slice& k, const rocksdb::Slice& v, bool* stop) {
+                v1::Job job;
+                BERT_RETURN_IF_ERROR(ParseValue(k, v, &job));
+                *stop = !fn(job);
+                return absl::OkStatus();
+              });
+}
+
+absl::StatusOr<std::optional<std::string>> Store::FindIdempotencyKey(
+    const std::string& subject, const std::string& key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), keys::Idempotency(subject, key), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  BERT_RETURN_IF_ERROR(FromRocks(s, "get idempotency key"));
+  return std::optional<std::string>(std::move(value));
+}
+
+absl::StatusOr<std::vector<v1::Event>> Store::ListEvents(const std::string& job_id,
+                                                          int64_t after_seq, int limit) const {
+  std::vector<v1::Event> out;
+  if (limit <= 0) return out;
+  BERT_RETURN_IF_ERROR(Scan(db_.get(), keys::EventPrefix(job_id),
+                            keys::Event(job_id, after_seq + 1),
+                            [&](const rocksdb::Slice& k, const rocksdb::Slice& v, bool* stop) {
+                              BERT_RETURN_IF_ERROR(ParseValue(k, v, &out.emplace_back()));
+                              *stop = static_cast<int>(out.size()) >= limit;
+                              return absl::OkStatus();
+                            }));
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::MetricPoint>> Store::ListMetrics(
+    const std::string& job_id, const std::vector<std::string>& names) const {
+  std::vector<v1::MetricPoint> out;
+  auto collect = [&](const std::string& prefix) {
+    return Scan(db_.get(), prefix, prefix,
+                [&](const rocksdb::Slice& k, const rocksdb::Slice& v, bool*) {
+                  return ParseValue(k, v, &out.emplace_back());
+                });
+  };
+  if (names.empty()) {
+    BERT_RETURN_IF_ERROR(collect(keys::MetricPrefix(job_id)));
+  } else {
+    for (const std::string& name : names) {
+      std::string prefix = keys::MetricPrefix(job_id) + name;
+      prefix.push_back('\0');
+      BERT_RETURN_IF_ERROR(collect(prefix));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::CheckpointRecord>> Store::ListCheckpoints(
+    const std::string& job_id) const {
+  std::vector<v1::CheckpointRecord> out;
+  const std::string prefix = keys::CheckpointPrefix(job_id);
+  BERT_RETURN_IF_ERROR(Scan(db_.get(), prefix, prefix,
+                            [&](const rocksdb::Slice& k, const rocksdb::Slice& v, bool*) {
+                              return ParseValue(k, v, &out.emplace_back());
+                            }));
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::AgentInfo>> Store::ListAgents() const {
+  std::vector<v1::AgentInfo> out;
+  BERT_RETURN_IF_ERROR(Scan(db_.get(), keys::kAgentPrefix, std::string(keys::kAgentPrefix),
+                            [&](const rocksdb::Slice& k, const rocksdb::Slice& v, bool*) {
+                              return ParseValue(k, v, &out.emplace_back());
+                            }));
+  return out;
+}
+
+absl::StatusOr<std::optional<v1::Artifact>> Store::GetArtifact(
+    const std::string& artifact_id) const {
+  std::string value;
+  const std::string key = keys::Artifact(artifact_id);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
+  if (s.IsNotFound()) return std::optional<v1::Artifact>();
+  BERT_RETURN_IF_ERROR(FromRocks(s, "get artifact"));
+  v1::Artifact artifact;
+  BERT_RETURN_IF_ERROR(ParseValue(key, value, &artifact));
+  return std::optional<v1::Artifact>(std::move(artifact));
+}
+
+}  // namespace bert::storage

@@ -1,0 +1,66 @@
+// The controller's durable state in RocksDB: jobs, events, metrics, checkpoint
+// records, agents and artifacts (key layout in keys.h), protos as values.
+//
+// Every write is a StoreBatch committed with a synced WAL, so what Write()
+// acknowledged survives kill -9. The database carries a schema version; Open
+// refuses a database written by a newer or unknown schema.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "bert/v1/agent_service.pb.h"
+#include "bert/v1/job.pb.h"
+#include "storage/store_batch.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace bert::storage {
+
+inline constexpr int kSchemaVersion = 1;
+
+// Thread-safe: reads and writes may come from any thread.
+class Store {
+ public:
+  // Opens (creating if needed) the database in directory `dir`.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& dir);
+  ~Store();
+
+  // Applies the batch atomically and durably (fsync'ed WAL).
+  absl::Status Write(StoreBatch& batch);
+
+  absl::StatusOr<std::optional<v1::Job>> GetJob(const std::string& job_id) const;
+  // Calls `fn` for every job in id order; stops early when it returns false.
+  absl::Status ForEachJob(const std::function<bool(const v1::Job&)>& fn) const;
+  // The job id recorded for (subject, key), if any.
+  absl::StatusOr<std::optional<std::string>> FindIdempotencyKey(const std::string& subject,
+                                                                const std::string& key) const;
+
+  // A job's events with seq > after_seq, in seq order, at most `limit`.
+  absl::StatusOr<std::vector<v1::Event>> ListEvents(const std::string& job_id, int64_t after_seq,
+                                                     int limit) const;
+  // A job's metric points, ordered by name then seq; `names` empty = all.
+  absl::StatusOr<std::vector<v1::MetricPoint>> ListMetrics(
+      const std::string& job_id, const std::vector<std::string>& names) const;
+  // A job's checkpoint records by step, oldest first.
+  absl::StatusOr<std::vector<v1::CheckpointRecord>> ListCheckpoints(const std::string& job_id) const;
+  absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents() const;
+  absl::StatusOr<std::optional<v1::Artifact>> GetArtifact(const std::string& artifact_id) const;
+
+  int schema_version() const { return kSchemaVersion; }
+
+ private:
+  explicit Store(std::unique_ptr<rocksdb::DB> db);
+
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+}  // namespace bert::storage

@@ -1,0 +1,35 @@
+#include "storage/store_batch.h"
+
+#include "storage/keys.h"
+
+namespace bert::storage {
+
+void StoreBatch::Put(const std::string& key, const google::protobuf::MessageLite& value) {
+  batch_.Put(key, value.SerializeAsString());
+}
+
+void StoreBatch::PutJob(const v1::Job& job) { Put(keys::Job(job.id()), job); }
+
+void StoreBatch::PutEvent(const v1::Event& event) {
+  Put(keys::Event(event.job_id(), event.seq()), event);
+  if (event.has_metric()) {
+    Put(keys::Metric(event.job_id(), event.metric().name(), event.seq()), event.metric());
+  }
+}
+
+void StoreBatch::PutCheckpoint(const v1::CheckpointRecord& record) {
+  Put(keys::Checkpoint(record.job_id(), record.step()), record);
+}
+
+void StoreBatch::PutAgent(const v1::AgentInfo& agent) { Put(keys::Agent(agent.id()), agent); }
+
+void StoreBatch::PutArtifact(const v1::Artifact& artifact) {
+  Put(keys::Artifact(artifact.id()), artifact);
+}
+
+void StoreBatch::PutIdempotencyKey(std::string_view subject, std::string_view key,
+                                   std::string_view job_id) {
+  batch_.Put(keys::Idempotency(subject, key), rocksdb::Slice(job_id.data(), job_id.size()));
+}
+
+}  // namespace bert::storage

@@ -1,0 +1,360 @@
+// Unit tests of the engine's parts: checksums, masking, the dataset reader and
+// batch order, the schedule, the model (names, sparse head, padding), the
+// optimizer and the safetensors codec.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "engine/bert_model.h"
+#include "engine/engine_error.h"
+#include "engine/flat_adamw.h"
+#include "engine/mlm_batch_loader.h"
+#include "engine/mlm_masker.h"
+#include "engine/packed_dataset.h"
+#include "engine/safetensors.h"
+#include "engine/sha256_stream.h"
+#include "engine/trainer.h"
+#include "tests/engine/test_corpus.h"
+
+namespace bert::engine {
+namespace {
+
+std::string Sha(const std::string& s) {
+  Sha256Stream sha;
+  sha.Update(s.data(), s.size());
+  return sha.HexDigest();
+}
+
+TEST(Sha256StreamTest, KnownVectors) {
+  EXPECT_EQ(Sha(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  Sha256Stream pieces;  // the same digest fed in uneven pieces
+  const std::string text(1000, 'x');
+  for (size_t i = 0; i < text.size(); i += 7) pieces.Update(text.data() + i, std::min<size_t>(7, text.size() - i));
+  EXPECT_EQ(pieces.HexDigest(), Sha(text));
+}
+
+MaskingOptions TestMasking() {
+  MaskingOptions m;
+  m.vocab_size = 1000;
+  m.special_ids = {0, 1, 2, 3, 4};
+  m.seed = 7;
+  return m;
+}
+
+TEST(MlmMaskerTest, FollowsDataCollatorProportions) {
+  const MlmMasker masker(TestMasking());
+  const int64_t T = 512, samples = 400;
+  int64_t chosen = 0, to_mask = 0, unchanged = 0, tokens = 0;
+  for (int64_t s = 0; s < samples; ++s) {
+    std::vector<int64_t> ids(T), original;
+    for (int64_t t = 0; t < T; ++t) ids[t] = t == 0 ? 2 : t == T - 1 ? 3 : 5 + (s * 31 + t * 17) % 995;
+    original = ids;
+    std::vector<int64_t> positions, labels;
+    masker.Mask(s, ids.data(), T, 0, &positions, &labels);
+    tokens += T - 2;
+    chosen += static_cast<int64_t>(positions.size());
+    for (size_t i = 0; i < positions.size(); ++i) {
+      const int64_t p = positions[i];
+      ASSERT_NE(p, 0) << "[CLS] must never be chosen";
+      ASSERT_NE(p, T - 1) << "[SEP] must never be chosen";
+      EXPECT_EQ(labels[i], original[p]);
+      if (ids[p] == 4) ++to_mask;
+      if (ids[p] == original[p]) ++unchanged;
+    }
+    for (int64_t t = 0; t < T; ++t) {  // tokens not chosen are untouched
+      if (std::find(positions.begin(), positions.end(), t) == positions.end()) ASSERT_EQ(ids[t], original[t]);
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(chosen) / tokens, 0.15, 0.005);
+  EXPECT_NEAR(static_cast<double>(to_mask) / chosen, 0.8, 0.01);
+  EXPECT_NEAR(static_cast<double>(unchanged) / chosen, 0.1 + 0.1 / 1000, 0.01);
+}
+
+TEST(MlmMaskerTest, DeterministicPerSampleAndIndependentAcrossSamples) {
+  const MlmMasker masker(TestMasking());
+  std::vector<int64_t> a(128, 100), b(128, 100), c(128, 100);
+  std::vector<int64_t> pa, la, pb, lb, pc, lc;
+  masker.Mask(42, a.data(), 128, 0, &pa, &la);
+  masker.Mask(42, b.data(), 128, 0, &pb, &lb);
+  masker.Mask(43, c.data(), 128, 0, &pc, &lc);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(pa, pb);
+  EXPECT_NE(pa, pc);
+}
+
+class DatasetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("dataset");
+    const auto lines = testing::LoadEnglishLines(400);
+    ASSERT_FALSE(lines.empty()) << "no English text found";
+    vocab_ = testing::BuildWordVocab(lines, 500);
+    train_blocks_ = testing::WritePackedDataset(dir_, lines, vocab_, 32, 8);
+  }
+  std::string dir_;
+  testing::WordVocab vocab_;
+  int64_t train_blocks_ = 0;
+};
+
+TEST_F(DatasetTest, ReadsBlocksAcrossShards) {
+  const PackedDataset ds = PackedDataset::Open(dir_, /*verify_checksums=*/true);
+  EXPECT_EQ(ds.seq_len(), 32);
+  EXPECT_EQ(ds.vocab_size(), 500);
+  const PackedSplit& train = ds.split("train");
+  ASSERT_EQ(train.blocks(), train_blocks_);
+  EXPECT_EQ(ds.split("validation").blocks(), 8);
+  std::vector<int64_t> block(32);
+  for (int64_t i : {int64_t{0}, train_blocks_ / 2 - 1, train_blocks_ / 2, train_blocks_ - 1}) {
+    train.ReadBlock(i, block.data());
+    for (int64_t id : block) ASSERT_TRUE(id >= 0 && id < 500);
+  }
+  EXPECT_THROW(train.ReadBlock(train_blocks_, block.data()), EngineError);
+  EXPECT_THROW(ds.split("test"), EngineError);
+}
+
+TEST_F(DatasetTest, RejectsTruncatedShardNamingIt) {
+  std::filesystem::resize_file(dir_ + "/train-00001.bin", std::filesystem::file_size(dir_ + "/train-00001.bin") - 3);
+  try {
+    PackedDataset::Open(dir_, false);
+    FAIL() << "a truncated shard was accepted";
+  } catch (const EngineError& e) {
+    EXPECT_EQ(e.cause(), FailureCause::kArtifactCorrupt);
+    EXPECT_NE(std::string(e.what()).find("train-00001.bin"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(DatasetTest, RejectsCorruptShardWhenVerifying) {
+  {
+    std::fstream f(dir_ + "/validation-00000.bin", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(5);
+    f.put('\x7f');
+  }
+  EXPECT_NO_THROW(PackedDataset::Open(dir_, false));
+  EXPECT_THROW(PackedDataset::Open(dir_, true), EngineError);
+}
+
+TEST_F(DatasetTest, RejectsWrongFormatVersionAndMissingManifest) {
+  std::string text;
+  {
+    std::ifstream in(dir_ + "/manifest.json");
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const size_t at = text.find("\"format_version\": 1");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 19, "\"format_version\": 9");
+  std::ofstream(dir_ + "/manifest.json") << text;
+  try {
+    PackedDataset::Open(dir_, false);
+    FAIL();
+  } catch (const EngineError& e) {
+    EXPECT_NE(std::string(e.what()).find("format_version"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(dir_ + "/manifest.json");
+  EXPECT_THROW(PackedDataset::Open(dir_, false), EngineError);
+}
+
+TEST_F(DatasetTest, TwoRanksSplitTheSameGlobalBatches) {
+  const PackedDataset ds = PackedDataset::Open(dir_, false);
+  const PackedSplit& train = ds.split("train");
+  MaskingOptions masking = TestMasking();
+  masking.vocab_size = 500;
+  LoaderOptions one;
+  one.batch_size = 4;
+  one.accumulation = 2;
+  one.start_sample = 6;
+  one.max_steps = 3;
+  MlmBatchLoader single(train, masking, one);
+  LoaderOptions two = one;
+  two.batch_size = 2;
+  two.world_size = 2;
+  two.rank = 0;
+  MlmBatchLoader rank0(train, masking, two);
+  two.rank = 1;
+  MlmBatchLoader rank1(train, masking, two);
+  for (int micro = 0; micro < 6; ++micro) {
+    const MlmBatch whole = single.Next(), a = rank0.Next(), b = rank1.Next();
+    std::vector<int64_t> joined = a.input_ids;
+    joined.insert(joined.end(), b.input_ids.begin(), b.input_ids.end());
+    ASSERT_EQ(joined, whole.input_ids) << "micro-batch " << micro;
+    EXPECT_EQ(a.labels.size() + b.labels.size(), whole.labels.size());
+  }
+}
+
+TEST(ScheduleTest, LinearWarmupThenDecay) {
+  EXPECT_DOUBLE_EQ(LinearScheduleLr(1.0, 0, 10, 110), 0.0);
+  EXPECT_DOUBLE_EQ(LinearScheduleLr(1.0, 5, 10, 110), 0.5);
+  EXPECT_DOUBLE_EQ(LinearScheduleLr(1.0, 10, 10, 110), 1.0);
+  EXPECT_DOUBLE_EQ(LinearScheduleLr(1.0, 60, 10, 110), 0.5);
+  EXPECT_DOUBLE_EQ(LinearScheduleLr(1.0, 110, 10, 110), 0.0);
+  EXPECT_DOUBLE_EQ(LinearScheduleLr(2.0, 0, 0, 100), 2.0);
+}
+
+BertConfig TinyConfig() {
+  BertConfig c = *PresetConfig("bert-tiny", 300);
+  c.hidden_dropout_prob = 0;
+  c.attention_probs_dropout_prob = 0;
+  return c;
+}
+
+TEST(BertModelTest, HasHuggingFaceNamesAndShapes) {
+  BertForMaskedLM model(*PresetConfig("bert-tiny", 300));
+  std::map<std::string, std::vector<int64_t>> expected = {
+      {"bert.embeddings.word_embeddings.weight", {300, 128}},
+      {"bert.embeddings.position_embeddings.weight", {512, 128}},
+      {"bert.embeddings.token_type_embeddings.weight", {2, 128}},
+      {"bert.embeddings.LayerNorm.weight", {128}},
+      {"bert.embeddings.LayerNorm.bias", {128}},
+      {"cls.predictions.bias", {300}},
+      {"cls.predictions.transform.dense.weight", {128, 128}},
+      {"cls.predictions.transform.dense.bias", {128}},
+      {"cls.predictions.transform.LayerNorm.weight", {128}},
+      {"cls.predictions.transform.LayerNorm.bias", {128}}};
+  for (int l = 0; l < 2; ++l) {
+    const std::string p = "bert.encoder.layer." + std::to_string(l) + ".";
+    for (const char* qkv : {"query", "key", "value"}) {
+      expected[p + "attention.self." + qkv + ".weight"] = {128, 128};
+      expected[p + "attention.self." + qkv + ".bias"] = {128};
+    }
+    expected[p + "attention.output.dense.weight"] = {128, 128};
+    expected[p + "attention.output.dense.bias"] = {128};
+    expected[p + "attention.output.LayerNorm.weight"] = {128};
+    expected[p + "attention.output.LayerNorm.bias"] = {128};
+    expected[p + "intermediate.dense.weight"] = {512, 128};
+    expected[p + "intermediate.dense.bias"] = {512};
+    expected[p + "output.dense.weight"] = {128, 512};
+    expected[p + "output.dense.bias"] = {128};
+    expected[p + "output.LayerNorm.weight"] = {128};
+    expected[p + "output.LayerNorm.bias"] = {128};
+  }
+  std::map<std::string, std::vector<int64_t>> actual;
+  for (const auto& [name, t] : model->NamedParameters()) actual[name] = t.sizes().vec();
+  EXPECT_EQ(actual, expected);
+}
+
+TEST(BertModelTest, InitialisationFollowsHuggingFace) {
+  torch::manual_seed(0);
+  BertForMaskedLM model(*PresetConfig("bert-mini", 2000));
+  InitBertWeights(model);
+  const torch::Tensor w = model->bert->embeddings->word_embeddings->weight;
+  EXPECT_NEAR(w.slice(0, 1).std().item<double>(), 0.02, 0.001);
+  EXPECT_EQ(w[0].abs().sum().item<double>(), 0.0);  // the padding row
+  EXPECT_EQ(model->head->bias.abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(model->bert->embeddings->LayerNorm->weight.mean().item<double>(), 1.0);
+  // The decoder is tied to the word embeddings.
+  EXPECT_EQ(model->head->decoder_weight.data_ptr(), w.data_ptr());
+}
+
+TEST(BertModelTest, SparseHeadLossEqualsDenseLoss) {
+  torch::manual_seed(1);
+  BertForMaskedLM model(TinyConfig());
+  InitBertWeights(model);
+  const torch::Tensor ids = torch::randint(5, 300, {3, 16}, torch::kInt64);  // (B,T)
+  const torch::Tensor positions = torch::tensor({0, 5, 17, 30, 47}, torch::kInt64);
+  const torch::Tensor labels = torch::randint(5, 300, {5}, torch::kInt64);
+  // Dense, as Hugging Face: logits for every token, labels -100 elsewhere.
+  torch::Tensor dense_labels = torch::full({48}, -100, torch::kInt64);
+  dense_labels.index_put_({positions}, labels);
+  const torch::Tensor dense_loss = torch::cross_entropy_loss(model->forward(ids).view({48, 300}), dense_labels);
+  dense_loss.backward();
+  const torch::Tensor dense_grad = model->bert->embeddings->word_embeddings->weight.grad().clone();
+  model->zero_grad();
+  const torch::Tensor sparse_loss = torch::cross_entropy_loss(model->MaskedLogits(ids, positions), labels);
+  sparse_loss.backward();
+  EXPECT_NEAR(sparse_loss.item<double>(), dense_loss.item<double>(), 1e-5);
+  EXPECT_TRUE(torch::allclose(model->bert->embeddings->word_embeddings->weight.grad(), dense_grad, 1e-5, 1e-6));
+}
+
+TEST(BertModelTest, AttentionIgnoresPadding) {
+  torch::manual_seed(2);
+  BertForMaskedLM model(TinyConfig());
+  InitBertWeights(model);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor ids = torch::randint(5, 300, {1, 10}, torch::kInt64);
+  const torch::Tensor padded = torch::cat({ids, torch::zeros({1, 4}, torch::kInt64)}, 1);
+  const torch::Tensor mask = torch::cat({torch::ones({1, 10}), torch::zeros({1, 4})}, 1);
+  const torch::Tensor a = model->forward(ids);
+  const torch::Tensor b = model->forward(padded, {}, mask).slice(1, 0, 10);
+  EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-5));
+  const torch::Tensor unmasked = model->forward(padded).slice(1, 0, 10);
+  EXPECT_FALSE(torch::allclose(a, unmasked, 1e-4, 1e-5)) << "padding should matter without the mask";
+}
+
+TEST(FlatAdamWTest, MatchesTorchAdamWWithDecayGroups) {
+  torch::manual_seed(3);
+  std::vector<std::pair<std::string, torch::Tensor>> mine = {
+      {"dense.weight", torch::randn({4, 3}).requires_grad_()},
+      {"dense.bias", torch::randn({4}).requires_grad_()},
+      {"LayerNorm.weight", torch::randn({4}).requires_grad_()}};
+  std::vector<torch::Tensor> theirs;
+  for (auto& [n, t] : mine) theirs.push_back(t.detach().clone().requires_grad_());
+  AdamWOptions options;
+  options.weight_decay = 0.1;
+  FlatAdamW flat(mine, options);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<torch::Tensor>{theirs[0]},
+                      std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(0.01).weight_decay(0.1).eps(1e-8)));
+  groups.emplace_back(std::vector<torch::Tensor>{theirs[1], theirs[2]},
+                      std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(0.01).weight_decay(0.0).eps(1e-8)));
+  torch::optim::AdamW reference(std::move(groups), torch::optim::AdamWOptions(0.01));
+  for (int step = 0; step < 4; ++step) {
+    const torch::Tensor x = torch::randn({3});
+    auto loss_of = [&](const std::vector<torch::Tensor>& p) {
+      return (torch::mv(p[0], x) + p[1]).mul(p[2]).pow(2).sum();
+    };
+    flat.ZeroGrad();
+    loss_of({mine[0].second, mine[1].second, mine[2].second}).backward();
+    flat.Step(0.01);
+    reference.zero_grad();
+    loss_of(theirs).backward();
+    reference.step();
+  }
+  for (size_t i = 0; i < theirs.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(mine[i].second, theirs[i], 1e-5, 1e-6)) << mine[i].first;
+  }
+}
+
+TEST(SafetensorsTest, RoundTripsNamesShapesAndBytes) {
+  const std::string dir = testing::MakeTempDir("safetensors");
+  const std::vector<std::pair<std::string, torch::Tensor>> tensors = {
+      {"a.weight", torch::randn({3, 5})}, {"b", torch::arange(7, torch::kInt64)}};
+  const std::string bytes = EncodeSafetensors(tensors);
+  std::ofstream(dir + "/m.safetensors", std::ios::binary) << bytes;
+  uint64_t header = 0;
+  std::memcpy(&header, bytes.data(), 8);
+  EXPECT_EQ((8 + header) % 8, 0u);
+  const auto back = ReadSafetensors(dir + "/m.safetensors");
+  ASSERT_EQ(back.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(back[i].first, tensors[i].first);
+    EXPECT_TRUE(torch::equal(back[i].second, tensors[i].second));
+  }
+  std::filesystem::resize_file(dir + "/m.safetensors", bytes.size() - 4);
+  EXPECT_THROW(ReadSafetensors(dir + "/m.safetensors"), EngineError);
+}
+
+TEST(BertModelTest, Bf16AutocastStaysCloseToFp32) {
+  torch::manual_seed(4);
+  BertForMaskedLM model(TinyConfig());
+  InitBertWeights(model);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor ids = torch::randint(5, 300, {2, 16}, torch::kInt64);
+  const torch::Tensor fp32 = model->forward(ids);
+  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  at::autocast::set_cpu_enabled(true);
+  const torch::Tensor bf16 = model->forward(ids).to(torch::kFloat32);
+  at::autocast::set_cpu_enabled(false);
+  at::autocast::clear_cache();
+  EXPECT_LT((bf16 - fp32).abs().max().item<double>(), 0.1);
+}
+
+}  // namespace
+}  // namespace bert::engine

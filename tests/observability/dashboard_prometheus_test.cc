@@ -1,0 +1,285 @@
+// The Grafana dashboard against a real Prometheus: starts bertd and a
+// bert-agent with --metrics-listen on loopback, a Prometheus server (Debian's
+// `prometheus`) scraping both every second, runs a small job through every
+// stage, then checks that EVERY PromQL expression of
+// deploy/grafana/bertd-dashboard.json returns data (a non-empty result with
+// at least one number that is not NaN) through Prometheus's HTTP API.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bert/v1/job_service.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/metrics/http_get.h"
+#include "tests/observability/child_process.h"
+
+namespace bert {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ChildProcess;
+using testing::HttpGet;
+using testing::UrlEncode;
+
+fs::path SourceDir() {
+  const char* source = std::getenv("BERT_SOURCE_DIR");
+  return source != nullptr ? fs::path(source) : fs::path(BERT_TEST_SOURCE_DIR);
+}
+
+std::string ReadAll(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+template <typename Predicate>
+bool WaitFor(Predicate predicate, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return predicate();
+}
+
+std::string HelpText(const fs::path& binary) {
+  const fs::path out = fs::temp_directory_path() / ("obs_help_" + std::to_string(getpid()));
+  (void)std::system((binary.string() + " --help > " + out.string() + " 2>&1").c_str());
+  std::string help = ReadAll(out);
+  fs::remove(out);
+  return help;
+}
+
+// Dashboard expressions with Grafana's variables resolved: the rate window
+// spans the whole test, and $job_id is "All".
+std::vector<std::string> DashboardExpressions() {
+  nlohmann::json dashboard =
+      nlohmann::json::parse(ReadAll(SourceDir() / "deploy/grafana/bertd-dashboard.json"));
+  std::vector<std::string> expressions;
+  for (const auto& panel : dashboard["panels"]) {
+    if (!panel.contains("targets")) continue;
+    for (const auto& target : panel["targets"]) {
+      std::string expr = target.value("expr", "");
+      expr = std::regex_replace(expr, std::regex(R"(\$__rate_interval)"), "10m");
+      expr = std::regex_replace(expr, std::regex(R"(\$job_id)"), ".+");
+      expressions.push_back(expr);
+    }
+  }
+  return expressions;
+}
+
+// Empty when `expr` returns data; otherwise why not.
+std::string CheckQuery(int prometheus_port, const std::string& expr) {
+  testing::HttpResponse response =
+      HttpGet(prometheus_port, "/api/v1/query?query=" + UrlEncode(expr));
+  if (response.status != 200) {
+    return "HTTP " + std::to_string(response.status) + ": " + response.body;
+  }
+  nlohmann::json body = nlohmann::json::parse(response.body, nullptr, false);
+  if (body.is_discarded() || body.value("status", "") != "success") return response.body;
+  const auto& result = body["data"]["result"];
+  if (!result.is_array() || result.empty()) return "no series";
+  for (const auto& series : result) {
+    const std::string value = series["value"][1].get<std::string>();
+    if (value != "NaN") return "";
+  }
+  return "only NaN values: " + result.dump().substr(0, 300);
+}
+
+class DashboardPrometheusTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tmp_ = fs::temp_directory_path() / ("bert_obs_" + std::to_string(getpid()));
+    fs::remove_all(tmp_);
+    fs::create_directories(tmp_);
+  }
+  void TearDown() override {
+    children_.clear();  // stops them
+    if (!HasFailure()) fs::remove_all(tmp_);
+  }
+  ChildProcess& Start(std::vector<std::string> argv, const std::string& log_name) {
+    children_.push_back(std::make_unique<ChildProcess>(std::move(argv), (tmp_ / log_name).string()));
+    return *children_.back();
+  }
+  std::string Logs() {
+    std::string logs;
+    for (const char* name : {"bertd.log", "agent.log", "prometheus.log"}) {
+      logs += std::string("\n--- ") + name + " (tail) ---\n" +
+              [&] {
+                std::string text = ReadAll(tmp_ / name);
+                return text.size() > 2500 ? text.substr(text.size() - 2500) : text;
+              }();
+    }
+    return logs;
+  }
+
+  fs::path tmp_;
+  std::vector<std::unique_ptr<ChildProcess>> children_;
+};
+
+TEST_F(DashboardPrometheusTest, EveryDashboardExpressionReturnsData) {
+  const char* bin_env = std::getenv("BERT_BIN_DIR");
+  if (bin_env == nullptr) GTEST_SKIP() << "BERT_BIN_DIR is not set";
+  const fs::path bin(bin_env);
+  const fs::path prometheus = "/usr/bin/prometheus";
+  for (const fs::path& needed :
+       {bin / "bertd", bin / "bert-agent", bin / "bert-worker", prometheus}) {
+    if (!fs::exists(needed)) GTEST_SKIP() << needed << " is missing (not built or not installed)";
+  }
+  for (const char* binary : {"bertd", "bert-agent"}) {
+    if (HelpText(bin / binary).find("--metrics-listen") == std::string::npos) {
+      GTEST_SKIP() << binary << " has no --metrics-listen flag yet: it does not expose "
+                   << "Prometheus metrics, so there is nothing to scrape";
+    }
+  }
+  const fs::path corpus_source = SourceDir() / "tests/engine/testdata/brown_excerpt.txt";
+  if (!fs::exists(corpus_source)) GTEST_SKIP() << corpus_source << " is missing";
+
+  // A small English corpus: the first 3,000 lines of the Brown excerpt.
+  {
+    std::ifstream in(corpus_source);
+    std::ofstream out(tmp_ / "corpus.txt");
+    std::string line;
+    for (int i = 0; i < 3000 && std::getline(in, line); ++i) out << line << "\n";
+  }
+
+  const int grpc_port = FreePort(), bertd_metrics = FreePort(), agent_metrics = FreePort(),
+            prometheus_port = FreePort();
+  const std::string server = "127.0.0.1:" + std::to_string(grpc_port);
+  Start({(bin / "bertd").string(), "--listen", server, "--data-dir", (tmp_ / "bertd").string(),
+         "--metrics-listen", "127.0.0.1:" + std::to_string(bertd_metrics)},
+        "bertd.log");
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(bertd_metrics, "/metrics").status == 200; },
+                      std::chrono::seconds(20)))
+      << "bertd's /metrics did not come up" << Logs();
+  Start({(bin / "bert-agent").string(), "--server", server, "--pools", "cpu,train", "--work-dir",
+         (tmp_ / "agent").string(), "--worker", (bin / "bert-worker").string(), "--threads", "2",
+         "--metrics-listen", "127.0.0.1:" + std::to_string(agent_metrics)},
+        "agent.log");
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(agent_metrics, "/metrics").status == 200; },
+                      std::chrono::seconds(20)))
+      << "bert-agent's /metrics did not come up" << Logs();
+
+  std::ofstream(tmp_ / "prometheus.yml")
+      << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+      << "scrape_configs:\n"
+      << "  - job_name: bertd\n    static_configs:\n      - targets: ['127.0.0.1:" << bertd_metrics
+      << "']\n"
+      << "  - job_name: bert-agent\n    static_configs:\n      - targets: ['127.0.0.1:"
+      << agent_metrics << "']\n";
+  Start({prometheus.string(), "--config.file=" + (tmp_ / "prometheus.yml").string(),
+         "--storage.tsdb.path=" + (tmp_ / "tsdb").string(),
+         "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)},
+        "prometheus.log");
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(prometheus_port, "/-/ready").status == 200; },
+                      std::chrono::seconds(30)))
+      << "Prometheus did not become ready" << Logs();
+
+  // A small job through every stage.
+  const std::string spec = R"(name: observability-test
+corpus:
+  sources:
+    - paths: [corpus.txt]
+      format: text
+tokenizer:
+  vocab_size: 1000
+preprocess:
+  max_seq_length: 64
+  validation_fraction: 0.05
+model:
+  preset: bert-tiny
+training:
+  max_steps: 30
+  per_device_batch_size: 8
+  learning_rate: 0.001
+  logging_steps: 2
+  eval_steps: 15
+  save_steps: 15
+resources:
+  prep_pool: cpu
+  train_pool: train
+  accelerator: cpu
+output:
+  dir: )" + (tmp_ / "model").string() + "\n";
+  auto channel = grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+  auto stub = v1::JobService::NewStub(channel);
+  v1::SubmitJobRequest submit;
+  submit.set_spec_yaml(spec);
+  submit.set_base_dir(tmp_.string());
+  v1::SubmitJobResponse submitted;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    grpc::Status status = stub->SubmitJob(&context, submit, &submitted);
+    ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message() << Logs();
+  }
+  const std::string job_id = submitted.job().id();
+  v1::Job job;
+  const bool finished = WaitFor(
+      [&] {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        v1::GetJobRequest get;
+        get.set_job_id(job_id);
+        if (!stub->GetJob(&context, get, &job).ok()) return false;
+        return job.state() == v1::SUCCEEDED || job.state() == v1::FAILED ||
+               job.state() == v1::CANCELLED;
+      },
+      std::chrono::seconds(180));
+  ASSERT_TRUE(finished) << "job " << job_id << " still " << v1::State_Name(job.state())
+                        << " after 180 s" << Logs();
+  ASSERT_EQ(job.state(), v1::SUCCEEDED)
+      << v1::FailureCause_Name(job.failure_cause()) << ": " << job.failure_message() << Logs();
+
+  // Let Prometheus scrape the final values.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(CheckQuery(prometheus_port, "up{job=\"bertd\"} == 1"), "");
+  EXPECT_EQ(CheckQuery(prometheus_port, "up{job=\"bert-agent\"} == 1"), "");
+
+  const std::vector<std::string> expressions = DashboardExpressions();
+  ASSERT_GE(expressions.size(), 20u);
+  std::string failures;
+  int failed = 0;
+  for (const std::string& expr : expressions) {
+    const std::string why = CheckQuery(prometheus_port, expr);
+    if (!why.empty()) {
+      failures += "\n  " + expr + "\n    -> " + why;
+      ++failed;
+    }
+  }
+  EXPECT_EQ(failed, 0) << failed << " of " << expressions.size()
+                       << " dashboard expressions returned no data:" << failures;
+}
+
+}  // namespace
+}  // namespace bert
