@@ -224,7 +224,7 @@ void Agent::RunOne(Running* running, v1::Assignment assignment) {
   } catch (const std::exception& e) {
     result = StageFailure(v1::INTERNAL, absl::StrCat("unexpected exception: ", e.what()));
   }
-  if (!result.ok()) reporter->Log("error", result.status().message());
+  if (!result.ok()) reporter->Log("error", std::string(result.status().message()));
   reporter->Finish();
   Say(absl::StrCat("finish ", RefName(ref), ": ",
                    result.ok() ? "ok" : result.status().ToString()));

@@ -30,8 +30,8 @@ absl::StatusCode CodeFor(v1::FailureCause cause) {
 
 }  // namespace
 
-absl::Status StageFailure(v1::FailureCause cause, std::string_view message) {
-  absl::Status status(CodeFor(cause), absl::string_view(message.data(), message.size()));
+absl::Status StageFailure(v1::FailureCause cause, absl::string_view message) {
+  absl::Status status(CodeFor(cause), message);
   status.SetPayload(kCauseUrl, absl::Cord(v1::FailureCause_Name(cause)));
   return status;
 }

@@ -2,7 +2,7 @@
 // decides whether the controller retries the stage.
 #pragma once
 
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "bert/v1/job.pb.h"
@@ -10,7 +10,7 @@
 namespace bert::agent {
 
 // A status whose code follows `cause` and that carries `cause` as a payload.
-absl::Status StageFailure(v1::FailureCause cause, std::string_view message);
+absl::Status StageFailure(v1::FailureCause cause, absl::string_view message);
 
 // The cause a status carries, or one derived from its code: CANCELLED ->
 // CANCELLED_BY_USER, INVALID_ARGUMENT -> DATA_ERROR, DATA_LOSS ->

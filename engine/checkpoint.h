@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "engine/bert_config.h"
+#include "engine/written_checkpoint.h"
 
 namespace bert::engine {
 
@@ -38,13 +39,6 @@ struct CheckpointData {
   std::vector<std::pair<std::string, torch::Tensor>> optimizer;  // "params", "exp_avg", "exp_avg_sq", "step"
   std::vector<torch::Tensor> rng_states;  // one per rank, uint8
   std::string trainer_json;  // extra trainer state (JSON object text), e.g. the log history
-};
-
-struct WrittenCheckpoint {
-  int64_t step = 0;
-  std::string path;
-  uint64_t size_bytes = 0;       // all files
-  std::string manifest_sha256;   // SHA-256 of manifest.json
 };
 
 // Writes `data` as checkpoints_dir/checkpoint-STEP (replacing one of that step).

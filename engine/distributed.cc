@@ -93,6 +93,8 @@ std::unique_ptr<Distributed> Distributed::Create(const DistributedOptions& o) {
 #else
     throw EngineError(FailureCause::kSpecError, "distributed: backend \"nccl\" needs a libtorch built with NCCL");
 #endif
+  } else if (o.backend == "hccl") {
+    throw EngineError(FailureCause::kSpecError, "distributed: backend \"hccl\" needs Habana's libtorch build");
   } else {
     throw EngineError(FailureCause::kSpecError,
                       "distributed: unknown backend \"" + o.backend + "\" (expected \"gloo\" or \"nccl\")");

@@ -13,17 +13,9 @@
 #include <string>
 #include <vector>
 
-namespace bert::engine {
+#include "engine/distributed_options.h"
 
-struct DistributedOptions {
-  std::string backend = "gloo";  // "gloo" or "nccl"
-  int64_t rank = 0;
-  int64_t world_size = 1;
-  int64_t local_rank = 0;
-  std::string master_addr = "127.0.0.1";
-  int64_t master_port = 29500;
-  int64_t timeout_seconds = 300;
-};
+namespace bert::engine {
 
 class Distributed {
  public:

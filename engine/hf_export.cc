@@ -10,7 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine/bert_model.h"
 #include "engine/checkpoint.h"
+#include "engine/hf_model_loader.h"
 #include "engine/engine_error.h"
 #include "engine/safetensors.h"
 
@@ -76,10 +78,6 @@ std::string TokenById(const nlohmann::json& tokenizer, const std::string& fallba
 }
 
 }  // namespace
-
-std::vector<std::pair<std::string, torch::Tensor>> HuggingFaceStateDict(const BertForMaskedLM& model) {
-  return model->NamedParameters();  // the module tree already uses Hugging Face's names
-}
 
 ExportResult ExportHuggingFace(const ExportOptions& options) {
   if (options.output_dir.empty()) throw EngineError(FailureCause::kSpecError, "export: output_dir is empty");

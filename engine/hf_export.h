@@ -2,12 +2,11 @@
 // BertForMaskedLM.from_pretrained and AutoTokenizer.from_pretrained load:
 // config.json, model.safetensors, vocab.txt, tokenizer.json,
 // tokenizer_config.json, special_tokens_map.json. Each file is written to a
-// temporary name, fsynced and renamed. Also the reverse, for predict.
+// temporary name, fsynced and renamed. No libtorch in this header.
 #pragma once
 
+#include <cstdint>
 #include <string>
-
-#include "engine/bert_model.h"
 
 namespace bert::engine {
 
@@ -26,12 +25,5 @@ struct ExportResult {
 // Throws EngineError (kArtifactCorrupt for a checkpoint that fails to verify,
 // kDataError for missing tokenizer files).
 ExportResult ExportHuggingFace(const ExportOptions& options);
-
-// Hugging Face's state-dict names and tensors for `model` (without the tied
-// decoder weight and bias, which save_pretrained leaves out too).
-std::vector<std::pair<std::string, torch::Tensor>> HuggingFaceStateDict(const BertForMaskedLM& model);
-
-// Loads an exported directory (config.json + model.safetensors) in eval mode.
-BertForMaskedLM LoadHuggingFaceModel(const std::string& model_dir);
 
 }  // namespace bert::engine

@@ -1,14 +1,12 @@
 // Fill-mask prediction for bert-worker predict: the top-k tokens, with their
 // probabilities, for each [MASK] in a text, from an exported model directory.
-// A Predictor is not thread-safe (one forward at a time).
+// A Predictor is not thread-safe (one forward at a time). No libtorch in this header.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
-#include <utility>
 #include <vector>
-
-#include "engine/bert_model.h"
-#include "tokenizer/tokenizer.h"
 
 namespace bert::engine {
 
@@ -33,14 +31,15 @@ class Predictor {
   // Loads model_dir (config.json, model.safetensors, tokenizer.json or vocab.txt).
   // Throws EngineError on a bad directory.
   explicit Predictor(const std::string& model_dir);
+  ~Predictor();
 
   // Every "[MASK]" in `text` (written literally) is one prediction, in order.
   // Throws EngineError(kSpecError) when the text has no [MASK].
   Prediction Predict(const std::string& text, int top_k);
 
  private:
-  BertForMaskedLM model_{nullptr};
-  tokenizer::Tokenizer tokenizer_;
+  struct State;  // the model and the tokenizer
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace bert::engine

@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/bert_model.h"
+#include "engine/checkpoint.h"
+#include "engine/distributed.h"
 #include "engine/engine_error.h"
 #include "engine/flat_adamw.h"
 #include "engine/mlm_batch_loader.h"
@@ -149,6 +151,22 @@ double LinearScheduleLr(double base_lr, int64_t step, int64_t warmup_steps, int6
   if (step < warmup_steps) return base_lr * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps));
   return base_lr * std::max(0.0, static_cast<double>(max_steps - step) /
                                      static_cast<double>(std::max<int64_t>(1, max_steps - warmup_steps)));
+}
+
+DeviceInventory ProbeDevices() {
+  DeviceInventory inventory;
+  if (torch::cuda::is_available()) {
+    inventory.kind = "cuda";
+    inventory.count = static_cast<int64_t>(torch::cuda::device_count());
+    return inventory;
+  }
+  try {
+    (void)torch::empty({1}, torch::TensorOptions().device(torch::Device(torch::kHPU, 0)));
+    inventory.kind = "hpu";
+    inventory.count = 1;
+  } catch (const c10::Error&) {
+  }
+  return inventory;
 }
 
 void ValidatePretrainOptions(const PretrainOptions& o) {

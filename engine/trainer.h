@@ -2,14 +2,15 @@
 // Hugging Face Trainer runs it (AdamW, linear warmup and decay, gradient
 // accumulation and clipping, periodic logging, evaluation and checkpoints),
 // on one or several ranks, resuming from the newest valid checkpoint.
+// No libtorch in this header: bert-worker's plumbing compiles without it.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "engine/bert_config.h"
-#include "engine/checkpoint.h"
-#include "engine/distributed.h"
+#include "engine/distributed_options.h"
+#include "engine/written_checkpoint.h"
 
 namespace bert::engine {
 
@@ -69,6 +70,14 @@ void ValidatePretrainOptions(const PretrainOptions& options);
 
 // Runs (or resumes) pre-training. Throws EngineError or c10::Error.
 PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observer);
+
+// The accelerators this libtorch can use here, for `bert-worker devices`:
+// kind "cuda" or "hpu" with a count, or "cpu" with count 0.
+struct DeviceInventory {
+  std::string kind = "cpu";
+  int64_t count = 0;
+};
+DeviceInventory ProbeDevices();
 
 // Linear warmup then linear decay to 0 at max_steps (get_linear_schedule_with_warmup):
 // the learning rate of optimizer step `step` (0-based).

@@ -3,6 +3,7 @@
 //   bert-worker pretrain --config CONFIG.json
 //   bert-worker export   --config CONFIG.json
 //   bert-worker predict  --model DIR [--top-k K] [--json] TEXT...
+//   bert-worker devices
 //
 // pretrain and export report JSON lines on stdout and end with a `result`
 // line; libtorch's own output goes to stderr. SIGTERM stops pretraining at the
@@ -53,12 +54,12 @@ int Guarded(bert::engine::WorkerReporter& reporter, Work work) {
     reporter.Result(false, bert::engine::FailureCauseName(e.cause()), e.what());
   } catch (const std::bad_alloc&) {
     reporter.Result(false, "OUT_OF_MEMORY", "out of memory");
-  } catch (const c10::Error& e) {
-    const std::string message = e.what_without_backtrace();
+  } catch (const std::exception& e) {  // c10::Error included: libtorch's own failures
+    std::string message = e.what();
+    // c10::Error appends a C++ backtrace after the first line; the report keeps the cause.
+    if (const size_t eol = message.find("\nException raised from"); eol != std::string::npos) message.resize(eol);
     const bool oom = message.find("out of memory") != std::string::npos;
     reporter.Result(false, oom ? "OUT_OF_MEMORY" : "INTERNAL", message);
-  } catch (const std::exception& e) {
-    reporter.Result(false, "INTERNAL", e.what());
   }
   return kExitFailure;
 }
@@ -128,6 +129,12 @@ int RunPredict(const std::string& model_dir, int top_k, bool json, const std::ve
 
 }  // namespace
 
+int RunDevices() {
+  const bert::engine::DeviceInventory inventory = bert::engine::ProbeDevices();
+  std::cout << nlohmann::json{{"kind", inventory.kind}, {"count", inventory.count}, {"name", ""}}.dump() << "\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::signal(SIGTERM, OnSigterm);
   CLI::App app{"bert-worker: libtorch pre-training, export and prediction"};
@@ -145,6 +152,7 @@ int main(int argc, char** argv) {
   predict->add_option("--top-k", top_k, "fills to print per [MASK]")->check(CLI::Range(1, 1000));
   predict->add_flag("--json", json, "print JSON");
   predict->add_option("text", words, "text with [MASK]")->required();
+  CLI::App* devices = app.add_subcommand("devices", "print the accelerators libtorch sees, as JSON");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -152,5 +160,6 @@ int main(int argc, char** argv) {
   }
   if (pretrain->parsed()) return RunPretrain(config_path);
   if (exporter->parsed()) return RunExport(config_path);
+  if (devices->parsed()) return RunDevices();
   return RunPredict(model_dir, top_k, json, words);
 }

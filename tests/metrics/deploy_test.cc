@@ -323,6 +323,47 @@ TEST(DeployTest, DashboardQueriesNameExportedMetricsAndParse) {
       << output;
 }
 
+// docs/deployment.md's table names every metric the classes export.
+TEST(DeployTest, DocsListEveryExportedMetric) {
+  ControllerMetrics controller;
+  AgentMetrics agent;
+  controller.ObserveRpc("SubmitJob", 0, 0.001);
+  controller.SetQueueLength("cpu", 0);
+  controller.SetAgents("cpu", true, 1);
+  agent.ObserveRpc("Heartbeat", 0, 0.001);
+  agent.SetInfo("a", "v", {"cpu"});
+  agent.OnWorkerExit(v1::PRETRAIN, v1::FAILURE_CAUSE_UNSPECIFIED);
+  v1::Progress progress;
+  progress.set_total(1);
+  progress.set_unit("steps");
+  progress.set_eta_seconds(1);
+  for (JobMetrics* jobs : {&controller.jobs(), &agent.jobs()}) {
+    for (const char* name : {"train/loss", "train/learning_rate", "train/grad_norm",
+                             "train/tokens_per_second", "train/mfu", "train/epoch", "eval/loss",
+                             "eval/accuracy", "eval/perplexity"}) {
+      jobs->SetMetric("j", name, 1, 1);
+    }
+    jobs->SetStageProgress("j", v1::PRETRAIN, progress);
+  }
+  const std::string docs = ReadAll(SourceDir() / "docs" / "deployment.md");
+  const std::string text = SerializeMetrics({controller.registry(), agent.registry()});
+  std::regex type_line(R"(# TYPE (\S+) (\S+))");
+  int names = 0;
+  for (std::sregex_iterator it(text.begin(), text.end(), type_line), end; it != end; ++it) {
+    const std::string name = (*it)[1];
+    ++names;
+    if (name.rfind("bert_agent_job_", 0) == 0) {
+      // Documented as the bert_controller_job_* series under another prefix.
+      const std::string twin = "bert_controller_job_" + name.substr(15);
+      EXPECT_NE(docs.find("`" + twin + "` | " + (*it)[2].str()), std::string::npos) << name;
+      continue;
+    }
+    EXPECT_NE(docs.find("`" + name + "` | " + (*it)[2].str()), std::string::npos)
+        << name << " (" << (*it)[2] << ") is missing from the table in docs/deployment.md";
+  }
+  EXPECT_GE(names, 50);
+}
+
 // Flags the deployment passes must be flags the binaries accept.
 TEST(DeployTest, DeployedFlagsExistInTheBinaries) {
   const char* bin_dir = std::getenv("BERT_BIN_DIR");

@@ -23,6 +23,9 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "metrics/agent_metrics.h"
+#include "metrics/controller_metrics.h"
+#include "metrics/metrics_exposer.h"
 #include "tests/metrics/http_get.h"
 #include "tests/observability/child_process.h"
 
@@ -143,6 +146,37 @@ class DashboardPrometheusTest : public ::testing::Test {
     return logs;
   }
 
+  // Starts Prometheus scraping the two ports every second; returns its port
+  // once it is ready, or -1.
+  int StartPrometheus(int bertd_metrics, int agent_metrics) {
+    const int port = FreePort();
+    std::ofstream(tmp_ / "prometheus.yml")
+        << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        << "scrape_configs:\n"
+        << "  - job_name: bertd\n    static_configs:\n      - targets: ['127.0.0.1:"
+        << bertd_metrics << "']\n"
+        << "  - job_name: bert-agent\n    static_configs:\n      - targets: ['127.0.0.1:"
+        << agent_metrics << "']\n";
+    Start({"/usr/bin/prometheus", "--config.file=" + (tmp_ / "prometheus.yml").string(),
+           "--storage.tsdb.path=" + (tmp_ / "tsdb").string(),
+           "--web.listen-address=127.0.0.1:" + std::to_string(port)},
+          "prometheus.log");
+    const bool ready = WaitFor([&] { return HttpGet(port, "/-/ready").status == 200; },
+                               std::chrono::seconds(30));
+    return ready ? port : -1;
+  }
+  // Every dashboard expression that returns no data, with the reason.
+  std::string FailingExpressions(int prometheus_port, int* total) {
+    const std::vector<std::string> expressions = DashboardExpressions();
+    *total = static_cast<int>(expressions.size());
+    std::string failures;
+    for (const std::string& expr : expressions) {
+      const std::string why = CheckQuery(prometheus_port, expr);
+      if (!why.empty()) failures += "\n  " + expr + "\n    -> " + why;
+    }
+    return failures;
+  }
+
   fs::path tmp_;
   std::vector<std::unique_ptr<ChildProcess>> children_;
 };
@@ -151,9 +185,8 @@ TEST_F(DashboardPrometheusTest, EveryDashboardExpressionReturnsData) {
   const char* bin_env = std::getenv("BERT_BIN_DIR");
   if (bin_env == nullptr) GTEST_SKIP() << "BERT_BIN_DIR is not set";
   const fs::path bin(bin_env);
-  const fs::path prometheus = "/usr/bin/prometheus";
   for (const fs::path& needed :
-       {bin / "bertd", bin / "bert-agent", bin / "bert-worker", prometheus}) {
+       {bin / "bertd", bin / "bert-agent", bin / "bert-worker", fs::path("/usr/bin/prometheus")}) {
     if (!fs::exists(needed)) GTEST_SKIP() << needed << " is missing (not built or not installed)";
   }
   for (const char* binary : {"bertd", "bert-agent"}) {
@@ -173,8 +206,7 @@ TEST_F(DashboardPrometheusTest, EveryDashboardExpressionReturnsData) {
     for (int i = 0; i < 3000 && std::getline(in, line); ++i) out << line << "\n";
   }
 
-  const int grpc_port = FreePort(), bertd_metrics = FreePort(), agent_metrics = FreePort(),
-            prometheus_port = FreePort();
+  const int grpc_port = FreePort(), bertd_metrics = FreePort(), agent_metrics = FreePort();
   const std::string server = "127.0.0.1:" + std::to_string(grpc_port);
   Start({(bin / "bertd").string(), "--listen", server, "--data-dir", (tmp_ / "bertd").string(),
          "--metrics-listen", "127.0.0.1:" + std::to_string(bertd_metrics)},
@@ -189,21 +221,8 @@ TEST_F(DashboardPrometheusTest, EveryDashboardExpressionReturnsData) {
   ASSERT_TRUE(WaitFor([&] { return HttpGet(agent_metrics, "/metrics").status == 200; },
                       std::chrono::seconds(20)))
       << "bert-agent's /metrics did not come up" << Logs();
-
-  std::ofstream(tmp_ / "prometheus.yml")
-      << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-      << "scrape_configs:\n"
-      << "  - job_name: bertd\n    static_configs:\n      - targets: ['127.0.0.1:" << bertd_metrics
-      << "']\n"
-      << "  - job_name: bert-agent\n    static_configs:\n      - targets: ['127.0.0.1:"
-      << agent_metrics << "']\n";
-  Start({prometheus.string(), "--config.file=" + (tmp_ / "prometheus.yml").string(),
-         "--storage.tsdb.path=" + (tmp_ / "tsdb").string(),
-         "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)},
-        "prometheus.log");
-  ASSERT_TRUE(WaitFor([&] { return HttpGet(prometheus_port, "/-/ready").status == 200; },
-                      std::chrono::seconds(30)))
-      << "Prometheus did not become ready" << Logs();
+  const int prometheus_port = StartPrometheus(bertd_metrics, agent_metrics);
+  ASSERT_GT(prometheus_port, 0) << "Prometheus did not become ready" << Logs();
 
   // A small job through every stage.
   const std::string spec = R"(name: observability-test
@@ -266,19 +285,94 @@ output:
   EXPECT_EQ(CheckQuery(prometheus_port, "up{job=\"bertd\"} == 1"), "");
   EXPECT_EQ(CheckQuery(prometheus_port, "up{job=\"bert-agent\"} == 1"), "");
 
-  const std::vector<std::string> expressions = DashboardExpressions();
-  ASSERT_GE(expressions.size(), 20u);
-  std::string failures;
-  int failed = 0;
-  for (const std::string& expr : expressions) {
-    const std::string why = CheckQuery(prometheus_port, expr);
-    if (!why.empty()) {
-      failures += "\n  " + expr + "\n    -> " + why;
-      ++failed;
-    }
+  int total = 0;
+  const std::string failures = FailingExpressions(prometheus_port, &total);
+  EXPECT_GE(total, 20);
+  EXPECT_EQ(failures, "") << "dashboard expressions that returned no data:" << failures;
+}
+
+// The same check with the metric classes driven in-process the way bertd and
+// an agent drive them during a job (no bertd needed): the dashboard's queries
+// and the exported names agree, through a real exposer and a real Prometheus.
+TEST_F(DashboardPrometheusTest, DashboardWorksOnMetricsOfASimulatedJob) {
+  if (!fs::exists("/usr/bin/prometheus")) GTEST_SKIP() << "/usr/bin/prometheus is not installed";
+  metrics::ControllerMetrics controller;
+  metrics::AgentMetrics agent;
+  auto bertd_exposer = metrics::MetricsExposer::Start("127.0.0.1:0", {controller.registry()});
+  auto agent_exposer = metrics::MetricsExposer::Start("127.0.0.1:0", {agent.registry()});
+  ASSERT_TRUE(bertd_exposer.ok() && agent_exposer.ok());
+  controller.SetAgents("cpu", true, 1);
+  controller.SetAgents("train", true, 1);
+  agent.SetInfo("agent-1", "0.1.0", {"cpu", "train"});
+  agent.SetConnected(true);
+  controller.SetQueueLength("cpu", 0);
+  controller.SetQueueLength("train", 0);
+  const int prometheus_port =
+      StartPrometheus((*bertd_exposer)->port(), (*agent_exposer)->port());
+  ASSERT_GT(prometheus_port, 0) << "Prometheus did not become ready" << Logs();
+
+  // One job, every stage, spread over a few scrapes.
+  const std::string job = "j-simulated";
+  controller.OnJobStateChanged(v1::STATE_UNSPECIFIED, v1::QUEUED);
+  controller.OnJobStateChanged(v1::QUEUED, v1::RUNNING);
+  const v1::StageKind stages[] = {v1::PREPARE, v1::TOKENIZER, v1::PREPROCESS, v1::PRETRAIN,
+                                  v1::EXPORT};
+  for (v1::StageKind stage : stages) {
+    controller.OnStageStateChanged(stage, v1::STATE_UNSPECIFIED, v1::QUEUED);
   }
-  EXPECT_EQ(failed, 0) << failed << " of " << expressions.size()
-                       << " dashboard expressions returned no data:" << failures;
+  int64_t step = 0;
+  for (v1::StageKind stage : stages) {
+    const std::string pool = stage == v1::PRETRAIN || stage == v1::EXPORT ? "train" : "cpu";
+    controller.SetQueueLength(pool, 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    controller.ObserveQueueWait(stage, 0.6);
+    controller.SetQueueLength(pool, 0);
+    controller.OnStageStateChanged(stage, v1::QUEUED, v1::RUNNING);
+    agent.OnAssignmentStarted(job, stage);
+    for (int tick = 1; tick <= 4; ++tick) {
+      v1::Progress progress;
+      progress.set_done(tick * 25);
+      progress.set_total(100);
+      progress.set_unit(stage == v1::PRETRAIN ? "steps" : "lines");
+      progress.set_rate_per_second(100.0 * tick);
+      progress.set_eta_seconds(4 - tick);
+      controller.jobs().SetStageProgress(job, stage, progress);
+      agent.jobs().SetStageProgress(job, stage, progress);
+      if (stage == v1::PRETRAIN) {
+        step += 10;
+        for (const auto& [name, value] :
+             std::vector<std::pair<std::string, double>>{{"train/loss", 9.0 - tick},
+                                                         {"train/learning_rate", 1e-3},
+                                                         {"train/grad_norm", 2.0},
+                                                         {"train/tokens_per_second", 5000},
+                                                         {"train/mfu", 0.05},
+                                                         {"eval/loss", 8.5 - tick},
+                                                         {"eval/accuracy", 0.02 * tick}}) {
+          controller.SetJobMetric(job, name, value, step);
+        }
+      }
+      controller.ObserveRpc("/bert.v1.AgentService/ReportStage", 0, 0.002);
+      controller.ObserveRpc("/bert.v1.AgentService/Heartbeat", 0, 0.001);
+      agent.ObserveRpc("/bert.v1.AgentService/ReportStage", 0, 0.003);
+      agent.OnHeartbeat(true);
+      controller.ObserveStoreWrite(0.001);
+      controller.SetStoreSizeBytes(1 << 20);
+      controller.AddArtifactBytes(metrics::ArtifactDirection::kUpload, 1000);
+      agent.AddArtifactBytes(metrics::ArtifactDirection::kUpload, 1000);
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    }
+    controller.OnStageStateChanged(stage, v1::RUNNING, v1::SUCCEEDED);
+    controller.ObserveStageDuration(stage, v1::SUCCEEDED, 1.6);
+    agent.OnAssignmentFinished(job, stage, v1::SUCCEEDED, 1.6, absl::Now());
+  }
+  controller.OnJobStateChanged(v1::RUNNING, v1::SUCCEEDED);
+  controller.jobs().OnJobFinished(job, absl::Now());
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+
+  int total = 0;
+  const std::string failures = FailingExpressions(prometheus_port, &total);
+  EXPECT_GE(total, 20);
+  EXPECT_EQ(failures, "") << "dashboard expressions that returned no data:" << failures << Logs();
 }
 
 }  // namespace
