@@ -88,7 +88,8 @@ void AgentMetrics::SetInfo(std::string_view agent_id, std::string_view version,
   std::lock_guard<std::mutex> lock(info_mu_);
   // One series: a new identity replaces the old one.
   if (info_gauge_ != nullptr) info_.Remove(info_gauge_);
-  info_gauge_ = &info_.Add({{"agent_id", std::string(agent_id)}, {"version", std::string(version)}});
+  info_gauge_ =
+      &info_.Add({{"agent_id", std::string(agent_id)}, {"version", std::string(version)}});
   info_gauge_->Set(1);
   for (const std::string& pool : pools) pool_member_.Add({{"pool", pools_.Admit(pool)}}).Set(1);
 }

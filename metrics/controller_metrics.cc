@@ -11,7 +11,7 @@ using prometheus::BuildHistogram;
 
 constexpr v1::State kJobStates[] = {v1::QUEUED, v1::RUNNING, v1::SUCCEEDED, v1::FAILED,
                                     v1::CANCELLED};
-constexpr v1::State kStageStates[] = {v1::QUEUED, v1::RUNNING, v1::SUCCEEDED,
+constexpr v1::State kStageStates[] = {v1::QUEUED, v1::RUNNING,   v1::SUCCEEDED,
                                       v1::FAILED, v1::CANCELLED, v1::SKIPPED};
 constexpr v1::StageKind kStages[] = {v1::PREPARE, v1::TOKENIZER, v1::PREPROCESS, v1::PRETRAIN,
                                      v1::EXPORT};
@@ -30,10 +30,8 @@ std::string DirectionLabel(ArtifactDirection direction) {
 
 ControllerMetrics::ControllerMetrics(absl::Duration job_retention)
     : registry_(std::make_shared<prometheus::Registry>()),
-      jobs_by_state_(BuildGauge()
-                         .Name("bert_controller_jobs")
-                         .Help("Jobs by state.")
-                         .Register(*registry_)),
+      jobs_by_state_(
+          BuildGauge().Name("bert_controller_jobs").Help("Jobs by state.").Register(*registry_)),
       job_transitions_(BuildCounter()
                            .Name("bert_controller_job_transitions_total")
                            .Help("Job state transitions, by the state entered.")
@@ -106,7 +104,8 @@ ControllerMetrics::ControllerMetrics(absl::Duration job_retention)
       retries_.Add({{"stage", StageLabel(stage)}, {"cause", CauseLabel(cause)}});
     }
   }
-  for (LeaseExpiryCause cause : {LeaseExpiryCause::kAgentHeartbeat, LeaseExpiryCause::kAssignment}) {
+  for (LeaseExpiryCause cause :
+       {LeaseExpiryCause::kAgentHeartbeat, LeaseExpiryCause::kAssignment}) {
     lease_expiries_.Add({{"cause", LeaseCauseLabel(cause)}});
   }
   for (ArtifactDirection direction : {ArtifactDirection::kUpload, ArtifactDirection::kDownload}) {

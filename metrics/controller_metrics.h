@@ -79,6 +79,16 @@ class ControllerMetrics {
                     int64_t step = -1) {
     return jobs_.SetMetric(job_id, name, value, step);
   }
+  // A stage's Progress report (ReportStage): progress ratio, rate and ETA.
+  void SetStageProgress(std::string_view job_id, v1::StageKind stage,
+                        const v1::Progress& progress) {
+    jobs_.SetStageProgress(job_id, stage, progress);
+  }
+  // Call when a job reaches SUCCEEDED, FAILED or CANCELLED; its per-job
+  // series go `job_retention` later, at an ExpireFinishedJobs call (call that
+  // periodically, e.g. from the lease sweep).
+  void OnJobFinished(std::string_view job_id, absl::Time now) { jobs_.OnJobFinished(job_id, now); }
+  void ExpireFinishedJobs(absl::Time now) { jobs_.ExpireFinishedJobs(now); }
 
  private:
   prometheus::Gauge& JobsGauge(v1::State state);

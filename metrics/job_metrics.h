@@ -69,8 +69,7 @@ class JobMetrics {
 
   GaugeFamily& AddFamily(const std::string& name, const std::string& help);
   // requires mu_
-  void Set(GaugeFamily& family, const std::string& job_id, prometheus::Labels labels,
-           double value);
+  void Set(GaugeFamily& family, const std::string& job_id, prometheus::Labels labels, double value);
   void ForgetLocked(const std::string& job_id);
 
   prometheus::Registry& registry_;

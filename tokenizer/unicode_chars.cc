@@ -2,6 +2,7 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 
@@ -28,11 +29,19 @@ constexpr Range kChinese[] = {{0x4E00, 0x9FFF},   {0x3400, 0x4DBF},   {0x20000, 
 
 #include "tokenizer/unicode_legacy_tables.inc"
 
+// `ranges` sorted and disjoint, except the small hand-written lists above,
+// which a linear scan covers.
 bool InRanges(char32_t c, const Range* ranges, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (c >= ranges[i].first && c <= ranges[i].last) return true;
+  if (n <= 16) {
+    for (size_t i = 0; i < n; ++i) {
+      if (c >= ranges[i].first && c <= ranges[i].last) return true;
+    }
+    return false;
   }
-  return false;
+  const Range* end = ranges + n;
+  const Range* it = std::upper_bound(ranges, end, c,
+                                     [](char32_t v, const Range& r) { return v < r.first; });
+  return it != ranges && c <= (it - 1)->last;
 }
 
 uint8_t ComputeFlags(char32_t c) {
@@ -62,9 +71,8 @@ uint8_t ComputeFlags(char32_t c) {
   char32_t buf[8];
   size_t n = DecomposeNfd(c, buf);
   if (n != 1 || buf[0] != c) flags |= kCharDecomposes;
-  if (c == 0x130 || static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))) != c) {
-    flags |= kCharLowerChanges;
-  }
+  char32_t lower[2];
+  if (ToLowerFull(c, lower) != 1 || lower[0] != c) flags |= kCharLowerChanges;
   return flags;
 }
 
@@ -137,6 +145,14 @@ size_t ToLowerFull(char32_t c, char32_t* out) {
     out[0] = 'i';
     out[1] = 0x307;
     return 2;
+  }
+  // Mappings newer than utf8proc's tables (sorted by code point).
+  const Range* end = kLegacyLower + std::size(kLegacyLower);
+  const Range* it = std::lower_bound(kLegacyLower, end, c,
+                                     [](const Range& r, char32_t v) { return r.first < v; });
+  if (it != end && it->first == c) {
+    out[0] = it->last;
+    return 1;
   }
   out[0] = static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c)));
   return 1;

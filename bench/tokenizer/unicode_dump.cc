@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   std::string line;
   for (char32_t c = 0; c <= 0x10FFFF; ++c) {
     if (c >= 0xD800 && c <= 0xDFFF) continue;
-    text = "a";
+    text.clear();
+    text.push_back('a');
     bert::tokenizer::AppendUtf8(c, &text);
     text += "b";
     line.clear();

@@ -106,7 +106,7 @@ TEST(WatchViewTest, PanelHasABarPerStageAndTheLoss) {
   EXPECT_EQ(panel[0], "job job-1 (tiny) running");
   EXPECT_THAT(panel[1], HasSubstr("prepare    succeeded"));
   EXPECT_THAT(panel[2], HasSubstr("pretrain   running   \u2588\u2588\u2588\u2588\u2588\u2591"));
-  EXPECT_THAT(panel[2], HasSubstr(" 50%  50/100 steps  4 steps/s  ETA 12s"));
+  EXPECT_THAT(panel[2], HasSubstr(" 50%  50/100 steps  4 steps/s  ETA 13s"));
   EXPECT_THAT(panel[3], HasSubstr("loss 7.0000  \u2588\u2581  (step 50)"));
   EXPECT_FALSE(view.finished());
 }

@@ -29,10 +29,17 @@ using testing::TempDir;
 
 // Prepared corpora shared by the tests (built once).
 struct Corpora {
-  TempDir lines_dir;  // brown.txt, one text per line
-  TempDir docs_dir;   // brown-docs.jsonl, long documents
+  TempDir lines_dir;   // brown.txt, one text per line
+  TempDir docs_dir;    // brown-docs.jsonl, long documents
+  TempDir sample_dir;  // the committed 400-line sample, for the quick tests
   Corpora() {
     NullProgressSink sink;
+    bert::v1::CorpusSpec sample;
+    *sample.add_sources() = testing::TextSource(testing::TestdataPath("brown-sample.txt"));
+    sample.set_drop_empty(true);
+    sample.set_shard_size_bytes(16 << 10);
+    EXPECT_TRUE(PrepareWorker(sample, sample_dir.path(), {0, 1, 2}, sink).ok());
+    EXPECT_TRUE(FinalizePrepare(sample_dir.path(), 1, {}, sink).ok());
     bert::v1::CorpusSpec lines;
     *lines.add_sources() = testing::TextSource(testing::BrownTextPath());
     lines.set_drop_empty(true);
@@ -155,6 +162,8 @@ TEST(PreprocessTest, BlocksAreTheArticlesGroupTextsInNumpyShuffleOrder) {
     EXPECT_EQ(m->stats.tokens_dropped_remainder, ref.tokens % 512);
     EXPECT_EQ(m->dtype, "uint16");
     EXPECT_EQ(m->splits["train"].blocks, ref.blocks.size());
+    // brown-docs holds long documents: the article truncates them, and we say so.
+    if (corpus == GetCorpora().docs_dir.path()) EXPECT_GT(m->stats.tokens_truncated, 0u);
     auto ds = PackedDataset::Open(out.path(), /*verify=*/true);
     ASSERT_TRUE(ds.ok()) << ds.status();
     // datasets' shuffle(seed=34): output block p is input block permutation[p].
@@ -165,11 +174,6 @@ TEST(PreprocessTest, BlocksAreTheArticlesGroupTextsInNumpyShuffleOrder) {
       ASSERT_EQ(got[p], ref.blocks[order[p]]) << "block " << p;
     }
   }
-  // The long documents are truncated (the article's behaviour), and say so.
-  TempDir out;
-  auto m = Preprocess(GetCorpora().docs_dir.path(), tok_path, Spec(), out.path(), 1, 2);
-  ASSERT_TRUE(m.ok());
-  EXPECT_GT(m->stats.tokens_truncated, 0u);
 }
 
 TEST(PreprocessTest, SplitLongDocumentsKeepsEveryToken) {
@@ -196,7 +200,7 @@ TEST(PreprocessTest, ValidationSplitTakesTheFirstBlocksOfTheShuffle) {
   const std::string& tok_path = testing::TestTokenizerPath();
   auto tok = Tokenizer::Load(tok_path);
   ASSERT_TRUE(tok.ok());
-  const std::string& corpus = GetCorpora().lines_dir.path();
+  const std::string& corpus = GetCorpora().sample_dir.path();
   TempDir out;
   // Small shards: several files per split.
   auto m = Preprocess(corpus, tok_path, Spec(64, 0.1), out.path(), 1, 2, 64 * 2 * 50);
@@ -237,12 +241,12 @@ TEST(PreprocessTest, LargeVocabulariesUseUint32) {
   ASSERT_TRUE(tok.ok());
   std::vector<std::string> vocab;
   for (uint32_t id = 0; id < tok->vocab_size(); ++id) vocab.emplace_back(tok->IdToToken(id));
-  while (vocab.size() < 70000) vocab.push_back("[unused" + std::to_string(vocab.size()) + "]");
+  while (vocab.size() < 70000) vocab.push_back("zzfiller" + std::to_string(vocab.size()));
   auto big = Tokenizer::FromVocab(vocab, true);
   ASSERT_TRUE(big.ok()) << big.status();
   TempDir tok_dir, out16, out32;
   ASSERT_TRUE(big->Save(tok_dir.path()).ok());
-  const std::string& corpus = GetCorpora().lines_dir.path();
+  const std::string& corpus = GetCorpora().sample_dir.path();
   auto m32 = Preprocess(corpus, tok_dir.Join("tokenizer.json"), Spec(128), out32.path(), 1, 2);
   ASSERT_TRUE(m32.ok()) << m32.status();
   EXPECT_EQ(m32->dtype, "uint32");
@@ -259,7 +263,7 @@ TEST(PreprocessTest, LargeVocabulariesUseUint32) {
 TEST(PreprocessTest, TruncatedOrCorruptShardsAreDetected) {
   const std::string& tok_path = testing::TestTokenizerPath();
   TempDir out;
-  auto m = Preprocess(GetCorpora().lines_dir.path(), tok_path, Spec(128), out.path(), 1, 2);
+  auto m = Preprocess(GetCorpora().sample_dir.path(), tok_path, Spec(64), out.path(), 1, 2);
   ASSERT_TRUE(m.ok());
   const std::string shard = out.Join(m->splits["train"].shards[0].file);
   std::string bytes = ReadAll(shard);
@@ -276,9 +280,9 @@ TEST(PreprocessTest, TruncatedOrCorruptShardsAreDetected) {
 
 TEST(PreprocessTest, KilledFinalizeLeavesNoDatasetAndRerunMatches) {
   const std::string& tok_path = testing::TestTokenizerPath();
-  const std::string& corpus = GetCorpora().lines_dir.path();
+  const std::string& corpus = GetCorpora().sample_dir.path();
   TempDir clean, crashed;
-  ASSERT_TRUE(Preprocess(corpus, tok_path, Spec(64), clean.path(), 1, 1, 64 * 2 * 100).ok());
+  ASSERT_TRUE(Preprocess(corpus, tok_path, Spec(64), clean.path(), 1, 1, 64 * 2 * 40).ok());
   NullProgressSink quiet;
   ASSERT_TRUE(PreprocessWorker(corpus, tok_path, Spec(64), crashed.path(), {0, 1, 1}, quiet).ok());
   pid_t pid = fork();
@@ -292,7 +296,7 @@ TEST(PreprocessTest, KilledFinalizeLeavesNoDatasetAndRerunMatches) {
       void Log(std::string_view, std::string_view) override {}
       bool Cancelled() const override { return false; }
     } killer;
-    auto m = FinalizePreprocess(corpus, tok_path, Spec(64), crashed.path(), 1, {1, 64 * 2 * 100},
+    auto m = FinalizePreprocess(corpus, tok_path, Spec(64), crashed.path(), 1, {1, 64 * 2 * 40},
                                 killer);
     _exit(m.ok() ? 0 : 1);
   }
@@ -301,7 +305,7 @@ TEST(PreprocessTest, KilledFinalizeLeavesNoDatasetAndRerunMatches) {
   ASSERT_TRUE(WIFSIGNALED(status));
   EXPECT_FALSE(std::filesystem::exists(crashed.Join("manifest.json")));
   EXPECT_EQ(PackedDataset::Open(crashed.path()).status().code(), absl::StatusCode::kNotFound);
-  auto m = FinalizePreprocess(corpus, tok_path, Spec(64), crashed.path(), 1, {1, 64 * 2 * 100},
+  auto m = FinalizePreprocess(corpus, tok_path, Spec(64), crashed.path(), 1, {1, 64 * 2 * 40},
                               quiet);
   ASSERT_TRUE(m.ok()) << m.status();
   auto files = DirContents(crashed.path());
@@ -317,7 +321,7 @@ TEST(PreprocessTest, BertctlInspectDecodesBlocks) {
   }
   const std::string& tok_path = testing::TestTokenizerPath();
   TempDir out;
-  auto m = Preprocess(GetCorpora().lines_dir.path(), tok_path, Spec(64), out.path(), 1, 2);
+  auto m = Preprocess(GetCorpora().sample_dir.path(), tok_path, Spec(64), out.path(), 1, 2);
   ASSERT_TRUE(m.ok());
   auto ds = PackedDataset::Open(out.path());
   auto tok = Tokenizer::Load(tok_path);

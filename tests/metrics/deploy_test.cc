@@ -8,10 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <algorithm>
 #include <iostream>
 #include <map>
 #include <regex>
@@ -62,8 +62,8 @@ int RunCommand(const std::string& command, std::string* output) {
 class TempDir {
  public:
   TempDir() {
-    path_ = fs::temp_directory_path() / ("deploy_test_" + std::to_string(getpid()) + "_" +
-                                         std::to_string(counter_++));
+    path_ = fs::temp_directory_path() /
+            ("deploy_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++));
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
@@ -175,10 +175,10 @@ TEST(DeployTest, KubernetesManifestsHoldTheDeployment) {
   }
   const YAML::Node bertd = objects["StatefulSet/bertd"];
   EXPECT_EQ(bertd["spec"]["replicas"].as<int>(), 1);
-  EXPECT_EQ(bertd["spec"]["volumeClaimTemplates"][0]["metadata"]["name"].as<std::string>(),
-            "data");
+  EXPECT_EQ(bertd["spec"]["volumeClaimTemplates"][0]["metadata"]["name"].as<std::string>(), "data");
   bool data_mounted = false;
-  for (const YAML::Node& mount : bertd["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]) {
+  for (const YAML::Node& mount :
+       bertd["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]) {
     if (mount["name"].as<std::string>() == "data") {
       data_mounted = mount["mountPath"].as<std::string>() == "/var/lib/bertd";
     }
@@ -234,14 +234,15 @@ TEST(DeployTest, KubernetesManifestsHoldTheDeployment) {
 TEST(DeployTest, PrometheusConfigAndRulesPassPromtool) {
   if (!HaveProgram("promtool")) GTEST_SKIP() << "promtool is not installed";
   std::string output;
-  EXPECT_EQ(RunCommand("promtool check config " + (DeployDir() / "prometheus" / "prometheus.yml").string(),
+  EXPECT_EQ(RunCommand(
+                "promtool check config " + (DeployDir() / "prometheus" / "prometheus.yml").string(),
                 &output),
             0)
       << output;
-  EXPECT_EQ(
-      RunCommand("promtool check rules " + (DeployDir() / "prometheus" / "bert-alerts.yml").string(),
-          &output),
-      0)
+  EXPECT_EQ(RunCommand(
+                "promtool check rules " + (DeployDir() / "prometheus" / "bert-alerts.yml").string(),
+                &output),
+            0)
       << output;
 }
 
@@ -278,9 +279,9 @@ TEST(DeployTest, DashboardQueriesNameExportedMetricsAndParse) {
   progress.set_total(2);
   progress.set_unit("steps");
   progress.set_eta_seconds(1);
-  for (const char* name : {"train/loss", "train/learning_rate", "train/grad_norm",
-                           "train/tokens_per_second", "train/mfu", "train/epoch", "eval/loss",
-                           "eval/accuracy", "eval/perplexity"}) {
+  for (const char* name :
+       {"train/loss", "train/learning_rate", "train/grad_norm", "train/tokens_per_second",
+        "train/mfu", "train/epoch", "eval/loss", "eval/accuracy", "eval/perplexity"}) {
     controller.SetJobMetric("j", name, 1, 1);
   }
   controller.jobs().SetStageProgress("j", v1::PRETRAIN, progress);
@@ -291,7 +292,8 @@ TEST(DeployTest, DashboardQueriesNameExportedMetricsAndParse) {
   for (std::sregex_iterator it(text.begin(), text.end(), type_line), end; it != end; ++it) {
     exported.insert((*it)[1]);
     if ((*it)[2] == "histogram") {
-      for (const char* suffix : {"_bucket", "_sum", "_count"}) exported.insert((*it)[1].str() + suffix);
+      for (const char* suffix : {"_bucket", "_sum", "_count"})
+        exported.insert((*it)[1].str() + suffix);
     }
   }
   std::regex metric_name(R"(\bbert_[a-z_]+)");
@@ -338,9 +340,9 @@ TEST(DeployTest, DocsListEveryExportedMetric) {
   progress.set_unit("steps");
   progress.set_eta_seconds(1);
   for (JobMetrics* jobs : {&controller.jobs(), &agent.jobs()}) {
-    for (const char* name : {"train/loss", "train/learning_rate", "train/grad_norm",
-                             "train/tokens_per_second", "train/mfu", "train/epoch", "eval/loss",
-                             "eval/accuracy", "eval/perplexity"}) {
+    for (const char* name :
+         {"train/loss", "train/learning_rate", "train/grad_norm", "train/tokens_per_second",
+          "train/mfu", "train/epoch", "eval/loss", "eval/accuracy", "eval/perplexity"}) {
       jobs->SetMetric("j", name, 1, 1);
     }
     jobs->SetStageProgress("j", v1::PRETRAIN, progress);
@@ -419,18 +421,18 @@ TEST(DeployTest, MakeTlsIssuesCertificatesThatVerify) {
   TempDir dir;
   std::string output;
   ASSERT_EQ(RunCommand("bash " + (DeployDir() / "config" / "make-tls.sh").string() + " " +
-                    dir.path().string() + " bertd.test IP:127.0.0.1 --client agent-1",
-                &output),
+                           dir.path().string() + " bertd.test IP:127.0.0.1 --client agent-1",
+                       &output),
             0)
       << output;
   const std::string ca = (dir.path() / "ca.crt").string();
-  EXPECT_EQ(RunCommand("openssl verify -CAfile " + ca + " " + (dir.path() / "server.crt").string() + " " +
-                    (dir.path() / "agent-1.crt").string(),
-                &output),
+  EXPECT_EQ(RunCommand("openssl verify -CAfile " + ca + " " + (dir.path() / "server.crt").string() +
+                           " " + (dir.path() / "agent-1.crt").string(),
+                       &output),
             0)
       << output;
   RunCommand("openssl x509 -noout -ext subjectAltName -in " + (dir.path() / "server.crt").string(),
-      &output);
+             &output);
   EXPECT_NE(output.find("DNS:bertd.test"), std::string::npos) << output;
   EXPECT_NE(output.find("IP Address:127.0.0.1"), std::string::npos) << output;
   struct stat key_stat {};
@@ -438,8 +440,8 @@ TEST(DeployTest, MakeTlsIssuesCertificatesThatVerify) {
   EXPECT_EQ(key_stat.st_mode & 077, 0u) << "private keys must not be readable by others";
   // A bad argument is refused with a message.
   EXPECT_NE(RunCommand("bash " + (DeployDir() / "config" / "make-tls.sh").string() + " " +
-                    dir.path().string() + " host bogus",
-                &output),
+                           dir.path().string() + " host bogus",
+                       &output),
             0);
   EXPECT_NE(output.find("unexpected argument 'bogus'"), std::string::npos) << output;
 }

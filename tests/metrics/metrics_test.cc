@@ -104,13 +104,14 @@ TEST(ControllerMetricsTest, QueueAgentsLeasesRetriesStoreArtifacts) {
   EXPECT_TRUE(HasLine(text, R"(bert_controller_queue_wait_seconds_count{stage="tokenizer"} 1)"));
   EXPECT_TRUE(HasLine(text, R"(bert_controller_queue_wait_seconds_sum{stage="tokenizer"} 2)"));
   EXPECT_TRUE(HasLine(
-      text, R"(bert_controller_stage_duration_seconds_count{result="succeeded",stage="pretrain"} 1)"));
+      text,
+      R"(bert_controller_stage_duration_seconds_count{result="succeeded",stage="pretrain"} 1)"));
   EXPECT_TRUE(HasLine(text, R"(bert_controller_agents{health="healthy",pool="cpu"} 3)"));
   EXPECT_TRUE(HasLine(text, R"(bert_controller_agents{health="unhealthy",pool="cpu"} 1)"));
   EXPECT_TRUE(HasLine(text, R"(bert_controller_lease_expiries_total{cause="agent_heartbeat"} 1)"));
   EXPECT_TRUE(HasLine(text, R"(bert_controller_lease_expiries_total{cause="assignment"} 0)"));
-  EXPECT_TRUE(
-      HasLine(text, R"(bert_controller_retries_total{cause="worker_crashed",stage="preprocess"} 2)"));
+  EXPECT_TRUE(HasLine(
+      text, R"(bert_controller_retries_total{cause="worker_crashed",stage="preprocess"} 2)"));
   EXPECT_TRUE(HasLine(text, R"(bert_controller_store_write_duration_seconds_count 1)"));
   EXPECT_TRUE(HasLine(text, R"(bert_controller_store_size_bytes 123456)"));
   EXPECT_TRUE(HasLine(text, R"(bert_controller_artifact_bytes_total{direction="upload"} 1024)"));
@@ -125,18 +126,23 @@ TEST(ControllerMetricsTest, RpcMethodsAndCodesAreNamedAndBounded) {
   for (int i = 0; i < 200; ++i) metrics.ObserveRpc("/x.Y/Method" + std::to_string(i), 12, 0.001);
   metrics.ObserveRpc("/bert.v1.JobService/GetJob", 99, 0.001);
   const std::string text = Text(metrics.registry());
-  EXPECT_TRUE(HasLine(text, R"(bert_controller_grpc_requests_total{code="OK",method="SubmitJob"} 1)"))
+  EXPECT_TRUE(
+      HasLine(text, R"(bert_controller_grpc_requests_total{code="OK",method="SubmitJob"} 1)"))
       << text.substr(0, 4000);
   EXPECT_TRUE(HasLine(
-      text, R"(bert_controller_grpc_requests_total{code="INVALID_ARGUMENT",method="SubmitJob"} 1)"));
+      text,
+      R"(bert_controller_grpc_requests_total{code="INVALID_ARGUMENT",method="SubmitJob"} 1)"));
   EXPECT_TRUE(HasLine(
       text, R"(bert_controller_grpc_requests_total{code="UNAVAILABLE",method="Heartbeat"} 1)"));
   EXPECT_TRUE(HasLine(
-      text, R"(bert_controller_grpc_request_duration_seconds_bucket{method="SubmitJob",le="0.004"} 2)"));
+      text,
+      R"(bert_controller_grpc_request_duration_seconds_bucket{method="SubmitJob",le="0.004"} 2)"));
   // 64 distinct methods at most; the rest fold into "other".
-  EXPECT_TRUE(HasLine(text, R"(bert_controller_grpc_requests_total{code="UNKNOWN",method="other"} 1)"));
+  EXPECT_TRUE(
+      HasLine(text, R"(bert_controller_grpc_requests_total{code="UNKNOWN",method="other"} 1)"));
   std::set<std::string> methods;
-  std::regex method_label(R"(bert_controller_grpc_requests_total\{code="[A-Z_]+",method="([^"]+)\")");
+  std::regex method_label(
+      R"(bert_controller_grpc_requests_total\{code="[A-Z_]+",method="([^"]+)\")");
   for (std::sregex_iterator it(text.begin(), text.end(), method_label), end; it != end; ++it) {
     methods.insert((*it)[1]);
   }
@@ -169,12 +175,13 @@ TEST(JobMetricsTest, WorkerMetricsBecomePerJobGauges) {
   EXPECT_TRUE(HasLine(text, R"(bert_controller_job_train_step{job_id="job-a"} 100)"));
   EXPECT_TRUE(HasLine(text, R"(bert_controller_job_eval_loss{job_id="job-a"} 6.5)"));
   EXPECT_TRUE(HasLine(text, R"(bert_controller_job_eval_accuracy_ratio{job_id="job-a"} 0.125)"));
-  EXPECT_TRUE(
-      HasLine(text, R"(bert_controller_job_stage_progress_ratio{job_id="job-a",stage="pretrain"} 0.25)"));
   EXPECT_TRUE(HasLine(
-      text, R"(bert_controller_job_stage_rate_per_second{job_id="job-a",stage="pretrain",unit="steps"} 2.5)"));
-  EXPECT_TRUE(
-      HasLine(text, R"(bert_controller_job_stage_eta_seconds{job_id="job-a",stage="pretrain"} 300)"));
+      text, R"(bert_controller_job_stage_progress_ratio{job_id="job-a",stage="pretrain"} 0.25)"));
+  EXPECT_TRUE(HasLine(
+      text,
+      R"(bert_controller_job_stage_rate_per_second{job_id="job-a",stage="pretrain",unit="steps"} 2.5)"));
+  EXPECT_TRUE(HasLine(
+      text, R"(bert_controller_job_stage_eta_seconds{job_id="job-a",stage="pretrain"} 300)"));
 }
 
 TEST(JobMetricsTest, FinishedJobsAreRemovedAfterRetention) {
@@ -226,13 +233,14 @@ TEST(AgentMetricsTest, AssignmentsHeartbeatsAndInfo) {
   EXPECT_TRUE(HasLine(text, R"(bert_agent_heartbeats_total{result="error"} 1)"));
   EXPECT_TRUE(HasLine(text, R"(bert_agent_assignments_running{stage="prepare"} 0)"));
   EXPECT_TRUE(HasLine(text, R"(bert_agent_assignments_running{stage="tokenizer"} 1)"));
-  EXPECT_TRUE(HasLine(text, R"(bert_agent_assignments_total{result="succeeded",stage="prepare"} 1)"));
+  EXPECT_TRUE(
+      HasLine(text, R"(bert_agent_assignments_total{result="succeeded",stage="prepare"} 1)"));
   EXPECT_TRUE(HasLine(text, R"(bert_agent_stage_duration_seconds_sum{stage="prepare"} 12)"));
   EXPECT_TRUE(
       HasLine(text, R"(bert_agent_worker_exits_total{cause="out_of_memory",stage="pretrain"} 1)"));
   EXPECT_TRUE(HasLine(text, R"(bert_agent_artifact_bytes_total{direction="download"} 77)"));
-  EXPECT_TRUE(HasLine(
-      text, R"(bert_agent_grpc_client_requests_total{code="OK",method="ReportStage"} 1)"));
+  EXPECT_TRUE(
+      HasLine(text, R"(bert_agent_grpc_client_requests_total{code="OK",method="ReportStage"} 1)"));
 }
 
 TEST(MetricsExposerTest, ServesMetricsOverLoopbackHttp) {
@@ -267,8 +275,7 @@ TEST(MetricsExposerTest, BadAddressesAreClearErrors) {
   // A port already taken is Unavailable, not a crash.
   auto first = MetricsExposer::Start("127.0.0.1:0", {registry});
   ASSERT_TRUE(first.ok()) << first.status();
-  auto second =
-      MetricsExposer::Start("127.0.0.1:" + std::to_string((*first)->port()), {registry});
+  auto second = MetricsExposer::Start("127.0.0.1:" + std::to_string((*first)->port()), {registry});
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
 }

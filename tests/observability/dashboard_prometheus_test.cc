@@ -22,10 +22,10 @@
 #include "bert/v1/job_service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "nlohmann/json.hpp"
 #include "metrics/agent_metrics.h"
 #include "metrics/controller_metrics.h"
 #include "metrics/metrics_exposer.h"
+#include "nlohmann/json.hpp"
 #include "tests/metrics/http_get.h"
 #include "tests/observability/child_process.h"
 
@@ -131,17 +131,17 @@ class DashboardPrometheusTest : public ::testing::Test {
     if (!HasFailure()) fs::remove_all(tmp_);
   }
   ChildProcess& Start(std::vector<std::string> argv, const std::string& log_name) {
-    children_.push_back(std::make_unique<ChildProcess>(std::move(argv), (tmp_ / log_name).string()));
+    children_.push_back(
+        std::make_unique<ChildProcess>(std::move(argv), (tmp_ / log_name).string()));
     return *children_.back();
   }
   std::string Logs() {
     std::string logs;
     for (const char* name : {"bertd.log", "agent.log", "prometheus.log"}) {
-      logs += std::string("\n--- ") + name + " (tail) ---\n" +
-              [&] {
-                std::string text = ReadAll(tmp_ / name);
-                return text.size() > 2500 ? text.substr(text.size() - 2500) : text;
-              }();
+      logs += std::string("\n--- ") + name + " (tail) ---\n" + [&] {
+        std::string text = ReadAll(tmp_ / name);
+        return text.size() > 2500 ? text.substr(text.size() - 2500) : text;
+      }();
     }
     return logs;
   }
@@ -161,8 +161,8 @@ class DashboardPrometheusTest : public ::testing::Test {
            "--storage.tsdb.path=" + (tmp_ / "tsdb").string(),
            "--web.listen-address=127.0.0.1:" + std::to_string(port)},
           "prometheus.log");
-    const bool ready = WaitFor([&] { return HttpGet(port, "/-/ready").status == 200; },
-                               std::chrono::seconds(30));
+    const bool ready =
+        WaitFor([&] { return HttpGet(port, "/-/ready").status == 200; }, std::chrono::seconds(30));
     return ready ? port : -1;
   }
   // Every dashboard expression that returns no data, with the reason.
@@ -249,7 +249,8 @@ resources:
   train_pool: train
   accelerator: cpu
 output:
-  dir: )" + (tmp_ / "model").string() + "\n";
+  dir: )" + (tmp_ / "model").string() +
+                           "\n";
   auto channel = grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
   auto stub = v1::JobService::NewStub(channel);
   v1::SubmitJobRequest submit;
@@ -307,8 +308,7 @@ TEST_F(DashboardPrometheusTest, DashboardWorksOnMetricsOfASimulatedJob) {
   agent.SetConnected(true);
   controller.SetQueueLength("cpu", 0);
   controller.SetQueueLength("train", 0);
-  const int prometheus_port =
-      StartPrometheus((*bertd_exposer)->port(), (*agent_exposer)->port());
+  const int prometheus_port = StartPrometheus((*bertd_exposer)->port(), (*agent_exposer)->port());
   ASSERT_GT(prometheus_port, 0) << "Prometheus did not become ready" << Logs();
 
   // One job, every stage, spread over a few scrapes.

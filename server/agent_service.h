@@ -1,0 +1,49 @@
+// bert.v1.AgentService over gRPC: translates agent RPCs into JobManager calls
+// and artifact transfers into ArtifactStore calls.
+#pragma once
+
+#include "bert/v1/agent_service.grpc.pb.h"
+#include "server/artifact_store.h"
+#include "server/job_manager.h"
+#include "server/rpc_guard.h"
+#include "storage/store.h"
+
+namespace bert::server {
+
+// Thread-safe; every pointer must outlive the service.
+class AgentServiceImpl final : public v1::AgentService::Service {
+ public:
+  AgentServiceImpl(JobManager* manager, storage::Store* store, ArtifactStore* artifacts,
+                   const RpcGuard* guard, metrics::ControllerMetrics* metrics)
+      : manager_(manager), store_(store), artifacts_(artifacts), guard_(guard), metrics_(metrics) {}
+
+  grpc::Status Register(grpc::ServerContext* context, const v1::RegisterRequest* request,
+                        v1::RegisterResponse* response) override;
+  grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
+                         v1::HeartbeatResponse* response) override;
+  grpc::Status AcquireAssignment(grpc::ServerContext* context,
+                                 const v1::AcquireAssignmentRequest* request,
+                                 v1::AcquireAssignmentResponse* response) override;
+  grpc::Status ReportStage(grpc::ServerContext* context, const v1::ReportStageRequest* request,
+                           v1::ReportStageResponse* response) override;
+  grpc::Status CompleteStage(grpc::ServerContext* context, const v1::CompleteStageRequest* request,
+                             v1::CompleteStageResponse* response) override;
+  grpc::Status UploadArtifact(grpc::ServerContext* context,
+                              grpc::ServerReader<v1::ArtifactChunk>* reader,
+                              v1::Artifact* response) override;
+  grpc::Status DownloadArtifact(grpc::ServerContext* context,
+                                const v1::DownloadArtifactRequest* request,
+                                grpc::ServerWriter<v1::ArtifactChunk>* writer) override;
+
+ private:
+  absl::Status Upload(grpc::ServerContext* context, grpc::ServerReader<v1::ArtifactChunk>* reader,
+                      v1::Artifact* response);
+
+  JobManager* manager_;
+  storage::Store* store_;
+  ArtifactStore* artifacts_;
+  const RpcGuard* guard_;
+  metrics::ControllerMetrics* metrics_;
+};
+
+}  // namespace bert::server

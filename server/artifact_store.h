@@ -1,0 +1,66 @@
+// Artifacts that move through the controller, on its disk under `root`:
+// published ones at root/<artifact id>, uploads in progress under
+// root/.partial/<artifact id>. The transfer protocol (chunks, resume offsets,
+// directory manifests) is described in agent_service.proto.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "bert/v1/agent_service.pb.h"
+#include "bert/v1/job.pb.h"
+
+namespace bert::server {
+
+// Thread-safe for distinct artifact ids; concurrent uploads of the same id are
+// not supported (the second one may fail its checksum and is then refused).
+class ArtifactStore {
+ public:
+  explicit ArtifactStore(std::string root) : root_(std::move(root)) {}
+
+  const std::string& root() const { return root_; }
+  // InvalidArgument unless `id` is a relative path of [A-Za-z0-9._-] parts
+  // without "." or "..". Same rule for a directory artifact's relative paths.
+  static absl::Status CheckId(const std::string& id, const char* what = "artifact_id");
+  std::string PathOf(const std::string& id) const { return root_ + "/" + id; }
+
+  // One UploadArtifact call. Not thread-safe.
+  class Upload {
+   public:
+    // `header`: the first chunk's artifact (id, size_bytes, sha256, is_directory).
+    static absl::StatusOr<Upload> Begin(ArtifactStore* store, const v1::Artifact& header);
+    // Appends one chunk. FailedPrecondition naming the resume offset when the
+    // chunk starts past the bytes held (resume_offset() then tells it);
+    // DataLoss when its checksum does not match.
+    absl::Status Write(const v1::ArtifactChunk& chunk);
+    // Checks size and sha256 (a directory's manifest), then publishes it.
+    absl::StatusOr<v1::Artifact> Finish();
+    int64_t resume_offset() const { return resume_offset_; }
+    int64_t bytes_received() const { return bytes_received_; }
+
+   private:
+    Upload(ArtifactStore* store, v1::Artifact header, std::string partial)
+        : store_(store), header_(std::move(header)), partial_(std::move(partial)) {}
+    ArtifactStore* store_;
+    v1::Artifact header_;
+    std::string partial_;
+    int64_t resume_offset_ = -1;
+    int64_t bytes_received_ = 0;
+  };
+
+  // Streams `artifact` (stored at `path`) from `offset` of `relative_path`
+  // (a directory's file; empty: the file itself, or every file of a directory
+  // from 0) through `send`, which returns false when the receiver is gone.
+  // DataLoss when the bytes on disk no longer match the recorded sha256.
+  absl::Status Download(const v1::Artifact& artifact, const std::string& path,
+                        const std::string& relative_path, int64_t offset, size_t chunk_bytes,
+                        const std::function<bool(const v1::ArtifactChunk&)>& send) const;
+
+ private:
+  std::string root_;
+};
+
+}  // namespace bert::server

@@ -1,0 +1,149 @@
+#include "server/auth.h"
+
+#include <openssl/crypto.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/atomic_file.h"
+#include "common/status_macros.h"
+#include "grpcpp/security/auth_context.h"
+
+namespace bert::server {
+namespace {
+
+std::optional<Role> ParseRole(std::string_view name) {
+  if (name == "viewer") return Role::kViewer;
+  if (name == "submitter") return Role::kSubmitter;
+  if (name == "agent") return Role::kAgent;
+  if (name == "admin") return Role::kAdmin;
+  return std::nullopt;
+}
+
+bool Satisfies(Role have, Role need) {
+  if (have == Role::kAdmin) return true;
+  if (need == Role::kViewer) return have == Role::kViewer || have == Role::kSubmitter;
+  return have == need;
+}
+
+}  // namespace
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kViewer: return "viewer";
+    case Role::kSubmitter: return "submitter";
+    case Role::kAgent: return "agent";
+    case Role::kAdmin: return "admin";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<TokenTable> TokenTable::Parse(std::string_view text, std::string_view source) {
+  TokenTable table;
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(absl::string_view(text.data(), text.size()), '\n')) {
+    ++line_no;
+    if (auto hash = line.find('#'); hash != absl::string_view::npos) line = line.substr(0, hash);
+    std::vector<absl::string_view> fields = absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
+    if (fields.empty()) continue;
+    const std::string where = absl::StrCat(std::string(source), ":", line_no, ": ");
+    if (fields.size() != 3) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "expected 'TOKEN ROLE SUBJECT', got ",
+                                                     fields.size(), " fields"));
+    }
+    if (fields[0].size() < 16) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "token is shorter than 16 characters"));
+    }
+    auto role = ParseRole(std::string_view(fields[1].data(), fields[1].size()));
+    if (!role) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, "unknown role '", fields[1], "' (admin, submitter, viewer or agent)"));
+    }
+    table.Add(std::string(fields[0]), Principal{std::string(fields[2]), *role});
+  }
+  if (table.entries_.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(source), ": no tokens"));
+  }
+  return table;
+}
+
+absl::StatusOr<TokenTable> TokenTable::Load(const std::string& path) {
+  BERT_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return Parse(text, path);
+}
+
+void TokenTable::Add(std::string token, Principal principal) {
+  entries_.emplace_back(std::move(token), std::move(principal));
+}
+
+std::optional<Principal> TokenTable::Find(std::string_view token) const {
+  std::optional<Principal> found;
+  for (const auto& [candidate, principal] : entries_) {
+    if (candidate.size() == token.size() &&
+        CRYPTO_memcmp(candidate.data(), token.data(), token.size()) == 0) {
+      found = principal;
+    }
+  }
+  return found;
+}
+
+std::optional<Role> Authorizer::RequiredRole(std::string_view method) {
+  static const std::map<std::string, Role, std::less<>> kTable = {
+      {"/bert.v1.JobService/SubmitJob", Role::kSubmitter},
+      {"/bert.v1.JobService/CancelJob", Role::kSubmitter},
+      {"/bert.v1.JobService/ValidateSpec", Role::kViewer},
+      {"/bert.v1.JobService/GetJob", Role::kViewer},
+      {"/bert.v1.JobService/ListJobs", Role::kViewer},
+      {"/bert.v1.JobService/WatchJob", Role::kViewer},
+      {"/bert.v1.JobService/ListCheckpoints", Role::kViewer},
+      {"/bert.v1.JobService/GetMetrics", Role::kViewer},
+      {"/bert.v1.JobService/ListAgents", Role::kViewer},
+      {"/bert.v1.AgentService/Register", Role::kAgent},
+      {"/bert.v1.AgentService/Heartbeat", Role::kAgent},
+      {"/bert.v1.AgentService/AcquireAssignment", Role::kAgent},
+      {"/bert.v1.AgentService/ReportStage", Role::kAgent},
+      {"/bert.v1.AgentService/CompleteStage", Role::kAgent},
+      {"/bert.v1.AgentService/UploadArtifact", Role::kAgent},
+      {"/bert.v1.AgentService/DownloadArtifact", Role::kAgent},
+  };
+  auto it = kTable.find(method);
+  if (it == kTable.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<Principal> Authorizer::Authorize(std::string_view method,
+                                                const grpc::ServerContext& context) const {
+  const std::optional<Role> need = RequiredRole(method);
+  if (!need) {
+    return absl::PermissionDeniedError(absl::StrCat("no access rule for ", std::string(method)));
+  }
+  if (*need == Role::kAgent && agent_client_cert_) {
+    auto auth = context.auth_context();
+    if (auth == nullptr || !auth->IsPeerAuthenticated()) {
+      return absl::UnauthenticatedError("agents must present a client certificate (mutual TLS)");
+    }
+  }
+  if (!tokens_) return Principal{"local", Role::kAdmin};
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return absl::UnauthenticatedError("missing 'authorization: Bearer <token>' metadata");
+  }
+  std::string_view value(it->second.data(), it->second.size());
+  constexpr std::string_view kBearer = "Bearer ";
+  if (value.size() <= kBearer.size() || value.substr(0, kBearer.size()) != kBearer) {
+    return absl::UnauthenticatedError("authorization metadata is not 'Bearer <token>'");
+  }
+  std::optional<Principal> who = tokens_->Find(value.substr(kBearer.size()));
+  if (!who) return absl::UnauthenticatedError("unknown bearer token");
+  if (!Satisfies(who->role, *need)) {
+    return absl::PermissionDeniedError(absl::StrCat("role ", std::string(RoleName(who->role)), " of '",
+                                                    who->subject, "' may not call ",
+                                                    std::string(method), " (needs ",
+                                                    std::string(RoleName(*need)), ")"));
+  }
+  return *who;
+}
+
+}  // namespace bert::server

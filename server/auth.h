@@ -1,0 +1,69 @@
+// Who may call what: bearer tokens with roles, checked for every call in one
+// place (RpcGuard calls Authorize first thing).
+//
+// Roles: viewer (read jobs, events, metrics, agents), submitter (viewer +
+// validate, submit, cancel its own jobs), agent (the AgentService), admin
+// (everything). The tokens file has one "TOKEN ROLE SUBJECT" per line; '#'
+// starts a comment. Without a tokens file every caller is admin "local" (only
+// allowed on loopback, see bertd's flags).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/server_context.h"
+
+namespace bert::server {
+
+enum class Role { kViewer, kSubmitter, kAgent, kAdmin };
+
+std::string_view RoleName(Role role);
+
+struct Principal {
+  std::string subject;
+  Role role = Role::kViewer;
+};
+
+// Immutable after construction; thread-safe to read.
+class TokenTable {
+ public:
+  // `source` names the text in errors ("tokens.txt:3: unknown role 'root'").
+  static absl::StatusOr<TokenTable> Parse(std::string_view text, std::string_view source);
+  static absl::StatusOr<TokenTable> Load(const std::string& path);
+
+  // Adds a token (e.g. the embedded agent's, generated at startup).
+  void Add(std::string token, Principal principal);
+  // Constant-time in the token's contents.
+  std::optional<Principal> Find(std::string_view token) const;
+  size_t size() const { return entries_.size(); }
+
+ private:
+  std::vector<std::pair<std::string, Principal>> entries_;
+};
+
+// Thread-safe after construction.
+class Authorizer {
+ public:
+  // `tokens` nullopt: authentication is off and every caller is admin "local".
+  // `agent_client_cert`: AgentService callers must also present a verified
+  // client certificate (mutual TLS).
+  Authorizer(std::optional<TokenTable> tokens, bool agent_client_cert)
+      : tokens_(std::move(tokens)), agent_client_cert_(agent_client_cert) {}
+
+  // The role `method` ("/bert.v1.JobService/SubmitJob") needs; nullopt for an unknown method.
+  static std::optional<Role> RequiredRole(std::string_view method);
+
+  // UNAUTHENTICATED without a valid "authorization: Bearer TOKEN",
+  // PERMISSION_DENIED when the token's role is not enough.
+  absl::StatusOr<Principal> Authorize(std::string_view method, const grpc::ServerContext& context) const;
+
+ private:
+  std::optional<TokenTable> tokens_;
+  bool agent_client_cert_;
+};
+
+}  // namespace bert::server

@@ -1,0 +1,139 @@
+// bertd: the controller daemon.
+//
+//   bertd --listen 127.0.0.1:7070 --data-dir /var/lib/bertd [--local-agent]
+//         [--tokens-file F] [--tls-cert C --tls-key K [--tls-client-ca CA]]
+//         [--metrics-listen 127.0.0.1:9464]
+//
+// Runs until SIGINT or SIGTERM, then stops accepting calls, stops the local
+// agent if any, and exits. All state is in --data-dir; a restart (even after
+// kill -9) picks up every job where it was.
+#include <openssl/rand.h>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/atomic_file.h"
+#include "metrics/controller_metrics.h"
+#include "metrics/metrics_exposer.h"
+#include "server/controller.h"
+#include "server/local_agent.h"
+
+namespace {
+
+std::string RandomToken() {
+  unsigned char bytes[24];
+  RAND_bytes(bytes, sizeof(bytes));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+}
+
+int Run(int argc, char** argv) {
+  bert::server::ControllerOptions options;
+  bool local_agent = false;
+  bool no_check_paths = false;
+  std::string agent_path = bert::server::LocalAgent::DefaultAgentPath();
+  std::vector<std::string> agent_args;
+  std::string metrics_listen;
+  std::string port_file;
+  int64_t lease_ttl_ms = 15000;
+  int64_t heartbeat_ms = 5000;
+
+  CLI::App app{"bertd: the BERT pre-training controller"};
+  app.add_option("--listen", options.listen, "HOST:PORT to serve gRPC on (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--data-dir", options.data_dir, "RocksDB state and artifacts")->required();
+  app.add_option("--tokens-file", options.tokens_file, "bearer tokens: 'TOKEN ROLE SUBJECT' per line");
+  app.add_option("--tls-cert", options.tls_cert, "server certificate (PEM)");
+  app.add_option("--tls-key", options.tls_key, "server private key (PEM)");
+  app.add_option("--tls-client-ca", options.tls_client_ca,
+                 "CA (PEM) for client certificates; agents must then use mutual TLS");
+  app.add_flag("--allow-insecure", options.allow_insecure,
+               "serve a non-loopback address without TLS or tokens");
+  app.add_flag("--local-agent", local_agent, "run a bert-agent child serving every pool");
+  app.add_option("--agent-path", agent_path, "bert-agent binary for --local-agent")->capture_default_str();
+  app.add_option("--agent-arg", agent_args, "extra argument for the local agent (repeatable)");
+  app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for Prometheus /metrics");
+  app.add_option("--port-file", port_file, "write the bound gRPC port here once serving");
+  app.add_option("--lease-ttl-ms", lease_ttl_ms, "agent lease without heartbeats")->capture_default_str();
+  app.add_option("--heartbeat-interval-ms", heartbeat_ms, "heartbeat interval told to agents")
+      ->capture_default_str();
+  app.add_flag("--no-check-paths", no_check_paths,
+               "do not require spec paths to exist on this host (agents elsewhere read them)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (lease_ttl_ms < 100 || heartbeat_ms < 10 || heartbeat_ms >= lease_ttl_ms) {
+    std::cerr << "bertd: need 10 <= --heartbeat-interval-ms < --lease-ttl-ms and --lease-ttl-ms >= 100\n";
+    return 2;
+  }
+  options.lease_ttl = absl::Milliseconds(lease_ttl_ms);
+  options.heartbeat_interval = absl::Milliseconds(heartbeat_ms);
+  options.check_spec_paths = !no_check_paths;
+  std::string agent_token;
+  if (local_agent && !options.tokens_file.empty()) {
+    agent_token = RandomToken();
+    options.extra_tokens.push_back({agent_token, {"local-agent", bert::server::Role::kAgent}});
+  }
+
+  // Signals are taken by sigwait below, not by whichever thread they hit.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto metrics = std::make_shared<bert::metrics::ControllerMetrics>();
+  std::unique_ptr<bert::metrics::MetricsExposer> exposer;
+  if (!metrics_listen.empty()) {
+    auto started = bert::metrics::MetricsExposer::Start(metrics_listen, {metrics->registry()});
+    if (!started.ok()) {
+      std::cerr << "bertd: --metrics-listen: " << started.status() << "\n";
+      return 1;
+    }
+    exposer = std::move(started).value();
+  }
+  auto controller = bert::server::Controller::Start(options, metrics);
+  if (!controller.ok()) {
+    std::cerr << "bertd: " << controller.status() << "\n";
+    return 1;
+  }
+  const int port = (*controller)->port();
+  std::cout << "bertd: serving on port " << port << " (data in " << options.data_dir << ")"
+            << std::endl;
+  if (!port_file.empty()) {
+    absl::Status written = bert::WriteFileAtomically(port_file, std::to_string(port) + "\n");
+    if (!written.ok()) std::cerr << "bertd: --port-file: " << written << "\n";
+  }
+  std::unique_ptr<bert::server::LocalAgent> agent;
+  if (local_agent) {
+    bert::server::LocalAgentOptions agent_options;
+    agent_options.agent_path = agent_path;
+    agent_options.server = absl::StrCat("127.0.0.1:", port);
+    agent_options.work_dir = options.data_dir + "/local-agent";
+    agent_options.token = agent_token;
+    agent_options.extra_args = agent_args;
+    auto started = bert::server::LocalAgent::Start(agent_options);
+    if (!started.ok()) {
+      std::cerr << "bertd: " << started.status() << "\n";
+      (*controller)->Shutdown();
+      return 1;
+    }
+    agent = std::move(started).value();
+    std::cout << "bertd: local agent pid " << agent->pid() << std::endl;
+  }
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::cout << "bertd: signal " << signal_number << ", shutting down" << std::endl;
+  if (agent) agent->Stop();
+  (*controller)->Shutdown();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }

@@ -1,0 +1,121 @@
+#include "server/controller.h"
+
+#include <filesystem>
+#include <iostream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/atomic_file.h"
+#include "common/status_macros.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+
+namespace bert::server {
+
+bool IsLoopbackAddress(const std::string& host_port) {
+  return absl::StartsWith(host_port, "127.") || absl::StartsWith(host_port, "localhost:") ||
+         absl::StartsWith(host_port, "[::1]:");
+}
+
+absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(
+    ControllerOptions options, std::shared_ptr<metrics::ControllerMetrics> metrics) {
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("--data-dir: required");
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (!options.tls_client_ca.empty() && options.tls_cert.empty()) {
+    return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+  }
+  const bool tls = !options.tls_cert.empty();
+  if (!IsLoopbackAddress(options.listen) && !options.allow_insecure &&
+      (!tls || options.tokens_file.empty())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--listen ", options.listen,
+        " is not loopback: serving it needs --tls-cert/--tls-key and --tokens-file "
+        "(or --allow-insecure to accept the risk)"));
+  }
+  std::unique_ptr<Controller> c(new Controller());
+  c->options_ = options;
+  c->metrics_ = std::move(metrics);
+  std::error_code ec;
+  const std::string artifact_root =
+      std::filesystem::absolute(options.data_dir + "/artifacts", ec).lexically_normal().string();
+  std::filesystem::create_directories(options.data_dir + "/db", ec);
+  std::filesystem::create_directories(artifact_root, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", options.data_dir, ": ", ec.message()));
+  BERT_ASSIGN_OR_RETURN(c->store_, storage::Store::Open(options.data_dir + "/db"));
+
+  JobManagerOptions jm;
+  jm.lease_ttl = options.lease_ttl;
+  jm.heartbeat_interval = options.heartbeat_interval;
+  jm.artifact_root = artifact_root;
+  jm.check_spec_paths = options.check_spec_paths;
+  BERT_ASSIGN_OR_RETURN(c->manager_, JobManager::Create(c->store_.get(), &c->bus_, &c->clock_, jm,
+                                                        c->metrics_.get()));
+
+  std::optional<TokenTable> tokens;
+  if (!options.tokens_file.empty()) {
+    BERT_ASSIGN_OR_RETURN(TokenTable table, TokenTable::Load(options.tokens_file));
+    tokens = std::move(table);
+  }
+  if (tokens) {
+    for (auto& [token, who] : options.extra_tokens) tokens->Add(token, who);
+  }
+  c->authorizer_ = std::make_unique<Authorizer>(std::move(tokens), !options.tls_client_ca.empty());
+  c->guard_ = std::make_unique<RpcGuard>(c->authorizer_.get(), c->metrics_.get());
+  c->artifacts_ = std::make_unique<ArtifactStore>(artifact_root);
+  c->job_service_ = std::make_unique<JobServiceImpl>(c->manager_.get(), c->store_.get(), &c->bus_,
+                                                     c->guard_.get());
+  c->agent_service_ = std::make_unique<AgentServiceImpl>(
+      c->manager_.get(), c->store_.get(), c->artifacts_.get(), c->guard_.get(), c->metrics_.get());
+
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (tls) {
+    grpc::SslServerCredentialsOptions ssl(options.tls_client_ca.empty()
+                                              ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                              : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    BERT_ASSIGN_OR_RETURN(std::string cert, ReadFile(options.tls_cert));
+    BERT_ASSIGN_OR_RETURN(std::string key, ReadFile(options.tls_key));
+    ssl.pem_key_cert_pairs.push_back({key, cert});
+    if (!options.tls_client_ca.empty()) {
+      BERT_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(options.tls_client_ca));
+    }
+    creds = grpc::SslServerCredentials(ssl);
+  } else {
+    creds = grpc::InsecureServerCredentials();
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, creds, &c->port_);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.RegisterService(c->job_service_.get());
+  builder.RegisterService(c->agent_service_.get());
+  c->server_ = builder.BuildAndStart();
+  if (c->server_ == nullptr || c->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+  }
+  c->ticker_ = std::thread([raw = c.get()] { raw->TickLoop(); });
+  return c;
+}
+
+void Controller::TickLoop() {
+  while (!stop_.WaitForNotificationWithTimeout(options_.tick_interval)) {
+    absl::Status status = manager_->Tick();
+    if (!status.ok()) std::cerr << "bertd: lease check failed: " << status << std::endl;
+  }
+}
+
+void Controller::Shutdown(absl::Duration grace) {
+  if (shut_down_.exchange(true)) return;
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+  if (ticker_.joinable()) ticker_.join();
+}
+
+Controller::~Controller() { Shutdown(); }
+
+}  // namespace bert::server

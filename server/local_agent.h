@@ -1,0 +1,54 @@
+// `bertd --local-agent`: runs one bert-agent child process (found beside bertd)
+// that serves every pool, connected over loopback, and keeps it running:
+// restarted with backoff when it exits, stopped (SIGTERM, then SIGKILL) on
+// shutdown, and killed by the kernel if bertd itself dies.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace bert::server {
+
+struct LocalAgentOptions {
+  std::string agent_path;     // the bert-agent binary
+  std::string server;         // "127.0.0.1:PORT"
+  std::string work_dir;       // the agent's private directory
+  std::string token;          // bearer token; empty when auth is off
+  std::vector<std::string> extra_args;
+  absl::Duration stop_grace = absl::Seconds(10);
+};
+
+// Thread-safe.
+class LocalAgent {
+ public:
+  // bert-agent in the directory of the running executable.
+  static std::string DefaultAgentPath();
+  static absl::StatusOr<std::unique_ptr<LocalAgent>> Start(LocalAgentOptions options);
+  ~LocalAgent();
+
+  // Stops the child and the supervisor; idempotent.
+  void Stop();
+  pid_t pid() const;
+  int restarts() const;
+
+ private:
+  explicit LocalAgent(LocalAgentOptions options) : options_(std::move(options)) {}
+  absl::StatusOr<pid_t> Spawn();
+  void Supervise();
+
+  const LocalAgentOptions options_;
+  mutable absl::Mutex mu_;
+  pid_t pid_ ABSL_GUARDED_BY(mu_) = -1;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int restarts_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread supervisor_;
+};
+
+}  // namespace bert::server
