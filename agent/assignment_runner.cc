@@ -111,8 +111,16 @@ absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& as
       continue;
     }
     if (reporter.Cancelled()) return StageFailure(v1::CANCELLED_BY_USER, "cancelled");
-    BERT_ASSIGN_OR_RETURN(std::string path, MaterializeInput(artifact, env));
-    ctx.inputs.push_back({artifact, std::move(path)});
+    auto path = MaterializeInput(artifact, env);
+    if (!path.ok() && artifact.produced_by() == v1::PRETRAIN) {
+      // An older checkpoint may have been rotated away (save_total_limit) or
+      // be damaged: resume from another, never from this one.
+      reporter.Log("warning", absl::StrCat("skipping checkpoint ", artifact.id(), ": ",
+                                           path.status().message()));
+      continue;
+    }
+    if (!path.ok()) return path.status();
+    ctx.inputs.push_back({artifact, *std::move(path)});
   }
 
   reporter.Log("info", absl::StrCat("running ", v1::StageKind_Name(ref.stage()), " shard ",

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "client/cli_context.h"
 #include "client/job_command_impl.h"
 #include "client/text_format.h"
@@ -125,7 +126,12 @@ void RunSubmit(const SubmitOptions& options) {
   request.set_base_dir(file.base_dir);
   request.set_idempotency_key(options.idempotency_key);
   auto response = ConnectOrFail()->SubmitJob(request);
-  if (!response.ok()) Fail(response.status());
+  if (!response.ok()) {
+    // bertd names the spec "job.yaml" in its errors; say which file it was.
+    Fail(absl::Status(response.status().code(),
+                      absl::StrReplaceAll(response.status().message(),
+                                          {{"job.yaml:", file.display_name + ":"}})));
+  }
   if (GlobalCli().json() && !options.watch) {
     std::cout << ToJson(*response);
     return;

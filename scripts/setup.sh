@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
   zlib1g-dev libzstd-dev libutf8proc-dev
   prometheus openssl
+  npm
   python3-torch python3-numpy
 )
 

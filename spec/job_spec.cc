@@ -3,7 +3,10 @@
 // cross-field checks (spec_validator).
 #include "spec/job_spec.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <exception>
+#include <utility>
 
 #include <yaml-cpp/yaml.h>
 
@@ -63,6 +66,14 @@ ParseResult ParseJobSpec(std::string_view yaml, const ParseOptions& options) {
   ResolvePaths(options, locations, &result.spec, &errors);
   ValidateSpec(result.spec, locations, &errors);
   result.errors = errors.Take();
+  // In file order, as a reader goes through them; unlocated ones last.
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [](const bert::v1::SpecError& a, const bert::v1::SpecError& b) {
+                     const auto key = [](const bert::v1::SpecError& e) {
+                       return std::make_pair(e.line() == 0 ? INT32_MAX : e.line(), e.column());
+                     };
+                     return key(a) < key(b);
+                   });
   return result;
 }
 

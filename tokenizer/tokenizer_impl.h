@@ -51,7 +51,7 @@ struct TokenizerImpl {
   PostProcessor post;
   SpecialTokenIds special_ids;
   std::vector<uint8_t> is_special;  // per id: an added token with special = true
-  nlohmann::ordered_json decoder;   // kept as read, written back as is
+  nlohmann::json decoder;          // kept as read, written back (keys sorted)
   std::string json;                 // ToJson(), computed once
   std::string fingerprint;          // SHA-256 of json
 };

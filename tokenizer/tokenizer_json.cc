@@ -13,7 +13,12 @@
 namespace bert::tokenizer {
 namespace {
 
-using Json = nlohmann::ordered_json;
+// Parsing uses the map-based json (nlohmann's ordered_json finds keys by
+// linear search: quadratic on a 30000-token vocabulary); writing keeps
+// Hugging Face's key order with ordered_json, and the vocabulary is written
+// by hand in id order.
+using Json = nlohmann::json;
+using OrderedJson = nlohmann::ordered_json;
 
 absl::Status Invalid(const std::string& source, std::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(source, ": ", std::string(what)));
@@ -114,8 +119,8 @@ absl::StatusOr<PostProcessor> ParsePostProcessor(const Json& j, const std::strin
       " is not supported (only BertProcessing and TemplateProcessing)"));
 }
 
-Json TemplateJson(const std::vector<TemplatePiece>& pieces) {
-  Json out = Json::array();
+OrderedJson TemplateJson(const std::vector<TemplatePiece>& pieces) {
+  OrderedJson out = OrderedJson::array();
   for (const TemplatePiece& p : pieces) {
     if (p.sequence >= 0) {
       out.push_back({{"Sequence", {{"id", p.sequence == 0 ? "A" : "B"}, {"type_id", p.type_id}}}});
@@ -205,13 +210,13 @@ absl::StatusOr<std::shared_ptr<TokenizerImpl>> ParseTokenizerJson(std::string_vi
 }
 
 std::string SerializeTokenizerJson(const TokenizerImpl& impl) {
-  Json j;
+  OrderedJson j;
   j["version"] = "1.0";
   j["truncation"] = nullptr;
   j["padding"] = nullptr;
   std::vector<AddedToken> added = impl.added_tokens;
   std::sort(added.begin(), added.end(), [](const AddedToken& x, const AddedToken& y) { return x.id < y.id; });
-  Json added_json = Json::array();
+  OrderedJson added_json = OrderedJson::array();
   for (const AddedToken& token : added) {
     added_json.push_back({{"id", token.id},
                           {"content", token.content},
@@ -226,14 +231,14 @@ std::string SerializeTokenizerJson(const TokenizerImpl& impl) {
   j["normalizer"] = {{"type", "BertNormalizer"},
                      {"clean_text", n.clean_text},
                      {"handle_chinese_chars", n.handle_chinese_chars},
-                     {"strip_accents", n.strip_accents ? Json(*n.strip_accents) : Json()},
+                     {"strip_accents", n.strip_accents ? OrderedJson(*n.strip_accents) : OrderedJson()},
                      {"lowercase", n.lowercase}};
   j["pre_tokenizer"] = {{"type", "BertPreTokenizer"}};
   if (impl.post.enabled) {
-    Json specials = Json::object();
+    OrderedJson specials = OrderedJson::object();
     for (const TemplatePiece& p : impl.post.pair) {
       if (p.sequence >= 0 || specials.contains(p.name)) continue;
-      Json tokens = Json::array();
+      OrderedJson tokens = OrderedJson::array();
       for (uint32_t id : p.ids) tokens.push_back(std::string(impl.model.Token(id)));
       specials[p.name] = {{"id", p.name}, {"ids", p.ids}, {"tokens", tokens}};
     }
@@ -245,14 +250,28 @@ std::string SerializeTokenizerJson(const TokenizerImpl& impl) {
     j["post_processor"] = nullptr;
   }
   j["decoder"] = impl.decoder;
-  Json vocab = Json::object();
-  for (uint32_t id = 0; id < impl.model.size(); ++id) vocab[std::string(impl.model.Token(id))] = id;
+  constexpr std::string_view kVocabMark = "\"@vocab@\"";
   j["model"] = {{"type", "WordPiece"},
                 {"unk_token", impl.model.unk_token()},
                 {"continuing_subword_prefix", impl.model.prefix()},
                 {"max_input_chars_per_word", impl.model.max_input_chars_per_word()},
-                {"vocab", std::move(vocab)}};
-  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+                {"vocab", "@vocab@"}};
+  std::string text = j.dump(2, ' ', false, OrderedJson::error_handler_t::replace) + "\n";
+  // The vocabulary, in id order; a token listed twice (possible in a
+  // vocab.txt) is written once, with the id that lookups use.
+  std::string vocab = "{";
+  for (uint32_t id = 0; id < impl.model.size(); ++id) {
+    std::string_view token = impl.model.Token(id);
+    if (impl.model.Find(token) != id) continue;
+    vocab += id == 0 ? "\n      " : ",\n      ";
+    vocab += OrderedJson(std::string(token)).dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
+    vocab += ": ";
+    vocab += std::to_string(id);
+  }
+  vocab += "\n    }";
+  size_t at = text.rfind(kVocabMark);
+  text.replace(at, kVocabMark.size(), vocab);
+  return text;
 }
 
 }  // namespace bert::tokenizer

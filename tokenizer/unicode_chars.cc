@@ -125,7 +125,7 @@ void AppendUtf8(char32_t c, std::string* out) {
 }
 
 size_t DecomposeNfd(char32_t c, char32_t* out) {
-  if (c < 0xC0) {
+  if (c < 0xC0 || InRanges(c, kLegacyNoDecompose, std::size(kLegacyNoDecompose))) {
     out[0] = c;
     return 1;
   }

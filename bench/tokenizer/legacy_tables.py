@@ -23,7 +23,7 @@ def ranges(cps):
     return out
 
 hf, ours, out = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3]
-tables = {k: set() for k in ("NotControl", "Control", "NotPunct", "Punct", "NotMark", "Mark")}
+tables = {k: set() for k in ("NotControl", "Control", "NotPunct", "Punct", "NotMark", "Mark", "NoDecompose")}
 lower = {}
 for key in hf:
     if hf[key] == ours[key]:
@@ -31,7 +31,9 @@ for key in hf:
     cp = int(key, 16)
     c = chr(cp)
     h, o = kind(hf[key], c), kind(ours[key], c)
-    if h == "keep":
+    if h == "keep" and o == "other":
+        tables["NoDecompose"].add(cp)  # Hugging Face's NFD tables predate its decomposition
+    elif h == "keep":
         tables["NotControl"].add(cp); tables["NotMark"].add(cp); tables["NotPunct"].add(cp)
     elif h == "punct":
         tables["Punct"].add(cp); tables["NotMark"].add(cp); tables["NotControl"].add(cp)

@@ -22,7 +22,7 @@ using ::testing::HasSubstr;
 using testing::FakeJobService;
 using testing::FakeServer;
 
-struct Run {
+struct CommandResult {
   int exit_code = -1;
   std::string out;
   std::string err;
@@ -46,7 +46,7 @@ std::string Slurp(const fs::path& path) {
 }
 
 // Runs bertctl with `args` (shell words) and BERTCTL_* unset unless `env` sets them.
-Run Bertctl(const std::string& args, const std::string& env = "",
+CommandResult Bertctl(const std::string& args, const std::string& env = "",
             const std::string& stdin_file = "/dev/null") {
   const fs::path dir = fs::temp_directory_path() / ("bertctl_test_" + std::to_string(getpid()));
   fs::create_directories(dir);
@@ -54,7 +54,7 @@ Run Bertctl(const std::string& args, const std::string& env = "",
                               " " + args + " >" + (dir / "out").string() + " 2>" +
                               (dir / "err").string() + " <" + stdin_file;
   const int status = std::system(command.c_str());
-  Run run;
+  CommandResult run;
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   run.out = Slurp(dir / "out");
   run.err = Slurp(dir / "err");
@@ -70,7 +70,7 @@ class BertctlTest : public ::testing::Test {
 };
 
 TEST_F(BertctlTest, ValidateGoodSpec) {
-  const Run run = Bertctl("validate " + TestData() + "/good.yaml");
+  const CommandResult run = Bertctl("validate " + TestData() + "/good.yaml");
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("good.yaml: valid"));
   EXPECT_THAT(run.out, HasSubstr("prepare -> tokenizer -> preprocess -> pretrain -> export"));
@@ -79,7 +79,7 @@ TEST_F(BertctlTest, ValidateGoodSpec) {
 
 TEST_F(BertctlTest, ValidateBadSpecNamesEveryFieldWithLineAndColumn) {
   const std::string file = TestData() + "/bad.yaml";
-  const Run run = Bertctl("validate " + file);
+  const CommandResult run = Bertctl("validate " + file);
   EXPECT_EQ(run.exit_code, 2);
   EXPECT_THAT(run.err, HasSubstr(file + ":5:14: training.max_steps: must be at least 1, got -5"));
   EXPECT_THAT(run.err, HasSubstr(file + ":6:26: training.per_device_batch_size: must be between 1"));
@@ -88,7 +88,7 @@ TEST_F(BertctlTest, ValidateBadSpecNamesEveryFieldWithLineAndColumn) {
 }
 
 TEST_F(BertctlTest, ValidateJsonCarriesTheNormalisedSpec) {
-  const Run run = Bertctl("validate " + TestData() + "/good.yaml --output json");
+  const CommandResult run = Bertctl("validate " + TestData() + "/good.yaml --output json");
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const nlohmann::json json = nlohmann::json::parse(run.out);
   EXPECT_EQ(json["normalized"]["model"]["hidden_size"], 128);
@@ -97,7 +97,7 @@ TEST_F(BertctlTest, ValidateJsonCarriesTheNormalisedSpec) {
   EXPECT_EQ(json["normalized"]["corpus"]["sources"][0]["paths"][0], TestData() + "/corpus.txt");
   EXPECT_TRUE(json["errors"].empty());
 
-  const Run bad = Bertctl("-o json validate " + TestData() + "/bad.yaml");
+  const CommandResult bad = Bertctl("-o json validate " + TestData() + "/bad.yaml");
   EXPECT_EQ(bad.exit_code, 2);
   const nlohmann::json errors = nlohmann::json::parse(bad.out)["errors"];
   ASSERT_EQ(errors.size(), 3u);
@@ -111,17 +111,17 @@ TEST_F(BertctlTest, ValidateFromStdinAndUsageErrors) {
   EXPECT_EQ(Bertctl("frobnicate").exit_code, 2);
   EXPECT_EQ(Bertctl("").exit_code, 2);
   EXPECT_EQ(Bertctl("--help").exit_code, 0);
-  const Run empty = Bertctl("validate -");
+  const CommandResult empty = Bertctl("validate -");
   EXPECT_EQ(empty.exit_code, 2);
   EXPECT_THAT(empty.err, HasSubstr("<stdin>:1:1: the spec is empty"));
   // From stdin, paths are relative to the current directory.
-  const Run run = Bertctl("validate - --no-check-paths", "", TestData() + "/good.yaml");
+  const CommandResult run = Bertctl("validate - --no-check-paths", "", TestData() + "/good.yaml");
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("<stdin>: valid"));
 }
 
 TEST_F(BertctlTest, UnreachableServerExits3) {
-  const Run run = Bertctl("get job-1 --server 127.0.0.1:1 --timeout-ms 3000");
+  const CommandResult run = Bertctl("get job-1 --server 127.0.0.1:1 --timeout-ms 3000");
   EXPECT_EQ(run.exit_code, 3) << run.err;
   EXPECT_THAT(run.err, HasSubstr("cannot reach bertd at 127.0.0.1:1"));
   // BERTCTL_SERVER is read too.
@@ -131,7 +131,7 @@ TEST_F(BertctlTest, UnreachableServerExits3) {
 TEST_F(BertctlTest, InvalidSpecIsNotSubmitted) {
   FakeJobService service;
   FakeServer server(&service);
-  const Run run = Bertctl("submit " + TestData() + "/bad.yaml --server " + server.address());
+  const CommandResult run = Bertctl("submit " + TestData() + "/bad.yaml --server " + server.address());
   EXPECT_EQ(run.exit_code, 2);
   EXPECT_THAT(run.err, HasSubstr("nothing was submitted"));
   EXPECT_TRUE(service.submitted().empty());
@@ -140,7 +140,7 @@ TEST_F(BertctlTest, InvalidSpecIsNotSubmitted) {
 TEST_F(BertctlTest, SubmitSendsYamlAndBaseDir) {
   FakeJobService service;
   FakeServer server(&service);
-  const Run run = Bertctl("submit " + TestData() + "/good.yaml --idempotency-key k1 -s " +
+  const CommandResult run = Bertctl("submit " + TestData() + "/good.yaml --idempotency-key k1 -s " +
                           server.address());
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("submitted job job-1 (tiny)"));
@@ -154,7 +154,7 @@ TEST_F(BertctlTest, GetListAgentsCheckpointsMetrics) {
   FakeJobService service;
   FakeServer server(&service);
   const std::string s = " --server " + server.address();
-  Run run = Bertctl("get job-1 -o json" + s);
+  CommandResult run = Bertctl("get job-1 -o json" + s);
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const nlohmann::json job = nlohmann::json::parse(run.out);
   EXPECT_EQ(job["id"], "job-1");
@@ -193,7 +193,7 @@ TEST_F(BertctlTest, TokenFromFlagOrEnvironment) {
   service.RequireToken("s3cret");
   FakeServer server(&service);
   const std::string s = " --server " + server.address();
-  const Run denied = Bertctl("get job-1" + s);
+  const CommandResult denied = Bertctl("get job-1" + s);
   EXPECT_EQ(denied.exit_code, 5);
   EXPECT_THAT(denied.err, HasSubstr("permission denied"));
   EXPECT_EQ(Bertctl("get job-1 --token s3cret" + s).exit_code, 0);
@@ -204,7 +204,7 @@ TEST_F(BertctlTest, WatchPrintsPlainLinesAndResumesAfterADrop) {
   FakeJobService service;
   service.DropFirstStreamAfter(10);
   FakeServer server(&service);
-  const Run run = Bertctl("watch job-1 --server " + server.address());
+  const CommandResult run = Bertctl("watch job-1 --server " + server.address());
   EXPECT_EQ(run.exit_code, 0) << run.err;  // the job succeeded
   EXPECT_THAT(run.out, HasSubstr("prepare running"));
   EXPECT_THAT(run.out, HasSubstr("pretrain 50% 5/10 steps 2.5 steps/s ETA 5s"));
@@ -224,7 +224,7 @@ TEST_F(BertctlTest, WatchPrintsPlainLinesAndResumesAfterADrop) {
 TEST_F(BertctlTest, WatchJsonIsOneEventPerLine) {
   FakeJobService service;
   FakeServer server(&service);
-  const Run run = Bertctl("watch job-1 -o json --server " + server.address());
+  const CommandResult run = Bertctl("watch job-1 -o json --server " + server.address());
   ASSERT_EQ(run.exit_code, 0) << run.err;
   std::istringstream lines(run.out);
   std::string line;
@@ -239,7 +239,7 @@ TEST_F(BertctlTest, WatchJsonIsOneEventPerLine) {
 TEST_F(BertctlTest, LogsFiltersLogLines) {
   FakeJobService service;
   FakeServer server(&service);
-  const Run run = Bertctl("logs job-1 --stage pretrain --server " + server.address());
+  const CommandResult run = Bertctl("logs job-1 --stage pretrain --server " + server.address());
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("pretrain info: saved checkpoint-10"));
   EXPECT_EQ(std::count(run.out.begin(), run.out.end(), '\n'), 1);

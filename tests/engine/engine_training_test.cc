@@ -169,7 +169,7 @@ TEST_F(TrainingTest, TwoGlooRanksMatchOneProcessAndResumeOnOne) {
   ranked["output_dir"] = two;
   ranked["training"]["per_device_batch_size"] = 2;
   ranked["distributed"] = {{"backend", "gloo"}, {"world_size", 2}, {"master_addr", "127.0.0.1"},
-                           {"master_port", 20000 + ::getpid() % 20000}};
+                           {"master_port", testing::FreeLoopbackPort()}};
   fs::create_directories(two);
   std::vector<pid_t> pids;
   for (int rank = 0; rank < 2; ++rank) {

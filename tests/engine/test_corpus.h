@@ -35,6 +35,9 @@ std::string MakeTempDir(const std::string& name);
 // (128 + signal when killed).
 int RunProcess(const std::vector<std::string>& argv, std::string* out);
 
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+int FreeLoopbackPort();
+
 // $BERT_BIN_DIR/name, or name beside the test binary's ../bin when unset.
 std::string BinaryPath(const std::string& name);
 

@@ -20,11 +20,14 @@
 #include <string>
 #include <vector>
 
+#include "bert/v1/job_service.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "metrics/agent_metrics.h"
 #include "metrics/controller_metrics.h"
 #include "metrics/metrics_exposer.h"
 #include "nlohmann/json.hpp"
+#include "tests/observability/child_process.h"
 #include "yaml-cpp/yaml.h"
 
 namespace bert::metrics {
@@ -444,6 +447,55 @@ TEST(DeployTest, MakeTlsIssuesCertificatesThatVerify) {
                        &output),
             0);
   EXPECT_NE(output.find("unexpected argument 'bogus'"), std::string::npos) << output;
+}
+
+// bertd starts with the example tokens file and certificates from
+// make-tls.sh, serves TLS with them and checks the tokens.
+TEST(DeployTest, BertdServesTlsAndTokensFromTheExampleConfigs) {
+  const char* bin_dir = std::getenv("BERT_BIN_DIR");
+  if (bin_dir == nullptr || !fs::exists(fs::path(bin_dir) / "bertd")) {
+    GTEST_SKIP() << "bertd is not built";
+  }
+  if (!HaveProgram("openssl")) GTEST_SKIP() << "openssl is not installed";
+  TempDir dir;
+  std::string output;
+  ASSERT_EQ(RunCommand("bash " + (DeployDir() / "config" / "make-tls.sh").string() + " " +
+                           (dir.path() / "tls").string() + " bertd.test IP:127.0.0.1",
+                       &output),
+            0)
+      << output;
+  const fs::path port_file = dir.path() / "port";
+  bert::testing::ChildProcess bertd(
+      {(fs::path(bin_dir) / "bertd").string(), "--listen", "127.0.0.1:0", "--data-dir",
+       (dir.path() / "data").string(), "--tls-cert", (dir.path() / "tls/server.crt").string(),
+       "--tls-key", (dir.path() / "tls/server.key").string(), "--tokens-file",
+       (DeployDir() / "config" / "tokens.example").string(), "--port-file", port_file.string()},
+      (dir.path() / "bertd.log").string());
+  for (int i = 0; i < 100 && !fs::exists(port_file) && bertd.Running(); ++i) {
+    usleep(100 * 1000);
+  }
+  ASSERT_TRUE(fs::exists(port_file)) << bertd.LogTail();
+  const std::string port = std::to_string(std::stoi(ReadAll(port_file)));
+
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadAll(dir.path() / "tls/ca.crt");
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("bertd.test");
+  auto stub = v1::JobService::NewStub(
+      grpc::CreateCustomChannel("127.0.0.1:" + port, grpc::SslCredentials(ssl), args));
+  auto list_agents = [&](const std::string& token) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    v1::ListAgentsResponse response;
+    return stub->ListAgents(&context, v1::ListAgentsRequest(), &response);
+  };
+  grpc::Status status = list_agents("replace-this-viewer-token-with-random-hex");
+  EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message()
+                           << bertd.LogTail();
+  EXPECT_EQ(list_agents("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(list_agents("not-a-token-of-the-example-file").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 }  // namespace

@@ -128,7 +128,7 @@ TEST(TokenizerTest, OffsetsPointIntoTheOriginalText) {
   EXPECT_EQ(e.attention_mask, std::vector<uint8_t>(5, 1));
   // Pieces of a word map back through the removed accent: un ##aff ##able.
   options.add_special_tokens = false;
-  e = tok.Encode("UN\xC3\x84FFABLE", options);
+  e = tok.Encode("UN\xC3\x84" "FFABLE", options);
   EXPECT_EQ(e.offsets, (Offsets{{0, 2}, {2, 6}, {6, 10}}));
 }
 

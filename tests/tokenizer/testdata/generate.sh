@@ -2,13 +2,13 @@
 # Regenerates the Hugging Face fixtures of tests/tokenizer from the reference
 # (scripts/hf-reference.sh) and ../shared/corpus/brown.txt. Run once; the
 # outputs are committed so that the tests need neither node nor ../shared.
-#   BERTCTL=build/bin/bertctl tests/tokenizer/testdata/generate.sh
+#   tests/tokenizer/testdata/generate.sh BUILD_DIR   (with tokenizer_bench built)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "${here}/../../.." && pwd)"
 ref="${root}/bench/tokenizer/hf-reference"
 corpus="${BERT_SHARED_DIR:-${root}/../shared}/corpus/brown.txt"
-bertctl="${BERTCTL:-${root}/build/bin/bertctl}"
+build="$(cd "${1:?usage: generate.sh BUILD_DIR}" && pwd)"
 "${root}/scripts/hf-reference.sh" --check || { echo "run scripts/hf-reference.sh first" >&2; exit 1; }
 cd "${here}"
 sed -n '1,600p' "${corpus}" > train_slice.txt
@@ -26,7 +26,7 @@ fs.writeFileSync(process.argv[2], JSON.stringify(j) + "\n");' "${tmp}/hf.json" h
 (cd "${ref}" && node encode.js "${here}/hf_slice.json" "${here}/encode_slice.txt" "${here}/encode_slice.ids")
 (cd "${ref}" && node fixtures.js "${here}/hf_slice.json" "${here}/edge_cases.txt" "${here}/edge_cases_slice.json")
 # A BERT tokenizer trained by this project, as Hugging Face loads and runs it.
-"${bertctl}" tokenizer train --vocab-size 3000 --special-tokens bert --out "${tmp}/bert" train_slice.txt
+"${build}/bin/tokenizer_bench" train "${tmp}/bert" 3000 bert 0 train_slice.txt
 cp "${tmp}/bert/tokenizer.json" bert_slice.json
 (cd "${ref}" && node fixtures.js "${here}/bert_slice.json" "${here}/edge_cases.txt" "${here}/edge_cases_bert.json")
 echo "fixtures written to ${here}"

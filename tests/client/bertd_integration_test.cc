@@ -1,0 +1,154 @@
+// bertctl against a real bertd on loopback (no agents, so jobs stay queued
+// until cancelled): submit, server-side validation, list, get, watch, cancel.
+// Skipped when bertd is not built next to bertctl.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace bert::client {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::string Env(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : fallback;
+}
+std::string BinDir() { return Env("BERT_BIN_DIR", BERT_TEST_BIN_DIR); }
+std::string TestData() {
+  return Env("BERT_SOURCE_DIR", BERT_TEST_SOURCE_DIR) + "/tests/client/testdata";
+}
+
+std::string Slurp(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class BertdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(BinDir() + "/bertd") || !fs::exists(BinDir() + "/bertctl")) {
+      GTEST_SKIP() << "bertd or bertctl not built in " << BinDir();
+    }
+    dir_ = fs::temp_directory_path() / ("bertd_client_test_" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    const std::string port_file = (dir_ / "port").string();
+    pid_ = fork();
+    if (pid_ == 0) {
+      const std::string log = (dir_ / "bertd.log").string();
+      freopen(log.c_str(), "w", stdout);
+      freopen(log.c_str(), "a", stderr);
+      const std::string bertd = BinDir() + "/bertd";
+      const std::string data = (dir_ / "data").string();
+      execl(bertd.c_str(), bertd.c_str(), "--listen", "127.0.0.1:0", "--data-dir", data.c_str(),
+            "--port-file", port_file.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 200 && !fs::exists(port_file); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(fs::exists(port_file)) << Slurp(dir_ / "bertd.log");
+    server_ = "127.0.0.1:" + std::to_string(std::stoi(Slurp(port_file)));
+  }
+
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  CommandResult Bertctl(const std::string& args) {
+    const std::string command = "env -u BERTCTL_TOKEN " + BinDir() + "/bertctl " + args +
+                                " --server " + server_ + " >" + (dir_ / "out").string() + " 2>" +
+                                (dir_ / "err").string() + " </dev/null";
+    const int status = std::system(command.c_str());
+    CommandResult run;
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    run.out = Slurp(dir_ / "out");
+    run.err = Slurp(dir_ / "err");
+    return run;
+  }
+
+  fs::path dir_;
+  pid_t pid_ = -1;
+  std::string server_;
+};
+
+TEST_F(BertdTest, SubmitGetListWatchCancel) {
+  CommandResult run = Bertctl("-o json submit " + TestData() + "/good.yaml --idempotency-key once");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const nlohmann::json submitted = nlohmann::json::parse(run.out);
+  const std::string id = submitted["job"]["id"];
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(submitted["job"]["spec"]["model"]["hidden_size"], 128);
+
+  // The same idempotency key returns the same job.
+  run = Bertctl("submit " + TestData() + "/good.yaml --idempotency-key once");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("job already exists: " + id));
+
+  run = Bertctl("get " + id + " -o json");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const nlohmann::json job = nlohmann::json::parse(run.out);
+  EXPECT_EQ(job["state"], "QUEUED");
+  EXPECT_EQ(job["stages"].size(), 5u);
+
+  run = Bertctl("list -o json");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(nlohmann::json::parse(run.out)["jobs"].size(), 1u);
+
+  run = Bertctl("watch " + id + " --no-follow");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+
+  run = Bertctl("cancel " + id + " --reason test");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  // The stream ends with the job; a cancelled job is not a success.
+  run = Bertctl("watch " + id);
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_THAT(run.out, HasSubstr("job " + id + " cancelled"));
+  EXPECT_EQ(Bertctl("get no-such-job").exit_code, 4);
+  EXPECT_EQ(Bertctl("agents").exit_code, 0);
+}
+
+TEST_F(BertdTest, BertdValidatesOnReceiptToo) {
+  // Skipping the local path check leaves it to bertd, which reports it the same way.
+  const std::string spec = (dir_ / "missing.yaml").string();
+  std::ofstream(spec) << "name: x\ncorpus:\n  sources: [nowhere/*.txt]\n";
+  CommandResult run = Bertctl("submit --no-check-paths " + spec);
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_THAT(run.err, HasSubstr(spec + ":3:13: corpus.sources[0].paths[0]"));
+  EXPECT_THAT(run.err, HasSubstr("matches no file"));
+  run = Bertctl("validate --remote --no-check-paths " + spec);
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, HasSubstr("matches no file"));
+  run = Bertctl("-o json list");
+  EXPECT_TRUE(nlohmann::json::parse(run.out)["jobs"].empty()) << run.out;
+}
+
+}  // namespace
+}  // namespace bert::client

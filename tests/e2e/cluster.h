@@ -1,0 +1,92 @@
+// A small cluster of real processes on loopback for end-to-end tests: bertd
+// and bert-agents started from $BERT_BIN_DIR, each with its own log file,
+// plus gRPC clients for both services. Processes are killed when the Cluster
+// is destroyed.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bert/v1/agent_service.grpc.pb.h"
+#include "bert/v1/job_service.grpc.pb.h"
+
+namespace bert::e2e {
+
+// A child process whose stdout and stderr go to a log file.
+class Process {
+ public:
+  static std::unique_ptr<Process> Start(const std::vector<std::string>& argv,
+                                        const std::string& log_path);
+  ~Process();
+  pid_t pid() const { return pid_; }
+  void Signal(int sig);
+  // Waits up to `timeout` for the exit; true when it exited.
+  bool WaitExit(std::chrono::milliseconds timeout);
+  bool Running();
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  Process(pid_t pid, std::string log) : pid_(pid), log_path_(std::move(log)) {}
+  pid_t pid_;
+  bool reaped_ = false;
+  std::string log_path_;
+};
+
+class Cluster {
+ public:
+  // `name` names the temporary directory (per test).
+  explicit Cluster(const std::string& name);
+  ~Cluster();
+
+  static std::string BinDir();
+  static std::string SourceDir();
+  // What is missing to run end-to-end tests ("" when all binaries exist).
+  static std::string Missing();
+
+  const std::string& dir() const { return dir_; }
+
+  // Starts bertd on a free port (the same port again after a restart).
+  void StartController(const std::vector<std::string>& extra = {});
+  void KillController();  // SIGKILL
+  Process* controller() { return bertd_.get(); }
+
+  // Starts an agent with `id`, serving `pools`; shared_fs as it says.
+  Process* StartAgent(const std::string& id, const std::string& pools, bool shared_fs,
+                      const std::vector<std::string>& extra = {});
+  void KillAgent(const std::string& id);  // SIGKILL
+
+  v1::JobService::Stub& jobs() { return *jobs_; }
+  v1::AgentService::Stub& agents() { return *agents_; }
+
+  // Submits YAML (relative paths resolve against base_dir); returns the job id.
+  std::string Submit(const std::string& yaml, const std::string& base_dir);
+  v1::Job GetJob(const std::string& id);
+  // Polls until pred(job) or the timeout; returns the last job seen.
+  v1::Job WaitFor(const std::string& id, const std::function<bool(const v1::Job&)>& pred,
+                  std::chrono::seconds timeout);
+  std::vector<v1::Event> Events(const std::string& id);
+  // The tail of every process log, for failure messages.
+  std::string Logs() const;
+
+ private:
+  void Connect();
+
+  std::string dir_;
+  int port_ = 0;
+  std::unique_ptr<Process> bertd_;
+  std::map<std::string, std::unique_ptr<Process>> agent_procs_;
+  std::unique_ptr<v1::JobService::Stub> jobs_;
+  std::unique_ptr<v1::AgentService::Stub> agents_;
+  int controller_starts_ = 0;
+};
+
+bool Finished(const v1::Job& job);
+const v1::Stage* FindStage(const v1::Job& job, v1::StageKind kind);
+
+}  // namespace bert::e2e
