@@ -3,6 +3,7 @@
 #include <iostream>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -75,7 +76,7 @@ void PrintJob(const bert::v1::Job& job) {
     if (stage.failure_cause() != bert::v1::FAILURE_CAUSE_UNSPECIFIED) {
       absl::StrAppend(&line, "  ", CauseName(stage.failure_cause()), ": ", stage.failure_message());
     }
-    std::cout << line << "\n";
+    std::cout << absl::StripTrailingAsciiWhitespace(line) << "\n";
     for (const bert::v1::Artifact& artifact : stage.outputs()) {
       std::cout << "             -> " << artifact.name() << " " << artifact.uri() << "\n";
     }
@@ -115,14 +116,14 @@ void RunList(const ListOptions& options) {
     std::cout << ToJson(all);
     return;
   }
-  std::cout << absl::StrFormat("%-20s %-28s %-10s %-11s %-6s %s\n", "ID", "NAME", "STATE", "STAGE",
+  std::cout << absl::StrFormat("%-26s %-24s %-10s %-11s %-5s %s\n", "ID", "NAME", "STATE", "STAGE",
                                "", "CREATED");
   for (const bert::v1::Job& job : all.jobs()) {
     std::string progress;
     for (const bert::v1::Stage& stage : job.stages()) {
       if (stage.state() == bert::v1::RUNNING) progress = Percent(stage.progress());
     }
-    std::cout << absl::StrFormat("%-20s %-28s %-10s %-11s %-6s %s\n", job.id(), job.name(),
+    std::cout << absl::StrFormat("%-26s %-24s %-10s %-11s %-5s %s\n", job.id(), job.name(),
                                  StateName(job.state()), CurrentStage(job), progress,
                                  FormatTime(job.created_at()));
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/text_format.h"
@@ -175,7 +176,7 @@ std::string WatchView::StageLine(bert::v1::StageKind kind, const StageView& stag
   } else if (stage.state == bert::v1::FAILED && !stage.failure.empty()) {
     absl::StrAppend(&line, " ", stage.failure);
   }
-  return line;
+  return std::string(absl::StripTrailingAsciiWhitespace(line));
 }
 
 std::vector<std::string> WatchView::Panel() const {

@@ -360,6 +360,11 @@ absl::StatusOr<DatasetManifest> FinalizePreprocess(const std::string& corpus_dir
   // group_texts: concatenate everything, cut blocks of seq_len, drop the remainder.
   const uint64_t num_blocks = m.stats.tokens / s.seq_len;
   m.stats.tokens_dropped_remainder = m.stats.tokens - num_blocks * s.seq_len;
+  if (num_blocks == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "preprocess: the corpus has ", m.stats.tokens, " tokens, less than one block of ",
+        s.seq_len, "; there is nothing to train on"));
+  }
   const uint64_t memory =
       spec.memory_limit_mb() > 0 ? uint64_t(spec.memory_limit_mb()) << 20 : 2ULL << 30;
   if (num_blocks * sizeof(uint64_t) > memory / 2) {

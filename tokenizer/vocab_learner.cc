@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 #include <queue>
+#include <cstdio>
+#include <chrono>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -144,6 +146,7 @@ absl::StatusOr<std::vector<std::string>> LearnVocabulary(
   // Step 4: words as symbols. A character outside the alphabet is dropped;
   // every character after the word's first carries the prefix. New "##c"
   // tokens get ids in code-point order.
+  auto T = [t0 = std::chrono::steady_clock::now()](const char* what) { fprintf(stderr, "DEBUG %s %.3f\n", what, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()); };
   std::vector<std::string> continuation;
   for (const auto& [word, count] : words) {
     std::vector<char32_t> chars = Chars(word);
@@ -156,6 +159,7 @@ absl::StatusOr<std::vector<std::string>> LearnVocabulary(
   continuation.erase(std::unique(continuation.begin(), continuation.end()), continuation.end());
   for (std::string& token : continuation) vocab.Add(std::move(token));
 
+  T("continuation");
   std::vector<Word> symbols(words.size());
   std::vector<uint64_t> counts(words.size());
   for (size_t w = 0; w < words.size(); ++w) {
@@ -170,6 +174,7 @@ absl::StatusOr<std::vector<std::string>> LearnVocabulary(
   words.clear();
   words.shrink_to_fit();
 
+  T("symbols");
   // Step 5: pair counts and where each pair occurs.
   absl::flat_hash_map<Pair, int64_t> pair_counts;
   absl::flat_hash_map<Pair, std::vector<uint32_t>> where;
@@ -201,10 +206,12 @@ absl::StatusOr<std::vector<std::string>> LearnVocabulary(
       queue.push(Merge{static_cast<uint64_t>(count), p, seq++,
                        static_cast<uint32_t>(positions.size() - 1)});
     }
-    where.clear();
+    // A fresh map: iterating or clearing a large one costs its capacity,
+    // and the first drain leaves a large one behind.
+    where = absl::flat_hash_map<Pair, std::vector<uint32_t>>();
   };
   drain();
-
+  T("after drain");
   const uint64_t target = options.vocab_size;
   uint64_t merges = 0;
   while (vocab.size() < target && !queue.empty()) {
@@ -236,6 +243,7 @@ absl::StatusOr<std::vector<std::string>> LearnVocabulary(
       sink->Progress(static_cast<int64_t>(vocab.size()), static_cast<int64_t>(target), "tokens");
     }
   }
+  T("loop");
   if (sink != nullptr) sink->Progress(static_cast<int64_t>(vocab.size()), static_cast<int64_t>(target), "tokens");
   return vocab.Release();
 }

@@ -55,6 +55,8 @@ class BertdTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     const std::string port_file = (dir_ / "port").string();
+    fflush(stdout);
+    fflush(stderr);
     pid_ = fork();
     if (pid_ == 0) {
       const std::string log = (dir_ / "bertd.log").string();

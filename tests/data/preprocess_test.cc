@@ -316,6 +316,24 @@ TEST(PreprocessTest, KilledFinalizeLeavesNoDatasetAndRerunMatches) {
   EXPECT_EQ(files, DirContents(clean.path()));
 }
 
+TEST(PreprocessTest, TooSmallCorpusOrMissingTokenizerAreClearErrors) {
+  TempDir in, corpus, out;
+  testing::WriteFile(in.Join("tiny.txt"), "hello world\n");
+  bert::v1::CorpusSpec spec;
+  *spec.add_sources() = testing::TextSource(in.Join("tiny.txt"));
+  NullProgressSink sink;
+  ASSERT_TRUE(PrepareWorker(spec, corpus.path(), {0, 1, 1}, sink).ok());
+  ASSERT_TRUE(FinalizePrepare(corpus.path(), 1, {}, sink).ok());
+  auto m = Preprocess(corpus.path(), testing::TestTokenizerPath(), Spec(), out.path(), 1, 1);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(m.status().message().find("less than one block"), std::string::npos) << m.status();
+  EXPECT_FALSE(std::filesystem::exists(out.Join("manifest.json")));
+  auto missing = Preprocess(corpus.path(), in.Join("no-tokenizer.json"), Spec(), out.path(), 1, 1);
+  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("no-tokenizer.json"), std::string::npos)
+      << missing.status();
+}
+
 TEST(PreprocessTest, BertctlInspectDecodesBlocks) {
   const char* bin = getenv("BERT_BIN_DIR");
   std::string bertctl = std::string(bin != nullptr ? bin : "") + "/bertctl";

@@ -15,6 +15,7 @@
 #include "absl/strings/str_replace.h"
 #include "agent/artifact_manifest.h"
 #include "agent/artifact_transfer.h"
+#include "common/atomic_file.h"
 #include "tests/e2e/cluster.h"
 
 namespace bert::e2e {

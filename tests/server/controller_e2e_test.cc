@@ -1,0 +1,291 @@
+// bertd as a process: submit (with bertctl when it is built), watch, kill -9,
+// restart, and find the job and every event intact; running work is
+// reconciled (an agent that comes back continues, one that does not is
+// re-queued). Also the --local-agent supervisor.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "bert/v1/agent_service.grpc.pb.h"
+#include "bert/v1/job_service.grpc.pb.h"
+#include "common/atomic_file.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+#include "tests/server/child_process.h"
+
+namespace bert::server {
+namespace {
+
+using testing::ChildProcess;
+namespace fs = std::filesystem;
+
+std::string BinDir() {
+  const char* dir = std::getenv("BERT_BIN_DIR");
+  return dir != nullptr ? dir : "";
+}
+
+std::string Run(const std::string& command, int* exit_code) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+  *exit_code = WEXITSTATUS(::pclose(pipe));
+  return out;
+}
+
+class ControllerE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    bertd_ = BinDir() + "/bertd";
+    if (!fs::exists(bertd_)) GTEST_SKIP() << "bertd is not built in " << BinDir();
+    dir_ = fs::path(::testing::TempDir()) /
+           ("e2e_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "data");
+    std::ofstream(dir_ / "data" / "a.txt") << "hello world\n";
+    std::ofstream(dir_ / "job.yaml") << "name: e2e\ncorpus:\n  sources:\n    - paths: [data/*.txt]\n"
+                                        "      format: text\nmodel:\n  preset: bert-tiny\n"
+                                        "resources:\n  prep_shards: 2\noutput:\n  dir: out\n";
+  }
+  void TearDown() override {
+    bertd_process_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void StartBertd(std::vector<std::string> extra = {}) {
+    const std::string port_file = (dir_ / "port").string();
+    fs::remove(port_file);
+    std::vector<std::string> argv = {bertd_, "--listen", "127.0.0.1:0", "--data-dir",
+                                     (dir_ / "state").string(), "--port-file", port_file,
+                                     "--lease-ttl-ms", "2000", "--heartbeat-interval-ms", "200"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    bertd_process_ = std::make_unique<ChildProcess>(argv, (dir_ / "bertd.log").string());
+    for (int i = 0; i < 400 && !fs::exists(port_file); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    auto port = ReadFile(port_file);
+    ASSERT_TRUE(port.ok()) << "bertd did not start; log:\n" << *ReadFile((dir_ / "bertd.log").string());
+    address_ = "127.0.0.1:" + std::string(port->substr(0, port->find('\n')));
+    auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+    jobs_ = v1::JobService::NewStub(channel);
+    agents_ = v1::AgentService::NewStub(channel);
+  }
+
+  std::vector<v1::Event> Events(const std::string& job_id, int64_t after) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    v1::WatchJobRequest request;
+    request.set_job_id(job_id);
+    request.set_after_seq(after);
+    auto reader = jobs_->WatchJob(&context, request);
+    std::vector<v1::Event> events;
+    v1::Event event;
+    while (reader->Read(&event)) events.push_back(event);
+    EXPECT_TRUE(reader->Finish().ok());
+    return events;
+  }
+
+  v1::Job GetJob(const std::string& id) {
+    grpc::ClientContext context;
+    v1::GetJobRequest request;
+    request.set_job_id(id);
+    v1::Job job;
+    EXPECT_TRUE(jobs_->GetJob(&context, request, &job).ok());
+    return job;
+  }
+
+  v1::RegisterResponse Register(const std::string& id) {
+    grpc::ClientContext context;
+    v1::RegisterRequest request;
+    request.mutable_agent()->set_id(id);
+    request.mutable_agent()->add_pools("cpu");
+    v1::RegisterResponse response;
+    EXPECT_TRUE(agents_->Register(&context, request, &response).ok());
+    return response;
+  }
+
+  v1::Assignment Acquire(const std::string& id) {
+    grpc::ClientContext context;
+    v1::AcquireAssignmentRequest request;
+    request.set_agent_id(id);
+    request.set_wait_ms(2000);
+    v1::AcquireAssignmentResponse response;
+    EXPECT_TRUE(agents_->AcquireAssignment(&context, request, &response).ok());
+    return response.assignment();
+  }
+
+  // Submits with bertctl when it is built (as a user would), else over gRPC.
+  std::string Submit(const std::string& key, bool* already_existed) {
+    const std::string bertctl = BinDir() + "/bertctl";
+    if (fs::exists(bertctl)) {
+      int code = 0;
+      std::string out = Run(bertctl + " -s " + address_ + " -o json submit " +
+                                (dir_ / "job.yaml").string() + " --idempotency-key " + key + " 2>&1",
+                            &code);
+      EXPECT_EQ(code, 0) << out;
+      std::smatch m;
+      EXPECT_TRUE(std::regex_search(out, m, std::regex("\"id\": *\"(j-[^\"]+)\""))) << out;
+      *already_existed = out.find("\"alreadyExisted\": true") != std::string::npos ||
+                         out.find("\"already_existed\": true") != std::string::npos;
+      return m.size() > 1 ? m[1].str() : "";
+    }
+    grpc::ClientContext context;
+    v1::SubmitJobRequest request;
+    request.set_spec_yaml(*ReadFile((dir_ / "job.yaml").string()));
+    request.set_base_dir(dir_.string());
+    request.set_idempotency_key(key);
+    v1::SubmitJobResponse response;
+    EXPECT_TRUE(jobs_->SubmitJob(&context, request, &response).ok());
+    *already_existed = response.already_existed();
+    return response.job().id();
+  }
+
+  std::string bertd_;
+  fs::path dir_;
+  std::unique_ptr<ChildProcess> bertd_process_;
+  std::string address_;
+  std::unique_ptr<v1::JobService::Stub> jobs_;
+  std::unique_ptr<v1::AgentService::Stub> agents_;
+};
+
+TEST_F(ControllerE2eTest, Sigkill_RestartKeepsJobsEventsAndReconcilesRunningWork) {
+  StartBertd();
+  bool existed = true;
+  const std::string job_id = Submit("key-1", &existed);
+  ASSERT_FALSE(job_id.empty());
+  EXPECT_FALSE(existed);
+
+  Register("a1");
+  Register("a2");
+  v1::Assignment kept = Acquire("a1");
+  v1::Assignment lost = Acquire("a2");
+  ASSERT_EQ(kept.ref().stage(), v1::PREPARE);
+  ASSERT_EQ(lost.ref().stage(), v1::PREPARE);
+  {
+    grpc::ClientContext context;
+    v1::ReportStageRequest report;
+    *report.mutable_ref() = kept.ref();
+    report.add_reports()->mutable_progress()->set_done(5);
+    report.add_reports()->mutable_metric()->set_name("prepare/lines");
+    report.add_reports()->mutable_log()->set_message("halfway");
+    v1::ReportStageResponse response;
+    ASSERT_TRUE(agents_->ReportStage(&context, report, &response).ok());
+  }
+  // A follower sees events live, then loses the connection when bertd dies.
+  std::vector<v1::Event> followed;
+  std::thread follower([&] {
+    grpc::ClientContext context;
+    v1::WatchJobRequest request;
+    request.set_job_id(job_id);
+    request.set_follow(true);
+    auto reader = jobs_->WatchJob(&context, request);
+    v1::Event event;
+    while (reader->Read(&event)) followed.push_back(event);
+    reader->Finish();
+  });
+  const std::vector<v1::Event> before = Events(job_id, 0);
+  const v1::Job job_before = GetJob(job_id);
+  ASSERT_EQ(static_cast<int64_t>(before.size()), job_before.last_event_seq());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+
+  bertd_process_->Signal(SIGKILL);
+  bertd_process_->Wait();
+  follower.join();
+  ASSERT_FALSE(followed.empty());
+  StartBertd();
+
+  const v1::Job job_after = GetJob(job_id);
+  EXPECT_EQ(job_after.state(), v1::RUNNING);
+  EXPECT_EQ(job_after.last_event_seq(), job_before.last_event_seq());
+  const std::vector<v1::Event> after = Events(job_id, 0);
+  ASSERT_GE(after.size(), before.size());
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_EQ(after[i].SerializeAsString(), before[i].SerializeAsString()) << "event " << i + 1;
+  }
+  // The follower resumes from the last seq it saw and misses nothing.
+  const std::vector<v1::Event> rest = Events(job_id, followed.back().seq());
+  EXPECT_EQ(followed.size() + rest.size(), after.size());
+  // Same idempotency key after the restart: the same job.
+  EXPECT_EQ(Submit("key-1", &existed), job_id);
+  EXPECT_TRUE(existed);
+
+  // a1 comes back and still runs its piece; a2 never does.
+  v1::RegisterResponse back = Register("a1");
+  ASSERT_EQ(back.live_assignments_size(), 1);
+  EXPECT_EQ(back.live_assignments(0).attempt(), kept.ref().attempt());
+  bool requeued = false;
+  for (int i = 0; i < 60 && !requeued; ++i) {
+    grpc::ClientContext context;
+    v1::HeartbeatRequest hb;
+    hb.set_agent_id("a1");
+    *hb.add_running() = kept.ref();
+    v1::HeartbeatResponse response;
+    ASSERT_TRUE(agents_->Heartbeat(&context, hb, &response).ok());
+    EXPECT_EQ(response.cancel_size(), 0);
+    const v1::ShardAttempt& shard = GetJob(job_id).stages(0).shards(lost.ref().shard_index());
+    requeued = shard.state() == v1::QUEUED && shard.failure_cause() == v1::AGENT_LOST;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(requeued) << GetJob(job_id).DebugString();
+  {
+    grpc::ClientContext context;
+    v1::CompleteStageRequest done;
+    *done.mutable_ref() = kept.ref();
+    done.set_success(true);
+    v1::Artifact* out = done.add_outputs();
+    out->set_name("text");
+    out->set_uri("file:///tmp/text");
+    v1::CompleteStageResponse response;
+    grpc::Status s = agents_->CompleteStage(&context, done, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_EQ(GetJob(job_id).stages(0).shards(kept.ref().shard_index()).state(), v1::SUCCEEDED);
+
+  const std::string bertctl = BinDir() + "/bertctl";
+  if (fs::exists(bertctl)) {
+    int code = 0;
+    std::string out = Run(bertctl + " -s " + address_ + " watch --no-follow --plain " + job_id + " 2>&1", &code);
+    EXPECT_EQ(code, 0) << out;
+  }
+  bertd_process_->Signal(SIGTERM);
+  int status = 0;
+  ASSERT_TRUE(bertd_process_->WaitFor(std::chrono::seconds(10), &status));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+TEST_F(ControllerE2eTest, LocalAgentIsStartedRestartedAndStopped) {
+  // A stand-in agent: records its arguments and pid, then waits.
+  const std::string fake = (dir_ / "fake-agent.sh").string();
+  const std::string record = (dir_ / "agent-args").string();
+  std::ofstream(fake) << "#!/bin/sh\necho \"$$ $*\" >> " << record << "\nexec sleep 600\n";
+  fs::permissions(fake, fs::perms::owner_all);
+  StartBertd({"--local-agent", "--agent-path", fake});
+  auto lines = [&] {
+    std::vector<std::string> out;
+    std::ifstream in(record);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  };
+  for (int i = 0; i < 100 && lines().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(lines().size(), 1u);
+  const std::string first = lines()[0];
+  EXPECT_NE(first.find("--server " + address_), std::string::npos) << first;
+  EXPECT_NE(first.find("--pools *"), std::string::npos) << first;
+  EXPECT_NE(first.find("--shared-fs"), std::string::npos) << first;
+  const pid_t agent_pid = std::stoi(first.substr(0, first.find(' ')));
+  ::kill(agent_pid, SIGKILL);  // the agent dies: bertd starts another
+  for (int i = 0; i < 100 && lines().size() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(lines().size(), 2u);
+  const pid_t second_pid = std::stoi(lines()[1].substr(0, lines()[1].find(' ')));
+  bertd_process_->Signal(SIGTERM);
+  int status = 0;
+  ASSERT_TRUE(bertd_process_->WaitFor(std::chrono::seconds(15), &status));
+  EXPECT_NE(::kill(second_pid, 0), 0) << "the local agent outlived bertd";
+}
+
+}  // namespace
+}  // namespace bert::server
