@@ -1,10 +1,10 @@
 #include "client/bert_client.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/atomic_file.h"
@@ -20,7 +20,8 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
   if (path.empty()) return std::string();
   auto pem = bert::ReadFile(path);
   if (!pem.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, ": ", pem.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", what, ": ", pem.status().message()));
   }
   return *pem;
 }

@@ -2,9 +2,8 @@
 // output) are in cli_context.cc; each component registers its own verbs
 // (commands.h). Exit codes: 0 ok, 1 failure, 2 usage or invalid input,
 // 3 server unreachable, 4 not found, 5 permission denied.
-#include <iostream>
-
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "client/cli_context.h"
 #include "client/commands.h"

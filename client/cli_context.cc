@@ -1,8 +1,7 @@
 #include "client/cli_context.h"
 
-#include <iostream>
-
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 namespace bert::client {
 
@@ -18,7 +17,8 @@ void AddGlobalOptions(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--token", cli.client.token, "bearer token sent to bertd")
       ->envname("BERTCTL_TOKEN");
-  app.add_option("--tls-ca", cli.client.tls_ca_file, "CA certificate (PEM) to verify bertd; enables TLS")
+  app.add_option("--tls-ca", cli.client.tls_ca_file,
+                 "CA certificate (PEM) to verify bertd; enables TLS")
       ->check(CLI::ExistingFile);
   app.add_option("--tls-cert", cli.client.tls_cert_file, "client certificate (PEM) for mutual TLS")
       ->check(CLI::ExistingFile);

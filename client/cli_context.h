@@ -27,7 +27,7 @@ enum ExitCode : int {
 
 // Filled by CLI11 while parsing, before any command's callback runs.
 struct CliContext {
-  ClientOptions client;     // --server/BERTCTL_SERVER, --token/BERTCTL_TOKEN, --tls-*
+  ClientOptions client;         // --server/BERTCTL_SERVER, --token/BERTCTL_TOKEN, --tls-*
   std::string output = "text";  // --output text|json
   bool json() const { return output == "json"; }
 };

@@ -9,9 +9,9 @@
 namespace bert::client {
 
 struct SpecFileOptions {
-  std::string file;          // "-" = stdin
+  std::string file;  // "-" = stdin
   bool check_paths = true;
-  bool remote = false;       // validate: also ask bertd
+  bool remote = false;  // validate: also ask bertd
 };
 
 // validate FILE: parses and checks the spec locally (no server needed).

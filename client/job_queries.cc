@@ -18,7 +18,8 @@ namespace {
 bert::v1::State ParseState(const std::string& name) {
   bert::v1::State state;
   std::string upper;
-  for (char c : name) upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  for (char c : name)
+    upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   if (!bert::v1::State_Parse(upper, &state) || state == bert::v1::STATE_UNSPECIFIED) {
     Fail(kExitUsage, absl::StrCat("unknown state '", name,
                                   "' (queued, running, succeeded, failed, cancelled)"));
@@ -51,28 +52,35 @@ void PrintJob(const bert::v1::Job& job) {
   std::cout << "\n";
   if (!job.submitted_by().empty()) std::cout << "submitted  " << job.submitted_by() << "\n";
   std::cout << "created    " << FormatTime(job.created_at()) << "\n";
-  if (job.started_at().seconds() > 0) std::cout << "started    " << FormatTime(job.started_at()) << "\n";
+  if (job.started_at().seconds() > 0)
+    std::cout << "started    " << FormatTime(job.started_at()) << "\n";
   if (job.finished_at().seconds() > 0) {
     std::cout << "finished   " << FormatTime(job.finished_at()) << " (after "
-              << FormatDuration(static_cast<double>(job.finished_at().seconds() -
-                                                    job.started_at().seconds()))
+              << FormatDuration(
+                     static_cast<double>(job.finished_at().seconds() - job.started_at().seconds()))
               << ")\n";
   }
   std::cout << "stages\n";
   for (const bert::v1::Stage& stage : job.stages()) {
-    std::string line = absl::StrFormat("  %-10s %-9s", StageName(stage.kind()), StateName(stage.state()));
-    if (stage.attempt() > 0) absl::StrAppend(&line, absl::StrFormat(" attempt %d/%d", stage.attempt(), stage.max_attempts()));
+    std::string line =
+        absl::StrFormat("  %-10s %-9s", StageName(stage.kind()), StateName(stage.state()));
+    if (stage.attempt() > 0)
+      absl::StrAppend(&line,
+                      absl::StrFormat(" attempt %d/%d", stage.attempt(), stage.max_attempts()));
     if (stage.shard_count() > 1) {
-      absl::StrAppend(&line, absl::StrFormat(" shards %d/%d", stage.shards_done(), stage.shard_count()));
+      absl::StrAppend(&line,
+                      absl::StrFormat(" shards %d/%d", stage.shards_done(), stage.shard_count()));
     }
     if (stage.progress().done() > 0) {
-      absl::StrAppend(&line, "  ", FormatProgressCounts(stage.progress()), " ", Percent(stage.progress()));
+      absl::StrAppend(&line, "  ", FormatProgressCounts(stage.progress()), " ",
+                      Percent(stage.progress()));
     }
     if (stage.state() == bert::v1::RUNNING && stage.progress().eta_seconds() >= 0 &&
         stage.progress().total() > 0) {
       absl::StrAppend(&line, "  ETA ", FormatDuration(stage.progress().eta_seconds()));
     }
-    if (!stage.agent_ids().empty()) absl::StrAppend(&line, "  on ", absl::StrJoin(stage.agent_ids(), ","));
+    if (!stage.agent_ids().empty())
+      absl::StrAppend(&line, "  on ", absl::StrJoin(stage.agent_ids(), ","));
     if (stage.failure_cause() != bert::v1::FAILURE_CAUSE_UNSPECIFIED) {
       absl::StrAppend(&line, "  ", CauseName(stage.failure_cause()), ": ", stage.failure_message());
     }
@@ -98,7 +106,8 @@ void RunList(const ListOptions& options) {
   request.set_name_prefix(options.name_prefix);
   for (const std::string& label : options.labels) {
     std::pair<std::string, std::string> kv = absl::StrSplit(label, absl::MaxSplits('=', 1));
-    if (kv.first.empty()) Fail(kExitUsage, absl::StrCat("--label wants KEY=VALUE, got '", label, "'"));
+    if (kv.first.empty())
+      Fail(kExitUsage, absl::StrCat("--label wants KEY=VALUE, got '", label, "'"));
     (*request.mutable_labels())[kv.first] = kv.second;
   }
   request.set_page_size(options.page_size);
@@ -158,8 +167,8 @@ void RunAgents(const std::string& pool) {
     std::cout << ToJson(*response);
     return;
   }
-  std::cout << absl::StrFormat("%-24s %-20s %-14s %-8s %-20s %s\n", "ID", "HOST", "POOLS", "HEALTHY",
-                               "LAST HEARTBEAT", "ASSIGNMENTS");
+  std::cout << absl::StrFormat("%-24s %-20s %-14s %-8s %-20s %s\n", "ID", "HOST", "POOLS",
+                               "HEALTHY", "LAST HEARTBEAT", "ASSIGNMENTS");
   for (const bert::v1::AgentInfo& agent : response->agents()) {
     std::cout << absl::StrFormat("%-24s %-20s %-14s %-8s %-20s %d\n", agent.id(), agent.hostname(),
                                  absl::StrJoin(agent.pools(), ","), agent.healthy() ? "yes" : "no",
@@ -174,7 +183,8 @@ void RunCheckpoints(const std::string& job_id) {
     std::cout << ToJson(*response);
     return;
   }
-  std::cout << absl::StrFormat("%-8s %-10s %-9s %-20s %s\n", "STEP", "LOSS", "SIZE", "CREATED", "URI");
+  std::cout << absl::StrFormat("%-8s %-10s %-9s %-20s %s\n", "STEP", "LOSS", "SIZE", "CREATED",
+                               "URI");
   for (const bert::v1::CheckpointRecord& checkpoint : response->checkpoints()) {
     auto loss = checkpoint.metrics().find("train/loss");
     std::cout << absl::StrFormat(

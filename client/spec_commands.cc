@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 struct SpecFile {
   std::string display_name;  // for error lines: "job.yaml"
   std::string yaml;
-  std::string base_dir;      // absolute directory of the file (cwd for stdin)
+  std::string base_dir;  // absolute directory of the file (cwd for stdin)
 };
 
 SpecFile ReadSpecFile(const std::string& file) {
@@ -72,15 +72,14 @@ void PrintSummary(const std::string& name, const bert::v1::JobSpec& spec) {
                     : absl::StrCat("from ", spec.tokenizer().from()))
             << "\n"
             << "  model      " << model.preset() << ": hidden " << model.hidden_size()
-            << ", layers " << model.num_hidden_layers() << ", heads "
-            << model.num_attention_heads() << ", intermediate " << model.intermediate_size()
-            << "\n"
+            << ", layers " << model.num_hidden_layers() << ", heads " << model.num_attention_heads()
+            << ", intermediate " << model.intermediate_size() << "\n"
             << "  data       blocks of " << spec.preprocess().max_seq_length()
             << " tokens, shuffle seed " << spec.preprocess().shuffle_seed() << ", validation "
             << spec.preprocess().validation_fraction() << "\n"
-            << "  training   " << training.max_steps() << " steps, " << training.per_device_batch_size()
-            << " per device (global batch " << global_batch << "), lr " << training.learning_rate()
-            << ", " << training.precision() << "\n"
+            << "  training   " << training.max_steps() << " steps, "
+            << training.per_device_batch_size() << " per device (global batch " << global_batch
+            << "), lr " << training.learning_rate() << ", " << training.precision() << "\n"
             << "  resources  " << resources.hosts() << " x " << resources.devices() << " "
             << resources.accelerator() << " in pool '" << resources.train_pool() << "'\n";
 }

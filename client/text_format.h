@@ -2,12 +2,12 @@
 // progress bars, sparklines, and JSON for --output json. Pure functions.
 #pragma once
 
+#include <google/protobuf/message.h>
+#include <google/protobuf/timestamp.pb.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/message.h>
-#include <google/protobuf/timestamp.pb.h>
 
 #include "bert/v1/job.pb.h"
 
@@ -22,8 +22,8 @@ std::string ToJsonLine(const google::protobuf::Message& message);
 // draw is one column wide).
 std::string TruncateColumns(const std::string& line, int columns);
 
-std::string StageName(bert::v1::StageKind kind);  // "pretrain"
-std::string StateName(bert::v1::State state);     // "running"
+std::string StageName(bert::v1::StageKind kind);      // "pretrain"
+std::string StateName(bert::v1::State state);         // "running"
 std::string CauseName(bert::v1::FailureCause cause);  // "DATA_ERROR"
 
 // 75 -> "1m15s", 3725 -> "1h02m", negative -> "?".

@@ -31,7 +31,8 @@ class PanelPrinter {
     if (drawn_ > 0) absl::StrAppend(&out, "\x1b[", drawn_, "F\x1b[J");
     const int columns = TerminalColumns() - 1;
     for (const std::string& line : scrolled) absl::StrAppend(&out, line, "\n");
-    for (const std::string& line : panel) absl::StrAppend(&out, TruncateColumns(line, columns), "\n");
+    for (const std::string& line : panel)
+      absl::StrAppend(&out, TruncateColumns(line, columns), "\n");
     drawn_ = static_cast<int>(panel.size());
     std::cout << out << std::flush;
   }
@@ -63,35 +64,34 @@ void RunWatch(const WatchCommandOptions& options) {
   // Live panels replay the history (to fill bars and the sparkline) but only
   // scroll the lines of what happens from now on.
   const int64_t history_end = job->last_event_seq();
-  absl::Status status = client->WatchJob(
-      options.job_id, watch, [&](const bert::v1::Event& event) {
-        std::vector<std::string> lines = view.Apply(event);
-        if (json) {
-          std::cout << ToJsonLine(event) << std::flush;
-          return true;
-        }
-        if (!live) {
-          for (const std::string& line : lines) {
-            std::cout << FormatTime(event.time()) << "  " << line << "\n";
-          }
-          std::cout << std::flush;
-          return true;
-        }
-        const bool important = event.has_log() && event.log().level() != "info";
-        if (event.seq() > history_end || important) {
-          for (std::string& line : lines) {
-            if (event.has_progress()) continue;  // the bars show progress
-            pending.push_back(std::move(line));
-          }
-        }
-        const auto now = std::chrono::steady_clock::now();
-        if (event.seq() >= history_end && now - last_draw > std::chrono::milliseconds(100)) {
-          printer.Draw(pending, view.Panel());
-          pending.clear();
-          last_draw = now;
-        }
-        return true;
-      });
+  absl::Status status = client->WatchJob(options.job_id, watch, [&](const bert::v1::Event& event) {
+    std::vector<std::string> lines = view.Apply(event);
+    if (json) {
+      std::cout << ToJsonLine(event) << std::flush;
+      return true;
+    }
+    if (!live) {
+      for (const std::string& line : lines) {
+        std::cout << FormatTime(event.time()) << "  " << line << "\n";
+      }
+      std::cout << std::flush;
+      return true;
+    }
+    const bool important = event.has_log() && event.log().level() != "info";
+    if (event.seq() > history_end || important) {
+      for (std::string& line : lines) {
+        if (event.has_progress()) continue;  // the bars show progress
+        pending.push_back(std::move(line));
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (event.seq() >= history_end && now - last_draw > std::chrono::milliseconds(100)) {
+      printer.Draw(pending, view.Panel());
+      pending.clear();
+      last_draw = now;
+    }
+    return true;
+  });
   if (live) printer.Draw(pending, view.Panel());
   if (!status.ok()) Fail(status);
   if (!options.follow) return;

@@ -125,15 +125,15 @@ std::vector<std::string> WatchView::Apply(const bert::v1::Event& event) {
         if (lr != latest_.end()) absl::StrAppend(&line, absl::StrFormat(" lr %.3g", lr->second));
         lines.push_back(line);
       } else if (metric.name().rfind("eval/", 0) == 0) {
-        lines.push_back(absl::StrFormat("step %d %s %.4f", metric.step(), metric.name(),
-                                        metric.value()));
+        lines.push_back(
+            absl::StrFormat("step %d %s %.4f", metric.step(), metric.name(), metric.value()));
       }
       break;
     }
     case bert::v1::Event::kCheckpoint: {
       const bert::v1::CheckpointRecord& checkpoint = event.checkpoint();
-      lines.push_back(absl::StrCat("checkpoint step ", checkpoint.step(), " ",
-                                   checkpoint.artifact().uri()));
+      lines.push_back(
+          absl::StrCat("checkpoint step ", checkpoint.step(), " ", checkpoint.artifact().uri()));
       break;
     }
     case bert::v1::Event::kLog: {
@@ -153,7 +153,8 @@ std::string WatchView::StageLine(bert::v1::StageKind kind, const StageView& stag
   if (stage.state == bert::v1::RUNNING) {
     const int percent = Percent(progress);
     if (percent >= 0) {
-      absl::StrAppend(&line, " ", ProgressBar(progress.done(), progress.total(), bar_width_, unicode_),
+      absl::StrAppend(&line, " ",
+                      ProgressBar(progress.done(), progress.total(), bar_width_, unicode_),
                       absl::StrFormat(" %3d%%", percent));
     }
     if (progress.done() > 0 || progress.total() > 0) {
@@ -193,7 +194,8 @@ std::vector<std::string> WatchView::Panel() const {
     std::string loss = absl::StrFormat("  loss %.4f  %s  (step %d)", losses_.back(),
                                        unicode_ ? Sparkline(losses_, 40) : "", loss_step_);
     auto eval = latest_.find("eval/loss");
-    if (eval != latest_.end()) absl::StrAppend(&loss, absl::StrFormat("  eval loss %.4f", eval->second));
+    if (eval != latest_.end())
+      absl::StrAppend(&loss, absl::StrFormat("  eval loss %.4f", eval->second));
     lines.push_back(loss);
   }
   return lines;

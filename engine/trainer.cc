@@ -271,7 +271,8 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
     step = ckpt.step;
     consumed = ckpt.consumed_samples;
     if (ckpt.world_size == W && ckpt.rng_states.size() == static_cast<size_t>(W)) {
-      at::detail::getDefaultCPUGenerator().set_state(ckpt.rng_states[static_cast<size_t>(rank)]);
+      at::Generator generator = at::detail::getDefaultCPUGenerator();  // shares the default generator
+      generator.set_state(ckpt.rng_states[static_cast<size_t>(rank)]);
     } else {  // a different world: the data position is re-split, dropout re-seeded
       torch::manual_seed(MixKey(opt.seed ^ static_cast<uint64_t>(step), 0x44524f50, static_cast<uint64_t>(rank)));
     }

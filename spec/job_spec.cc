@@ -3,12 +3,12 @@
 // cross-field checks (spec_validator).
 #include "spec/job_spec.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <utility>
-
-#include <yaml-cpp/yaml.h>
 
 #include "absl/strings/str_cat.h"
 #include "spec/spec_defaults.h"
@@ -30,8 +30,8 @@ ParseResult ParseJobSpec(std::string_view yaml, const ParseOptions& options) {
   FieldLocations locations;
   SpecErrorList errors(&locations);
   if (yaml.size() > kMaxSpecBytes) {
-    errors.Add("", absl::StrCat("the spec is ", yaml.size(), " bytes; the limit is ",
-                                kMaxSpecBytes));
+    errors.Add("",
+               absl::StrCat("the spec is ", yaml.size(), " bytes; the limit is ", kMaxSpecBytes));
     result.errors = errors.Take();
     return result;
   }
@@ -40,8 +40,9 @@ ParseResult ParseJobSpec(std::string_view yaml, const ParseOptions& options) {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
     // e.msg is the reason alone; e.mark says where.
-    errors.AddAt("", absl::StrCat("invalid YAML: ", e.msg),
-                 {e.mark.line >= 0 ? e.mark.line + 1 : 0, e.mark.column >= 0 ? e.mark.column + 1 : 0});
+    errors.AddAt(
+        "", absl::StrCat("invalid YAML: ", e.msg),
+        {e.mark.line >= 0 ? e.mark.line + 1 : 0, e.mark.column >= 0 ? e.mark.column + 1 : 0});
     result.errors = errors.Take();
     return result;
   } catch (const std::exception& e) {
@@ -59,8 +60,9 @@ ParseResult ParseJobSpec(std::string_view yaml, const ParseOptions& options) {
     YamlProtoReader reader(&locations, &errors);
     reader.ReadMessage(root, "", &result.spec);
   } catch (const YAML::Exception& e) {
-    errors.AddAt("", absl::StrCat("invalid YAML: ", e.msg),
-                 {e.mark.line >= 0 ? e.mark.line + 1 : 0, e.mark.column >= 0 ? e.mark.column + 1 : 0});
+    errors.AddAt(
+        "", absl::StrCat("invalid YAML: ", e.msg),
+        {e.mark.line >= 0 ? e.mark.line + 1 : 0, e.mark.column >= 0 ? e.mark.column + 1 : 0});
   }
   FillDefaults(locations, &result.spec, &errors);
   ResolvePaths(options, locations, &result.spec, &errors);

@@ -5,9 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <system_error>
-
 #include <nlohmann/json.hpp>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "common/atomic_file.h"
@@ -78,8 +77,8 @@ void LoadDataset(const FieldLocations& at, bert::v1::JobSpec* spec, SpecErrorLis
   }
   const nlohmann::json manifest = nlohmann::json::parse(*text, nullptr, false);
   if (manifest.is_discarded() || !manifest.is_object() ||
-      manifest.value("format", "") != "bert-packed-dataset" ||
-      !manifest.contains("seq_len") || !manifest["seq_len"].is_number_integer()) {
+      manifest.value("format", "") != "bert-packed-dataset" || !manifest.contains("seq_len") ||
+      !manifest["seq_len"].is_number_integer()) {
     errors->Add(field, absl::StrCat(manifest_path, " is not a bert-packed-dataset manifest"));
     return;
   }
@@ -153,7 +152,8 @@ void ResolvePaths(const ParseOptions& options, const FieldLocations& locations,
     std::error_code ec;
     if (options.check_paths && fs::exists(output->dir(), ec) &&
         !fs::is_directory(output->dir(), ec)) {
-      errors->Add("output.dir", absl::StrCat("'", output->dir(), "' exists and is not a directory"));
+      errors->Add("output.dir",
+                  absl::StrCat("'", output->dir(), "' exists and is not a directory"));
     }
   }
 }

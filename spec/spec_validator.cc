@@ -29,8 +29,8 @@ class Checker {
   void Fraction(const std::string& field, double value, double min, double max,
                 bool inclusive_max) {
     if (value < min || value > max || (!inclusive_max && value == max)) {
-      Error(field, absl::StrCat("must be in [", min, ", ", max, inclusive_max ? "]" : ")",
-                                ", got ", value));
+      Error(field, absl::StrCat("must be in [", min, ", ", max, inclusive_max ? "]" : ")", ", got ",
+                                value));
     }
   }
   void OneOf(const std::string& field, const std::string& value,
@@ -38,8 +38,8 @@ class Checker {
     for (const std::string& a : allowed) {
       if (value == a) return;
     }
-    Error(field, absl::StrCat("must be one of ", absl::StrJoin(allowed, ", "), "; got '", value,
-                              "'"));
+    Error(field,
+          absl::StrCat("must be one of ", absl::StrJoin(allowed, ", "), "; got '", value, "'"));
   }
   void Error(const std::string& field, const std::string& message) { errors_->Add(field, message); }
   bool Has(const std::string& field) const { return at_.Has(field); }
@@ -120,8 +120,9 @@ void CheckTokenizer(const JobSpec& spec, Checker& check) {
          {"vocab_size", "lowercase", "special_tokens", "min_frequency", "limit_alphabet"}) {
       const std::string path = absl::StrCat("tokenizer.", field);
       if (check.Has(path)) {
-        check.Error(path, "cannot be set together with tokenizer.from (the loaded tokenizer "
-                          "decides); remove one");
+        check.Error(path,
+                    "cannot be set together with tokenizer.from (the loaded tokenizer "
+                    "decides); remove one");
       }
     }
     return;
@@ -161,12 +162,11 @@ void CheckTokenizer(const JobSpec& spec, Checker& check) {
 void CheckPreprocess(const JobSpec& spec, Checker& check) {
   const bert::v1::PreprocessSpec& preprocess = spec.preprocess();
   check.AtLeast("preprocess.max_seq_length", preprocess.max_seq_length(), 8);
-  check.Fraction("preprocess.validation_fraction", preprocess.validation_fraction(), 0, 0.5,
-                 true);
+  check.Fraction("preprocess.validation_fraction", preprocess.validation_fraction(), 0, 0.5, true);
   check.AtLeast("preprocess.memory_limit_mb", preprocess.memory_limit_mb(), 64);
   if (!preprocess.from_dataset().empty()) {
-    for (const char* field : {"shuffle_seed", "validation_fraction", "split_long_documents",
-                              "memory_limit_mb"}) {
+    for (const char* field :
+         {"shuffle_seed", "validation_fraction", "split_long_documents", "memory_limit_mb"}) {
       const std::string path = absl::StrCat("preprocess.", field);
       if (check.Has(path)) check.Error(path, "not used when preprocess.from_dataset is set");
     }
@@ -197,10 +197,10 @@ void CheckModel(const JobSpec& spec, Checker& check) {
   }
   const int32_t seq = spec.preprocess().max_seq_length();
   if (seq > model.max_position_embeddings() && model.max_position_embeddings() > 0) {
-    const std::string field = check.Has("preprocess.max_seq_length") ||
-                                      !check.Has("model.max_position_embeddings")
-                                  ? "preprocess.max_seq_length"
-                                  : "model.max_position_embeddings";
+    const std::string field =
+        check.Has("preprocess.max_seq_length") || !check.Has("model.max_position_embeddings")
+            ? "preprocess.max_seq_length"
+            : "model.max_position_embeddings";
     check.Error(field, absl::StrCat("max_seq_length (", seq,
                                     ") exceeds the model's max_position_embeddings (",
                                     model.max_position_embeddings(), ")"));
@@ -226,12 +226,11 @@ void CheckTraining(const JobSpec& spec, Checker& check) {
     check.Error("training.warmup_ratio", "set either warmup_steps or warmup_ratio, not both");
   }
   check.Fraction("training.weight_decay", training.weight_decay(), 0, 1, true);
-  check.Between("training.gradient_accumulation_steps", training.gradient_accumulation_steps(),
-                1, 1 << 16);
+  check.Between("training.gradient_accumulation_steps", training.gradient_accumulation_steps(), 1,
+                1 << 16);
   if (training.max_grad_norm() < 0) {
-    check.Error("training.max_grad_norm",
-                absl::StrCat("must be at least 0 (0 = no clipping), got ",
-                             training.max_grad_norm()));
+    check.Error("training.max_grad_norm", absl::StrCat("must be at least 0 (0 = no clipping), got ",
+                                                       training.max_grad_norm()));
   }
   if (!(training.mlm_probability() > 0 && training.mlm_probability() < 1)) {
     check.Error("training.mlm_probability",

@@ -3,10 +3,10 @@
 // value with its field path and YAML location.
 #pragma once
 
-#include <string>
-
 #include <google/protobuf/message.h>
 #include <yaml-cpp/yaml.h>
+
+#include <string>
 
 #include "spec/spec_error_list.h"
 
@@ -34,8 +34,7 @@ class YamlProtoReader {
                  const google::protobuf::FieldDescriptor* field,
                  google::protobuf::Message* message);
   void ReadMap(const YAML::Node& node, const std::string& path,
-               const google::protobuf::FieldDescriptor* field,
-               google::protobuf::Message* message);
+               const google::protobuf::FieldDescriptor* field, google::protobuf::Message* message);
   // Appends (repeated) or sets one scalar value; false after reporting an error.
   bool ReadScalar(const YAML::Node& node, const std::string& path,
                   const google::protobuf::FieldDescriptor* field,

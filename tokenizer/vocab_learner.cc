@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <limits>
 #include <queue>
-#include <cstdio>
-#include <chrono>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -146,35 +144,50 @@ absl::StatusOr<std::vector<std::string>> LearnVocabulary(
   // Step 4: words as symbols. A character outside the alphabet is dropped;
   // every character after the word's first carries the prefix. New "##c"
   // tokens get ids in code-point order.
-  auto T = [t0 = std::chrono::steady_clock::now()](const char* what) { fprintf(stderr, "DEBUG %s %.3f\n", what, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()); };
-  std::vector<std::string> continuation;
-  for (const auto& [word, count] : words) {
-    std::vector<char32_t> chars = Chars(word);
-    for (size_t i = 1; i < chars.size(); ++i) {
-      std::string c = Utf8(chars[i]);
-      if (vocab.Contains(c)) continuation.push_back(absl::StrCat(kPrefix, c));
+  // Characters are looked up by code point, not by string: one map for a
+  // word's first character, one for the "##" forms.
+  absl::flat_hash_map<char32_t, uint32_t> first_id;
+  absl::flat_hash_map<char32_t, uint32_t> next_id;
+  std::vector<char32_t> continuation;
+  {
+    absl::flat_hash_map<char32_t, bool> in_alphabet;  // the char's string is a vocabulary token
+    auto known = [&](char32_t c) {
+      auto [it, inserted] = in_alphabet.try_emplace(c, false);
+      if (inserted) it->second = vocab.Contains(Utf8(c));
+      return it->second;
+    };
+    for (const auto& [word, count] : words) {
+      std::vector<char32_t> chars = Chars(word);
+      for (size_t i = 0; i < chars.size(); ++i) {
+        if (!known(chars[i])) continue;
+        if (i == 0) {
+          first_id.try_emplace(chars[i], vocab.Id(Utf8(chars[i])));
+        } else if (!next_id.contains(chars[i])) {
+          next_id.emplace(chars[i], 0);
+          continuation.push_back(chars[i]);
+        }
+      }
     }
   }
   std::sort(continuation.begin(), continuation.end());
-  continuation.erase(std::unique(continuation.begin(), continuation.end()), continuation.end());
-  for (std::string& token : continuation) vocab.Add(std::move(token));
+  for (char32_t c : continuation) next_id[c] = vocab.Add(absl::StrCat(kPrefix, Utf8(c)));
 
-  T("continuation");
   std::vector<Word> symbols(words.size());
   std::vector<uint64_t> counts(words.size());
   for (size_t w = 0; w < words.size(); ++w) {
     counts[w] = words[w].second;
     std::vector<char32_t> chars = Chars(words[w].first);
+    std::vector<uint32_t>& s = symbols[w].symbols;
+    s.reserve(chars.size());
     for (size_t i = 0; i < chars.size(); ++i) {
-      std::string c = Utf8(chars[i]);
-      if (!vocab.Contains(c)) continue;
-      symbols[w].symbols.push_back(i == 0 ? vocab.Id(c) : vocab.Id(absl::StrCat(kPrefix, c)));
+      const auto& ids = i == 0 ? first_id : next_id;
+      auto it = ids.find(chars[i]);
+      if (it != ids.end()) s.push_back(it->second);
     }
   }
   words.clear();
   words.shrink_to_fit();
 
-  T("symbols");
   // Step 5: pair counts and where each pair occurs.
   absl::flat_hash_map<Pair, int64_t> pair_counts;
   absl::flat_hash_map<Pair, std::vector<uint32_t>> where;
@@ -211,7 +224,7 @@ absl::StatusOr<std::vector<std::string>> LearnVocabulary(
     where = absl::flat_hash_map<Pair, std::vector<uint32_t>>();
   };
   drain();
-  T("after drain");
+
   const uint64_t target = options.vocab_size;
   uint64_t merges = 0;
   while (vocab.size() < target && !queue.empty()) {
@@ -243,7 +256,6 @@ absl::StatusOr<std::vector<std::string>> LearnVocabulary(
       sink->Progress(static_cast<int64_t>(vocab.size()), static_cast<int64_t>(target), "tokens");
     }
   }
-  T("loop");
   if (sink != nullptr) sink->Progress(static_cast<int64_t>(vocab.size()), static_cast<int64_t>(target), "tokens");
   return vocab.Release();
 }

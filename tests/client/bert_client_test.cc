@@ -79,11 +79,12 @@ TEST(BertClientTest, WatchResumesAfterADroppedStreamWithoutGapsOrRepeats) {
   service.DropFirstStreamAfter(7);
   FakeServer server(&service);
   std::vector<int64_t> seqs;
-  const absl::Status status = Connect(server.address())->WatchJob(
-      "job-1", WatchOptions{}, [&](const bert::v1::Event& event) {
-        seqs.push_back(event.seq());
-        return true;
-      });
+  const absl::Status status =
+      Connect(server.address())
+          ->WatchJob("job-1", WatchOptions{}, [&](const bert::v1::Event& event) {
+            seqs.push_back(event.seq());
+            return true;
+          });
   ASSERT_TRUE(status.ok()) << status;
   ASSERT_EQ(static_cast<int64_t>(seqs.size()), service.event_count());
   for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], static_cast<int64_t>(i + 1));
@@ -97,10 +98,11 @@ TEST(BertClientTest, WatchStopsWhenTheCallbackSaysSo) {
   options.after_seq = 3;
   int calls = 0;
   ASSERT_TRUE(Connect(server.address())
-                  ->WatchJob("job-1", options, [&](const bert::v1::Event& event) {
-                    EXPECT_EQ(event.seq(), 4);
-                    return ++calls < 1;
-                  })
+                  ->WatchJob("job-1", options,
+                             [&](const bert::v1::Event& event) {
+                               EXPECT_EQ(event.seq(), 4);
+                               return ++calls < 1;
+                             })
                   .ok());
   EXPECT_EQ(calls, 1);
 }

@@ -1,16 +1,15 @@
 // bertctl as users run it: the binary, its exit codes, its text and JSON
 // output; offline verbs alone, the rest against FakeJobService on loopback.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/client/fake_job_service.h"
 
@@ -18,9 +17,9 @@ namespace bert::client {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using testing::FakeJobService;
 using testing::FakeServer;
+using ::testing::HasSubstr;
 
 struct CommandResult {
   int exit_code = -1;
@@ -47,7 +46,7 @@ std::string Slurp(const fs::path& path) {
 
 // Runs bertctl with `args` (shell words) and BERTCTL_* unset unless `env` sets them.
 CommandResult Bertctl(const std::string& args, const std::string& env = "",
-            const std::string& stdin_file = "/dev/null") {
+                      const std::string& stdin_file = "/dev/null") {
   const fs::path dir = fs::temp_directory_path() / ("bertctl_test_" + std::to_string(getpid()));
   fs::create_directories(dir);
   const std::string command = "env -u BERTCTL_SERVER -u BERTCTL_TOKEN " + env + " " + Bertctl() +
@@ -82,9 +81,11 @@ TEST_F(BertctlTest, ValidateBadSpecNamesEveryFieldWithLineAndColumn) {
   const CommandResult run = Bertctl("validate " + file);
   EXPECT_EQ(run.exit_code, 2);
   EXPECT_THAT(run.err, HasSubstr(file + ":5:14: training.max_steps: must be at least 1, got -5"));
-  EXPECT_THAT(run.err, HasSubstr(file + ":6:26: training.per_device_batch_size: must be between 1"));
-  EXPECT_THAT(run.err, HasSubstr(file + ":7:3: training.per_device_train_batch_size: unknown field; "
-                                        "did you mean 'per_device_batch_size'?"));
+  EXPECT_THAT(run.err,
+              HasSubstr(file + ":6:26: training.per_device_batch_size: must be between 1"));
+  EXPECT_THAT(run.err,
+              HasSubstr(file + ":7:3: training.per_device_train_batch_size: unknown field; "
+                               "did you mean 'per_device_batch_size'?"));
 }
 
 TEST_F(BertctlTest, ValidateJsonCarriesTheNormalisedSpec) {
@@ -131,7 +132,8 @@ TEST_F(BertctlTest, UnreachableServerExits3) {
 TEST_F(BertctlTest, InvalidSpecIsNotSubmitted) {
   FakeJobService service;
   FakeServer server(&service);
-  const CommandResult run = Bertctl("submit " + TestData() + "/bad.yaml --server " + server.address());
+  const CommandResult run =
+      Bertctl("submit " + TestData() + "/bad.yaml --server " + server.address());
   EXPECT_EQ(run.exit_code, 2);
   EXPECT_THAT(run.err, HasSubstr("nothing was submitted"));
   EXPECT_TRUE(service.submitted().empty());
@@ -140,8 +142,8 @@ TEST_F(BertctlTest, InvalidSpecIsNotSubmitted) {
 TEST_F(BertctlTest, SubmitSendsYamlAndBaseDir) {
   FakeJobService service;
   FakeServer server(&service);
-  const CommandResult run = Bertctl("submit " + TestData() + "/good.yaml --idempotency-key k1 -s " +
-                          server.address());
+  const CommandResult run =
+      Bertctl("submit " + TestData() + "/good.yaml --idempotency-key k1 -s " + server.address());
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("submitted job job-1 (tiny)"));
   ASSERT_EQ(service.submitted().size(), 1u);

@@ -1,6 +1,8 @@
 // bertctl against a real bertd on loopback (no agents, so jobs stay queued
 // until cancelled): submit, server-side validation, list, get, watch, cancel.
 // Skipped when bertd is not built next to bertctl.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,13 +11,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 namespace bert::client {
 namespace {

@@ -175,7 +175,8 @@ grpc::Status FakeJobService::WatchJob(grpc::ServerContext* context,
   int sent = 0;
   for (const bert::v1::Event& event : events) {
     if (event.seq() <= request->after_seq()) continue;
-    if (sent == drop_after) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "controller restarting");
+    if (sent == drop_after)
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "controller restarting");
     writer->Write(event);
     ++sent;
   }

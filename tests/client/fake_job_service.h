@@ -4,12 +4,12 @@
 // controller. Thread-safe.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "bert/v1/job_service.grpc.pb.h"
 

@@ -83,11 +83,11 @@ std::string Cluster::SourceDir() {
   return d ? d : "";
 }
 
-std::string Cluster::Missing() {
+std::string Cluster::Missing(const std::vector<std::string>& binaries) {
   std::string missing;
   if (BinDir().empty()) return "BERT_BIN_DIR is not set";
-  for (const char* b : {"bertd", "bert-agent", "bert-worker"}) {
-    if (access((BinDir() + "/" + b).c_str(), X_OK) != 0) missing += std::string(" ") + b;
+  for (const std::string& b : binaries) {
+    if (access((BinDir() + "/" + b).c_str(), X_OK) != 0) missing += " " + b;
   }
   return missing.empty() ? "" : "missing in $BERT_BIN_DIR:" + missing;
 }

@@ -46,8 +46,9 @@ class Cluster {
 
   static std::string BinDir();
   static std::string SourceDir();
-  // What is missing to run end-to-end tests ("" when all binaries exist).
-  static std::string Missing();
+  // What is missing to run end-to-end tests ("" when all `binaries` exist).
+  static std::string Missing(const std::vector<std::string>& binaries = {"bertd", "bert-agent",
+                                                                           "bert-worker"});
 
   const std::string& dir() const { return dir_; }
 

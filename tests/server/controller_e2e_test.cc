@@ -27,7 +27,7 @@ std::string BinDir() {
   return dir != nullptr ? dir : "";
 }
 
-std::string Run(const std::string& command, int* exit_code) {
+std::string RunCommand(const std::string& command, int* exit_code) {
   std::string out;
   FILE* pipe = ::popen(command.c_str(), "r");
   char buf[4096];
@@ -123,7 +123,7 @@ class ControllerE2eTest : public ::testing::Test {
     const std::string bertctl = BinDir() + "/bertctl";
     if (fs::exists(bertctl)) {
       int code = 0;
-      std::string out = Run(bertctl + " -s " + address_ + " -o json submit " +
+      std::string out = RunCommand(bertctl + " -s " + address_ + " -o json submit " +
                                 (dir_ / "job.yaml").string() + " --idempotency-key " + key + " 2>&1",
                             &code);
       EXPECT_EQ(code, 0) << out;
@@ -248,7 +248,7 @@ TEST_F(ControllerE2eTest, Sigkill_RestartKeepsJobsEventsAndReconcilesRunningWork
   const std::string bertctl = BinDir() + "/bertctl";
   if (fs::exists(bertctl)) {
     int code = 0;
-    std::string out = Run(bertctl + " -s " + address_ + " watch --no-follow --plain " + job_id + " 2>&1", &code);
+    std::string out = RunCommand(bertctl + " -s " + address_ + " watch --no-follow --plain " + job_id + " 2>&1", &code);
     EXPECT_EQ(code, 0) << out;
   }
   bertd_process_->Signal(SIGTERM);

@@ -2,13 +2,13 @@
 // every bad spec asserts the field path, the line:column and the message.
 #include "spec/job_spec.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 namespace bert::spec {
 namespace {
@@ -214,18 +214,18 @@ std::string Head(const std::string& rest) { return std::string(kHead) + rest; }
 INSTANTIATE_TEST_SUITE_P(
     Specs, BadSpecTest,
     ::testing::Values(
-        BadSpec{"NegativeSteps", Head("training:\n  max_steps: -5\n"), "training.max_steps", 5,
-                14, "must be at least 1, got -5"},
+        BadSpec{"NegativeSteps", Head("training:\n  max_steps: -5\n"), "training.max_steps", 5, 14,
+                "must be at least 1, got -5"},
         BadSpec{"ZeroBatch", Head("training:\n  per_device_batch_size: 0\n"),
                 "training.per_device_batch_size", 5, 26, "must be between 1 and"},
-        BadSpec{"IntegerTypeError", Head("training:\n  max_steps: abc\n"), "training.max_steps",
-                5, 14, "expected an integer, got 'abc'"},
+        BadSpec{"IntegerTypeError", Head("training:\n  max_steps: abc\n"), "training.max_steps", 5,
+                14, "expected an integer, got 'abc'"},
         BadSpec{"Int32Overflow", Head("tokenizer:\n  vocab_size: 3000000000\n"),
                 "tokenizer.vocab_size", 5, 15, "must be between"},
         BadSpec{"NumberTypeError", Head("training:\n  learning_rate: fast\n"),
                 "training.learning_rate", 5, 18, "expected a number, got 'fast'"},
-        BadSpec{"BoolTypeError", Head("tokenizer:\n  lowercase: maybe\n"), "tokenizer.lowercase",
-                5, 14, "expected true or false, got 'maybe'"},
+        BadSpec{"BoolTypeError", Head("tokenizer:\n  lowercase: maybe\n"), "tokenizer.lowercase", 5,
+                14, "expected true or false, got 'maybe'"},
         BadSpec{"ListForScalar", Head("training:\n  learning_rate: [1, 2]\n"),
                 "training.learning_rate", 5, 18, "expected a number, got a list"},
         BadSpec{"ScalarForSection", Head("training: 5\n"), "training", 4, 11,
@@ -235,7 +235,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"UnknownField", Head("training:\n  max_step: 10\n"), "training.max_step", 5, 3,
                 "unknown field; did you mean 'max_steps'?"},
         BadSpec{"HuggingFaceName", Head("training:\n  per_device_train_batch_size: 32\n"),
-                "training.per_device_train_batch_size", 5, 3, "did you mean 'per_device_batch_size'"},
+                "training.per_device_train_batch_size", 5, 3,
+                "did you mean 'per_device_batch_size'"},
         BadSpec{"UnknownTopLevel", Head("trainer:\n  max_steps: 10\n"), "trainer", 4, 1,
                 "did you mean 'training'"},
         BadSpec{"DuplicateKey", Head("training:\n  max_steps: 5\n  max_steps: 6\n"),
@@ -249,7 +250,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "corpus.sources[0].paths[0]", 4, 15, "matches no file"},
         BadSpec{"MissingFile", "name: t\ncorpus:\n  sources: [missing.txt]\n",
                 "corpus.sources[0].paths[0]", 3, 13, "does not exist"},
-        BadSpec{"BadFormat", "name: t\ncorpus:\n  sources:\n    - paths: corpus.txt\n      format: csv\n",
+        BadSpec{"BadFormat",
+                "name: t\ncorpus:\n  sources:\n    - paths: corpus.txt\n      format: csv\n",
                 "corpus.sources[0].format", 5, 15, "must be one of text, jsonl; got 'csv'"},
         BadSpec{"TextFieldOnText",
                 "name: t\ncorpus:\n  sources:\n    - paths: corpus.txt\n      text_field: body\n",
@@ -259,34 +261,41 @@ INSTANTIATE_TEST_SUITE_P(
                 "corpus.sources[0].compression", 5, 20, "got 'lz4'"},
         BadSpec{"VocabBelowSpecialTokens", Head("tokenizer:\n  vocab_size: 5\n"),
                 "tokenizer.vocab_size", 5, 15, "larger than the number of special tokens (5)"},
-        BadSpec{"MissingMaskToken", Head("tokenizer:\n  special_tokens: [\"[PAD]\", \"[UNK]\", \"[CLS]\", \"[SEP]\"]\n"),
-                "tokenizer.special_tokens", 5, 19, "must include [MASK]"},
+        BadSpec{
+            "MissingMaskToken",
+            Head("tokenizer:\n  special_tokens: [\"[PAD]\", \"[UNK]\", \"[CLS]\", \"[SEP]\"]\n"),
+            "tokenizer.special_tokens", 5, 19, "must include [MASK]"},
         BadSpec{"DuplicateSpecialToken",
                 Head("tokenizer:\n  special_tokens:\n    - '[PAD]'\n    - '[UNK]'\n    - '[CLS]'\n"
                      "    - '[SEP]'\n    - '[MASK]'\n    - '[PAD]'\n"),
                 "tokenizer.special_tokens[5]", 11, 7, "duplicate token '[PAD]'"},
-        BadSpec{"FromWithTrainingFields", Head("tokenizer:\n  from: vocab.txt\n  vocab_size: 100\n"),
-                "tokenizer.vocab_size", 6, 15, "cannot be set together with tokenizer.from"},
+        BadSpec{"FromWithTrainingFields",
+                Head("tokenizer:\n  from: vocab.txt\n  vocab_size: 100\n"), "tokenizer.vocab_size",
+                6, 15, "cannot be set together with tokenizer.from"},
         BadSpec{"TokenizerFromMissing", Head("tokenizer:\n  from: nowhere/vocab.txt\n"),
                 "tokenizer.from", 5, 9, "does not exist"},
         BadSpec{"SeqAbovePositions", Head("preprocess:\n  max_seq_length: 1024\n"),
-                "preprocess.max_seq_length", 5, 19, "exceeds the model's max_position_embeddings (512)"},
+                "preprocess.max_seq_length", 5, 19,
+                "exceeds the model's max_position_embeddings (512)"},
         BadSpec{"PositionsBelowSeq", Head("model:\n  max_position_embeddings: 128\n"),
                 "model.max_position_embeddings", 5, 28, "max_seq_length (512) exceeds"},
         BadSpec{"ValidationFractionTooLarge", Head("preprocess:\n  validation_fraction: 0.9\n"),
                 "preprocess.validation_fraction", 5, 24, "must be in [0, 0.5]"},
-        BadSpec{"DatasetMissing", Head("preprocess:\n  from_dataset: nowhere\ntokenizer:\n  from: corpus.txt\n"),
+        BadSpec{"DatasetMissing",
+                Head("preprocess:\n  from_dataset: nowhere\ntokenizer:\n  from: corpus.txt\n"),
                 "preprocess.from_dataset", 5, 17, "not a packed dataset"},
-        BadSpec{"UnknownPreset", Head("model:\n  preset: bert-bse-uncased\n"), "model.preset", 5, 11,
-                "unknown preset 'bert-bse-uncased'; did you mean 'bert-base-uncased'?"},
-        BadSpec{"HeadsDoNotDivideHidden", Head("model:\n  preset: bert-tiny\n  num_attention_heads: 3\n"),
-                "model.num_attention_heads", 6, 24, "hidden_size (128) must be a multiple of num_attention_heads (3)"},
-        BadSpec{"DropoutOfOne", Head("model:\n  hidden_dropout_prob: 1\n"), "model.hidden_dropout_prob",
-                5, 24, "must be in [0, 1)"},
+        BadSpec{"UnknownPreset", Head("model:\n  preset: bert-bse-uncased\n"), "model.preset", 5,
+                11, "unknown preset 'bert-bse-uncased'; did you mean 'bert-base-uncased'?"},
+        BadSpec{"HeadsDoNotDivideHidden",
+                Head("model:\n  preset: bert-tiny\n  num_attention_heads: 3\n"),
+                "model.num_attention_heads", 6, 24,
+                "hidden_size (128) must be a multiple of num_attention_heads (3)"},
+        BadSpec{"DropoutOfOne", Head("model:\n  hidden_dropout_prob: 1\n"),
+                "model.hidden_dropout_prob", 5, 24, "must be in [0, 1)"},
         BadSpec{"MlmProbability", Head("training:\n  mlm_probability: 1.5\n"),
                 "training.mlm_probability", 5, 20, "must be in (0, 1)"},
-        BadSpec{"ZeroLearningRate", Head("training:\n  learning_rate: 0\n"), "training.learning_rate",
-                5, 18, "must be in (0, 1)"},
+        BadSpec{"ZeroLearningRate", Head("training:\n  learning_rate: 0\n"),
+                "training.learning_rate", 5, 18, "must be in (0, 1)"},
         BadSpec{"WarmupBeyondSteps", Head("training:\n  max_steps: 10\n  warmup_steps: 20\n"),
                 "training.warmup_steps", 6, 17, "exceeds training.max_steps (10)"},
         BadSpec{"Fp16", Head("training:\n  precision: fp16\n"), "training.precision", 5, 14,
@@ -296,8 +305,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"EvalWithoutValidation",
                 Head("preprocess:\n  validation_fraction: 0\ntraining:\n  eval_steps: 100\n"),
                 "training.eval_steps", 7, 15, "needs a validation split"},
-        BadSpec{"ZeroLoggingSteps", Head("training:\n  logging_steps: 0\n"), "training.logging_steps",
-                5, 18, "must be at least 1"},
+        BadSpec{"ZeroLoggingSteps", Head("training:\n  logging_steps: 0\n"),
+                "training.logging_steps", 5, 18, "must be at least 1"},
         BadSpec{"UnknownAccelerator", Head("resources:\n  accelerator: tpu\n"),
                 "resources.accelerator", 5, 16, "must be one of cpu, cuda, hpu; got 'tpu'"},
         BadSpec{"ZeroDevices", Head("resources:\n  accelerator: cuda\n  devices: 0\n"),
@@ -310,8 +319,8 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<BadSpec>& info) { return std::string(info.param.name); });
 
 TEST(JobSpecTest, ReportsEveryErrorNotJustTheFirst) {
-  const ParseResult result =
-      Parse(Head("training:\n  max_steps: 0\n  per_device_batch_size: 0\nresources:\n  hosts: 0\n"));
+  const ParseResult result = Parse(
+      Head("training:\n  max_steps: 0\n  per_device_batch_size: 0\nresources:\n  hosts: 0\n"));
   EXPECT_EQ(result.errors.size(), 3u) << Dump(result);
 }
 

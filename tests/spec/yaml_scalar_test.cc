@@ -14,8 +14,7 @@ TEST(YamlScalarTest, Integers) {
   EXPECT_EQ(*ParseYamlInteger("-3", -10, 10), -3);
   EXPECT_EQ(ParseYamlInteger("abc", 0, 10).status().message(), "expected an integer, got 'abc'");
   EXPECT_EQ(ParseYamlInteger("1.5", 0, 10).status().message(), "expected an integer, got '1.5'");
-  EXPECT_EQ(ParseYamlInteger("0x10", 0, 100).status().message(),
-            "expected an integer, got '0x10'");
+  EXPECT_EQ(ParseYamlInteger("0x10", 0, 100).status().message(), "expected an integer, got '0x10'");
   EXPECT_EQ(ParseYamlInteger("3000000000", 0, 2147483647).status().message(),
             "must be between 0 and 2147483647");
   EXPECT_FALSE(ParseYamlInteger("99999999999999999999999", 0, 10).ok());
