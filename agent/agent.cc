@@ -21,15 +21,15 @@ namespace {
 using std::chrono::milliseconds;
 
 void Say(const std::string& message) {
-  const std::string line = absl::StrCat(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-      " bert-agent: ", message, "\n");
+  const std::string line =
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
+                   " bert-agent: ", message, "\n");
   fputs(line.c_str(), stderr);
 }
 
 bool SameRef(const v1::AssignmentRef& a, const v1::AssignmentRef& b) {
-  return a.job_id() == b.job_id() && a.stage() == b.stage() &&
-         a.shard_index() == b.shard_index() && a.attempt() == b.attempt();
+  return a.job_id() == b.job_id() && a.stage() == b.stage() && a.shard_index() == b.shard_index() &&
+         a.attempt() == b.attempt();
 }
 
 std::string RefName(const v1::AssignmentRef& r) {
@@ -102,6 +102,7 @@ bool Agent::Sleep(milliseconds d) {
 void Agent::Stop() {
   std::lock_guard lock(mu_);
   stopping_ = true;
+  if (acquiring_ != nullptr) acquiring_->TryCancel();
   for (auto& r : running_) {
     r->cancel = true;
     if (r->reporter) r->reporter->Cancel();
@@ -226,8 +227,7 @@ void Agent::RunOne(Running* running, v1::Assignment assignment) {
   }
   if (!result.ok()) reporter->Log("error", std::string(result.status().message()));
   reporter->Finish();
-  Say(absl::StrCat("finish ", RefName(ref), ": ",
-                   result.ok() ? "ok" : result.status().ToString()));
+  Say(absl::StrCat("finish ", RefName(ref), ": ", result.ok() ? "ok" : result.status().ToString()));
   Complete(ref, result);
   running->done = true;
   cv_.notify_all();
@@ -312,11 +312,21 @@ absl::Status Agent::Run() {
     request.set_wait_ms(2000);
     v1::AcquireAssignmentResponse response;
     auto context = Context(milliseconds(12000));
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+      acquiring_ = context.get();
+    }
     absl::Status s = FromGrpc(stub_->AcquireAssignment(context.get(), request, &response));
+    {
+      std::lock_guard lock(mu_);
+      acquiring_ = nullptr;
+    }
     if (!s.ok()) {
       if (s.code() == absl::StatusCode::kNotFound ||
           s.code() == absl::StatusCode::kFailedPrecondition) {
-        if (absl::Status rs = Register(); !rs.ok()) Say(absl::StrCat("re-register: ", rs.message()));
+        if (absl::Status rs = Register(); !rs.ok())
+          Say(absl::StrCat("re-register: ", rs.message()));
       }
       if (!Sleep(milliseconds(500))) break;
       continue;

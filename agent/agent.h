@@ -22,19 +22,19 @@
 namespace bert::agent {
 
 struct AgentOptions {
-  std::string server;                  // host:port of bertd
-  std::string token;                   // bearer token; empty = none
-  std::string tls_ca;                  // PEM file; empty = plaintext (loopback)
-  std::string id;                      // empty: persisted or derived (agent_id.h)
+  std::string server;  // host:port of bertd
+  std::string token;   // bearer token; empty = none
+  std::string tls_ca;  // PEM file; empty = plaintext (loopback)
+  std::string id;      // empty: persisted or derived (agent_id.h)
   std::vector<std::string> pools = {"cpu", "train"};
   std::map<std::string, std::string> labels;
   std::string work_dir;
   bool shared_fs = false;
-  std::string worker_path;             // bert-worker
-  std::string accelerator = "auto";    // "auto", "cpu", "cuda" or "hpu"
-  std::string address;                 // reachable by other agents; default: hostname
-  int threads = 0;                     // per stage; 0 = all cores
-  int slots = 1;                       // assignments run at once
+  std::string worker_path;           // bert-worker
+  std::string accelerator = "auto";  // "auto", "cpu", "cuda" or "hpu"
+  std::string address;               // reachable by other agents; default: hostname
+  int threads = 0;                   // per stage; 0 = all cores
+  int slots = 1;                     // assignments run at once
   std::chrono::milliseconds report_interval{300};
   std::chrono::milliseconds cancel_grace{10000};
 };
@@ -79,6 +79,7 @@ class Agent {
   bool stopping_ = false;
   bool need_register_ = false;
   std::vector<std::unique_ptr<Running>> running_;
+  grpc::ClientContext* acquiring_ = nullptr;  // the long-poll in flight, cancelled by Stop()
 };
 
 }  // namespace bert::agent

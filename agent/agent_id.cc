@@ -23,7 +23,8 @@ absl::StatusOr<std::string> LoadOrCreateAgentId(const std::string& work_dir,
                                                 const std::vector<std::string>& pools) {
   std::error_code ec;
   std::filesystem::create_directories(work_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("create work dir ", work_dir, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("create work dir ", work_dir, ": ", ec.message()));
   const std::string path = work_dir + "/agent-id";
   std::string id = flag_id;
   if (id.empty()) {

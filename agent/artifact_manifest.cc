@@ -23,7 +23,8 @@ std::string ManifestText(const std::vector<ManifestEntry>& files) {
 absl::StatusOr<LocalArtifact> DescribeLocalArtifact(const std::string& path) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) return absl::NotFoundError(absl::StrCat("artifact ", path, ": not found"));
+  if (ec || !fs::exists(st))
+    return absl::NotFoundError(absl::StrCat("artifact ", path, ": not found"));
   LocalArtifact out;
   if (fs::is_regular_file(st)) {
     out.size_bytes = static_cast<int64_t>(fs::file_size(path, ec));
@@ -43,10 +44,9 @@ absl::StatusOr<LocalArtifact> DescribeLocalArtifact(const std::string& path) {
     out.files.push_back(std::move(e));
   }
   if (ec) return absl::InternalError(absl::StrCat("listing ", path, ": ", ec.message()));
-  std::sort(out.files.begin(), out.files.end(),
-            [](const ManifestEntry& a, const ManifestEntry& b) {
-              return a.relative_path < b.relative_path;
-            });
+  std::sort(out.files.begin(), out.files.end(), [](const ManifestEntry& a, const ManifestEntry& b) {
+    return a.relative_path < b.relative_path;
+  });
   for (ManifestEntry& e : out.files) {
     BERT_ASSIGN_OR_RETURN(e.sha256, Sha256File((fs::path(path) / e.relative_path).string()));
     out.size_bytes += e.size;
@@ -58,7 +58,8 @@ absl::StatusOr<LocalArtifact> DescribeLocalArtifact(const std::string& path) {
 absl::Status VerifyLocalArtifact(const std::string& path, const v1::Artifact& expected) {
   BERT_ASSIGN_OR_RETURN(LocalArtifact local, DescribeLocalArtifact(path));
   if (local.is_directory != expected.is_directory()) {
-    return absl::DataLossError(absl::StrCat("artifact ", expected.id(), " at ", path, ": expected a ",
+    return absl::DataLossError(absl::StrCat("artifact ", expected.id(), " at ", path,
+                                            ": expected a ",
                                             expected.is_directory() ? "directory" : "file"));
   }
   if (expected.size_bytes() != local.size_bytes) {

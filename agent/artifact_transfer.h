@@ -19,9 +19,9 @@ namespace bert::agent {
 
 struct TransferOptions {
   size_t chunk_bytes = 1 << 20;
-  int max_attempts = 5;                       // per transfer, on UNAVAILABLE and the like
+  int max_attempts = 5;  // per transfer, on UNAVAILABLE and the like
   std::chrono::milliseconds retry_backoff{500};
-  std::string token;                          // bearer token, when the controller wants one
+  std::string token;  // bearer token, when the controller wants one
 };
 
 // Thread-compatible; the stub is shared and thread-safe.

@@ -41,9 +41,9 @@ absl::StatusOr<std::string> MaterializeInput(const v1::Artifact& artifact,
   const std::string dest = (fs::path(env.work_dir) / "artifacts" / artifact.id()).string();
   absl::Status s = env.transfer->Download(artifact, dest);
   if (!s.ok()) {
-    return StageFailure(s.code() == absl::StatusCode::kDataLoss ? v1::ARTIFACT_CORRUPT
-                                                                : v1::INTERNAL,
-                        absl::StrCat("input ", artifact.id(), ": ", s.message()));
+    return StageFailure(
+        s.code() == absl::StatusCode::kDataLoss ? v1::ARTIFACT_CORRUPT : v1::INTERNAL,
+        absl::StrCat("input ", artifact.id(), ": ", s.message()));
   }
   return dest;
 }

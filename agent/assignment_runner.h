@@ -17,9 +17,9 @@
 namespace bert::agent {
 
 struct RunnerEnvironment {
-  std::string work_dir;              // this agent's private directory
-  bool shared_fs = false;            // artifact_root is visible here
-  std::string worker_path;           // bert-worker
+  std::string work_dir;     // this agent's private directory
+  bool shared_fs = false;   // artifact_root is visible here
+  std::string worker_path;  // bert-worker
   int threads = 1;
   std::string device = "cpu";
   std::chrono::milliseconds cancel_grace{10000};

@@ -8,9 +8,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxBatch = 1000;
 
-google::protobuf::Timestamp Now() {
-  return google::protobuf::util::TimeUtil::GetCurrentTime();
-}
+google::protobuf::Timestamp Now() { return google::protobuf::util::TimeUtil::GetCurrentTime(); }
 
 bool KeepForRetry(const absl::Status& s) {
   return s.code() != absl::StatusCode::kFailedPrecondition &&

@@ -63,8 +63,8 @@ class BatchingReporter final : public StageReporter {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<v1::StageReport> queue_;      // metrics, logs, checkpoints, in order
-  std::optional<v1::Progress> progress_;   // newest progress not yet sent
+  std::deque<v1::StageReport> queue_;     // metrics, logs, checkpoints, in order
+  std::optional<v1::Progress> progress_;  // newest progress not yet sent
   size_t queued_logs_ = 0;
   int64_t dropped_logs_ = 0;
   bool urgent_ = false;

@@ -58,8 +58,8 @@ absl::Status GatherParts(const StageContext& ctx, v1::StageKind kind, const fs::
       fs::create_hard_link(e.path(), dest, ec);
       if (ec) fs::copy_file(e.path(), dest, fs::copy_options::overwrite_existing, ec);
       if (ec) {
-        return StageFailure(v1::INTERNAL, absl::StrCat("gather ", e.path().string(), ": ",
-                                                       ec.message()));
+        return StageFailure(v1::INTERNAL,
+                            absl::StrCat("gather ", e.path().string(), ": ", ec.message()));
       }
     }
   }
@@ -97,16 +97,16 @@ class PrepareStage final : public Stage {
     options.threads = ctx.threads;
     if (ctx.shard_count == 1) {
       const fs::path dir = out / "corpus";
-      BERT_RETURN_IF_ERROR(AsStageFailure(
-          data::PrepareWorker(ctx.spec.corpus(), dir.string(), options, reporter), reporter,
-          "prepare"));
+      BERT_RETURN_IF_ERROR(
+          AsStageFailure(data::PrepareWorker(ctx.spec.corpus(), dir.string(), options, reporter),
+                         reporter, "prepare"));
       BERT_RETURN_IF_ERROR(Finalize(ctx, dir, reporter));
       return std::vector<StageOutput>{{"corpus", dir.string()}};
     }
     const fs::path dir = out / "work";
-    BERT_RETURN_IF_ERROR(AsStageFailure(
-        data::PrepareWorker(ctx.spec.corpus(), dir.string(), options, reporter), reporter,
-        "prepare"));
+    BERT_RETURN_IF_ERROR(
+        AsStageFailure(data::PrepareWorker(ctx.spec.corpus(), dir.string(), options, reporter),
+                       reporter, "prepare"));
     return std::vector<StageOutput>{{PartsName(ctx.ref.shard_index()), (dir / "parts").string()}};
   }
 
@@ -140,7 +140,8 @@ class TokenizerStage final : public Stage {
     if (options.special_tokens.empty()) {
       options.special_tokens = tokenizer::WordPieceTrainerOptions::BertSpecialTokens();
     }
-    if (spec.limit_alphabet() > 0) options.limit_alphabet = static_cast<size_t>(spec.limit_alphabet());
+    if (spec.limit_alphabet() > 0)
+      options.limit_alphabet = static_cast<size_t>(spec.limit_alphabet());
     options.lowercase = spec.lowercase();
     options.threads = ctx.threads;
     auto trained = tokenizer::TrainFromFiles(files, options, reporter);
@@ -176,13 +177,12 @@ class PreprocessStage final : public Stage {
     options.num_workers = ctx.shard_count;
     options.threads = ctx.threads;
     const fs::path dir = ctx.shard_count == 1 ? out / "dataset" : out / "work";
-    BERT_RETURN_IF_ERROR(AsStageFailure(
-        data::PreprocessWorker(corpus_dir, tokenizer_path, ctx.spec.preprocess(), dir.string(),
-                               options, reporter),
-        reporter, "preprocess"));
+    BERT_RETURN_IF_ERROR(
+        AsStageFailure(data::PreprocessWorker(corpus_dir, tokenizer_path, ctx.spec.preprocess(),
+                                              dir.string(), options, reporter),
+                       reporter, "preprocess"));
     if (ctx.shard_count > 1) {
-      return std::vector<StageOutput>{
-          {PartsName(ctx.ref.shard_index()), (dir / "parts").string()}};
+      return std::vector<StageOutput>{{PartsName(ctx.ref.shard_index()), (dir / "parts").string()}};
     }
     BERT_RETURN_IF_ERROR(Finalize(ctx, corpus_dir, tokenizer_path, dir, reporter));
     return std::vector<StageOutput>{{"dataset", dir.string()}};

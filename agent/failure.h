@@ -2,9 +2,8 @@
 // decides whether the controller retries the stage.
 #pragma once
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "bert/v1/job.pb.h"
 
 namespace bert::agent {

@@ -90,8 +90,8 @@ bool ProbeNvidia(const ResourceProbeOptions& o, v1::AgentResources* r) {
   if (count == 0) {
     const std::string smi = FindInPath("nvidia-smi");
     if (smi.empty()) return false;
-    auto out = RunCommandForOutput({smi, "--query-gpu=name", "--format=csv,noheader"},
-                                   o.probe_timeout_ms);
+    auto out =
+        RunCommandForOutput({smi, "--query-gpu=name", "--format=csv,noheader"}, o.probe_timeout_ms);
     if (!out.ok()) return false;
     for (absl::string_view line : absl::StrSplit(*out, '\n', absl::SkipWhitespace())) {
       if (name.empty()) name = std::string(absl::StripAsciiWhitespace(line));

@@ -11,7 +11,7 @@
 namespace bert::agent {
 
 struct ResourceProbeOptions {
-  std::string worker_path;   // bert-worker; empty to skip asking it
+  std::string worker_path;  // bert-worker; empty to skip asking it
   std::string proc_root = "/proc";
   std::string dev_root = "/dev";
   int probe_timeout_ms = 20000;

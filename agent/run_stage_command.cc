@@ -81,7 +81,8 @@ int RunStageCommand(const RunStageOptions& options, const std::atomic<bool>& can
   v1::StageKind kind;
   if (!v1::StageKind_Parse(absl::AsciiStrToUpper(options.stage), &kind) ||
       kind == v1::STAGE_KIND_UNSPECIFIED) {
-    fprintf(stderr, "run-stage: unknown stage '%s' (prepare, tokenizer, preprocess, pretrain, export)\n",
+    fprintf(stderr,
+            "run-stage: unknown stage '%s' (prepare, tokenizer, preprocess, pretrain, export)\n",
             options.stage.c_str());
     return 2;
   }
@@ -129,8 +130,8 @@ int RunStageCommand(const RunStageOptions& options, const std::atomic<bool>& can
   env.work_dir = work_dir;
   env.shared_fs = true;
   env.worker_path = options.worker_path;
-  env.threads = options.threads > 0 ? options.threads
-                                    : std::max(1u, std::thread::hardware_concurrency());
+  env.threads =
+      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   env.device = options.device;
 
   BatchingReporter reporter(

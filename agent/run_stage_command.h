@@ -9,13 +9,13 @@
 namespace bert::agent {
 
 struct RunStageOptions {
-  std::string stage;       // prepare, tokenizer, preprocess, pretrain, export
-  std::string spec_path;   // job.yaml
+  std::string stage;      // prepare, tokenizer, preprocess, pretrain, export
+  std::string spec_path;  // job.yaml
   std::string work_dir;
   int shard = 0;
   int shards = 1;
   std::string worker_path;
-  int threads = 0;         // 0 = all cores
+  int threads = 0;  // 0 = all cores
   std::string device = "cpu";
 };
 

@@ -24,14 +24,14 @@ struct StageInput {
 
 struct StageContext {
   v1::AssignmentRef ref;
-  int shard_count = 1;          // a join piece has ref.shard_index == shard_count
-  v1::JobSpec spec;             // normalised
-  v1::Rendezvous rendezvous;    // PRETRAIN only
+  int shard_count = 1;        // a join piece has ref.shard_index == shard_count
+  v1::JobSpec spec;           // normalised
+  v1::Rendezvous rendezvous;  // PRETRAIN only
   std::vector<StageInput> inputs;
-  std::string output_dir;       // exists; the same directory for every attempt of this piece
-  std::string worker_path;      // bert-worker, for the stages that need libtorch
+  std::string output_dir;   // exists; the same directory for every attempt of this piece
+  std::string worker_path;  // bert-worker, for the stages that need libtorch
   int threads = 1;
-  std::string device = "cpu";   // "cpu", "cuda" or "hpu"
+  std::string device = "cpu";  // "cpu", "cuda" or "hpu"
   std::chrono::milliseconds cancel_grace{10000};
 
   bool is_join() const { return ref.shard_index() >= shard_count && shard_count > 1; }

@@ -48,7 +48,8 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(const SubprocessOp
     }
   };
   if ((options.pipe_stdout && pipe2(out_pipe, O_CLOEXEC) != 0) ||
-      (options.pipe_stderr && pipe2(err_pipe, O_CLOEXEC) != 0) || pipe2(exec_pipe, O_CLOEXEC) != 0) {
+      (options.pipe_stderr && pipe2(err_pipe, O_CLOEXEC) != 0) ||
+      pipe2(exec_pipe, O_CLOEXEC) != 0) {
     int err = errno;
     close_all();
     return PosixError("pipe", options.argv[0], err);
@@ -170,7 +171,8 @@ absl::StatusOr<std::string> RunCommandForOutput(const std::vector<std::string>& 
   }
   int status = child->Wait();
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(absl::StrCat(argv[0], " exited abnormally (wait status ", status, ")"));
+    return absl::InternalError(
+        absl::StrCat(argv[0], " exited abnormally (wait status ", status, ")"));
   }
   return output;
 }

@@ -15,8 +15,8 @@
 namespace bert::agent {
 
 struct SubprocessOptions {
-  std::vector<std::string> argv;        // argv[0] is the program's path
-  std::vector<std::string> extra_env;   // "NAME=value", added to the agent's environment
+  std::vector<std::string> argv;       // argv[0] is the program's path
+  std::vector<std::string> extra_env;  // "NAME=value", added to the agent's environment
   bool pipe_stdout = true;
   bool pipe_stderr = true;
 };

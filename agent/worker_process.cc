@@ -136,8 +136,8 @@ absl::Status RunWorker(const WorkerOptions& options, StageReporter& reporter) {
   sub.extra_env = options.extra_env;
   auto child_or = Subprocess::Start(sub);
   if (!child_or.ok()) {
-    return StageFailure(v1::INTERNAL, absl::StrCat("cannot start worker: ",
-                                                   child_or.status().message()));
+    return StageFailure(v1::INTERNAL,
+                        absl::StrCat("cannot start worker: ", child_or.status().message()));
   }
   std::unique_ptr<Subprocess> child = std::move(*child_or);
   WorkerSession session(reporter);
@@ -211,9 +211,9 @@ absl::Status RunWorker(const WorkerOptions& options, StageReporter& reporter) {
                           absl::StrCat("worker killed by SIGKILL (likely out of memory)",
                                        tail.empty() ? "" : ": ", tail));
     }
-    return StageFailure(v1::WORKER_CRASHED, absl::StrCat("worker killed by signal ", sig, " (",
-                                                         strsignal(sig), ")",
-                                                         tail.empty() ? "" : ": ", tail));
+    return StageFailure(v1::WORKER_CRASHED,
+                        absl::StrCat("worker killed by signal ", sig, " (", strsignal(sig), ")",
+                                     tail.empty() ? "" : ": ", tail));
   }
   return StageFailure(v1::WORKER_CRASHED,
                       absl::StrCat("worker exited with status ", WEXITSTATUS(status),

@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <system_error>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/failure.h"
 #include "agent/worker_process.h"
@@ -51,9 +51,13 @@ absl::Status CopyTree(const fs::path& from, const fs::path& to) {
   const fs::path tmp = to.string() + ".tmp-copy";
   fs::remove_all(tmp, ec);
   fs::copy(from, tmp, fs::copy_options::recursive, ec);
-  if (ec) return absl::InternalError(absl::StrCat("copy ", from.string(), " to ", tmp.string(), ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("copy ", from.string(), " to ", tmp.string(), ": ", ec.message()));
   fs::rename(tmp, to, ec);
-  if (ec) return absl::InternalError(absl::StrCat("rename ", tmp.string(), " to ", to.string(), ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("rename ", tmp.string(), " to ", to.string(), ": ", ec.message()));
   return SyncDirectory(to.parent_path().string());
 }
 
@@ -63,7 +67,8 @@ absl::Status RunWorkerWithConfig(const StageContext& ctx, StageReporter& reporte
     return StageFailure(v1::INTERNAL,
                         absl::StrCat("bert-worker not found at '", ctx.worker_path, "'"));
   }
-  const std::string config_path = (fs::path(ctx.output_dir) / (subcommand + "-config.json")).string();
+  const std::string config_path =
+      (fs::path(ctx.output_dir) / (subcommand + "-config.json")).string();
   BERT_RETURN_IF_ERROR(WriteFileAtomically(config_path, config.dump(2)));
   WorkerOptions options;
   options.argv = {ctx.worker_path, subcommand, "--config", config_path};
@@ -84,13 +89,14 @@ class PretrainStage final : public Stage {
     if (dataset_dir.empty()) return StageFailure(v1::SPEC_ERROR, "pretrain: no dataset input");
     auto manifest_text = ReadFile((fs::path(dataset_dir) / "manifest.json").string());
     if (!manifest_text.ok()) {
-      return StageFailure(v1::ARTIFACT_CORRUPT, absl::StrCat("pretrain: dataset ", dataset_dir,
-                                                             ": ", manifest_text.status().message()));
+      return StageFailure(
+          v1::ARTIFACT_CORRUPT,
+          absl::StrCat("pretrain: dataset ", dataset_dir, ": ", manifest_text.status().message()));
     }
     nlohmann::json manifest = nlohmann::json::parse(*manifest_text, nullptr, false);
     if (manifest.is_discarded() || !manifest.contains("vocab_size")) {
-      return StageFailure(v1::ARTIFACT_CORRUPT,
-                          absl::StrCat("pretrain: ", dataset_dir, "/manifest.json has no vocab_size"));
+      return StageFailure(v1::ARTIFACT_CORRUPT, absl::StrCat("pretrain: ", dataset_dir,
+                                                             "/manifest.json has no vocab_size"));
     }
 
     // A retry on another host starts from the checkpoint the controller kept.
@@ -151,7 +157,8 @@ class PretrainStage final : public Stage {
 
     const std::string last = NewestCheckpoint(checkpoints);
     if (last.empty()) {
-      return StageFailure(v1::WORKER_CRASHED, "pretrain: the worker succeeded but left no checkpoint");
+      return StageFailure(v1::WORKER_CRASHED,
+                          "pretrain: the worker succeeded but left no checkpoint");
     }
     return std::vector<StageOutput>{{fs::path(last).filename().string(), last}};
   }

@@ -1,10 +1,9 @@
 // bertctl dataset inspect DIR: a packed dataset's manifest, and any block
 // decoded back to text (bert_data, bert_tokenizer), without a server.
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "client/cli_context.h"
@@ -58,8 +57,8 @@ void RunInspect(const InspectOptions& options) {
               << block["index"].get<uint64_t>() << " ---\n";
     if (options.ids) {
       std::string line;
-      for (const auto& id : block["ids"]) absl::StrAppend(&line, line.empty() ? "" : " ",
-                                                          id.get<uint32_t>());
+      for (const auto& id : block["ids"])
+        absl::StrAppend(&line, line.empty() ? "" : " ", id.get<uint32_t>());
       std::cout << line << "\n";
     }
     std::cout << block["text"].get<std::string>() << "\n";

@@ -95,8 +95,8 @@ absl::StatusOr<DatasetManifest> DatasetManifest::FromJson(const nlohmann::json& 
       split.shards.push_back(std::move(shard));
     }
     if (sum != split.blocks) {
-      return bad(absl::StrCat("split '", name, "': shards hold ", sum, " blocks, not ",
-                              split.blocks));
+      return bad(
+          absl::StrCat("split '", name, "': shards hold ", sum, " blocks, not ", split.blocks));
     }
     m.splits[name] = std::move(split);
   }

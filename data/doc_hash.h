@@ -11,7 +11,9 @@ namespace bert::data {
 struct DocHash {
   uint64_t lo = 0;
   uint64_t hi = 0;
-  friend bool operator==(const DocHash& a, const DocHash& b) { return a.lo == b.lo && a.hi == b.hi; }
+  friend bool operator==(const DocHash& a, const DocHash& b) {
+    return a.lo == b.lo && a.hi == b.hi;
+  }
 };
 
 // Hashes for hash tables: the hash is already uniform, so its low word will do.

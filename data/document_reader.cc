@@ -37,9 +37,9 @@ absl::StatusOr<std::unique_ptr<DocumentReader>> DocumentReader::Open(
     } else if (sep == "blank_line") {
       mode = Mode::kBlankLine;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "corpus.sources[", unit.source, "].document_separator: '", sep,
-          "' is not 'line' or 'blank_line'"));
+      return absl::InvalidArgumentError(absl::StrCat("corpus.sources[", unit.source,
+                                                     "].document_separator: '", sep,
+                                                     "' is not 'line' or 'blank_line'"));
     }
   } else if (format == "jsonl") {
     mode = Mode::kJsonl;
@@ -134,10 +134,9 @@ absl::StatusOr<bool> DocumentReader::Next(std::string* text) {
           continue;
         }
         if (!it->is_string()) {
-          BERT_RETURN_IF_ERROR(
-              BadLine(&stats_->skipped_missing_field,
-                      absl::StrCat("field '", text_field_, "' is a ", it->type_name(),
-                                   ", not a string")));
+          BERT_RETURN_IF_ERROR(BadLine(
+              &stats_->skipped_missing_field,
+              absl::StrCat("field '", text_field_, "' is a ", it->type_name(), ", not a string")));
           continue;
         }
         AppendClean(it->get_ref<const std::string&>(), text);

@@ -26,8 +26,8 @@ bool IsBlankLine(std::string_view line) {
 absl::Status AddDirectory(const std::string& dir, std::vector<std::string>* files) {
   std::error_code ec;
   std::vector<std::string> found;
-  auto it = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink,
-                                             ec);
+  auto it =
+      fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink, ec);
   if (ec) return absl::NotFoundError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
   for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) return absl::InternalError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
@@ -63,8 +63,8 @@ absl::Status AddPath(int source, const std::string& pattern, std::vector<std::st
   for (const std::string& m : matches) {
     struct stat st;
     if (::stat(m.c_str(), &st) != 0) {
-      return absl::NotFoundError(absl::StrCat("corpus.sources[", source, "]: ", m, ": ",
-                                              std::strerror(errno)));
+      return absl::NotFoundError(
+          absl::StrCat("corpus.sources[", source, "]: ", m, ": ", std::strerror(errno)));
     }
     if (S_ISDIR(st.st_mode)) {
       size_t before = files->size();
@@ -83,16 +83,16 @@ absl::Status AddPath(int source, const std::string& pattern, std::vector<std::st
 // Reads forward from `from` and returns the first document boundary at or after
 // it (or `size` when there is none): the start of a line, or for blank-line
 // documents the start of the line after a blank line.
-absl::StatusOr<uint64_t> FindBoundary(int fd, const std::string& path, uint64_t size,
-                                      uint64_t from, bool blank_line_documents) {
+absl::StatusOr<uint64_t> FindBoundary(int fd, const std::string& path, uint64_t size, uint64_t from,
+                                      bool blank_line_documents) {
   constexpr size_t kWindow = 64 << 10;
   std::string buf(kWindow, '\0');
-  std::string line;  // the current line, for blank-line detection
+  std::string line;             // the current line, for blank-line detection
   bool skip_first_line = true;  // the line holding `from - 1` is partial
   uint64_t pos = from - 1;      // a '\n' at from-1 makes `from` itself a line start
   while (pos < size) {
-    ssize_t got = ::pread(fd, buf.data(), std::min<uint64_t>(kWindow, size - pos),
-                          static_cast<off_t>(pos));
+    ssize_t got =
+        ::pread(fd, buf.data(), std::min<uint64_t>(kWindow, size - pos), static_cast<off_t>(pos));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) return PosixError("read", path, got < 0 ? errno : EIO);
     for (ssize_t i = 0; i < got; ++i) {

@@ -23,9 +23,9 @@ struct InputUnit {
   int source = 0;  // index into CorpusSpec.sources
   std::string path;
   Compression compression = Compression::kNone;
-  uint64_t start = 0;          // byte range of the (uncompressed) file
-  uint64_t end = UINT64_MAX;   // UINT64_MAX = to the end
-  uint64_t file_bytes = 0;     // bytes of the file this unit reads (for progress)
+  uint64_t start = 0;         // byte range of the (uncompressed) file
+  uint64_t end = UINT64_MAX;  // UINT64_MAX = to the end
+  uint64_t file_bytes = 0;    // bytes of the file this unit reads (for progress)
 };
 
 // Errors: a path or glob that matches nothing, an unreadable file, a bad setting.

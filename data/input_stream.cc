@@ -63,7 +63,8 @@ class PlainStream final : public InputStream {
 // gzip (and zlib) with auto-detected headers; concatenated members are read in turn.
 class GzipStream final : public InputStream {
  public:
-  explicit GzipStream(std::unique_ptr<RawFile> file) : file_(std::move(file)), in_(kRawBufferBytes) {
+  explicit GzipStream(std::unique_ptr<RawFile> file)
+      : file_(std::move(file)), in_(kRawBufferBytes) {
     inflateInit2(&z_, 15 + 32);
   }
   ~GzipStream() override { inflateEnd(&z_); }
@@ -160,8 +161,8 @@ absl::StatusOr<Compression> ResolveCompression(const std::string& setting,
   if (setting == "none") return Compression::kNone;
   if (setting == "gzip") return Compression::kGzip;
   if (setting == "zstd") return Compression::kZstd;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "compression '", setting, "' for ", path, ": expected auto, none, gzip or zstd"));
+  return absl::InvalidArgumentError(absl::StrCat("compression '", setting, "' for ", path,
+                                                 ": expected auto, none, gzip or zstd"));
 }
 
 absl::StatusOr<std::unique_ptr<InputStream>> OpenInputStream(const std::string& path,

@@ -12,8 +12,7 @@ namespace bert::data {
 enum class Compression { kNone, kGzip, kZstd };
 
 // "auto" picks by extension (.gz, .zst/.zstd); "none", "gzip", "zstd" force one.
-absl::StatusOr<Compression> ResolveCompression(const std::string& setting,
-                                               const std::string& path);
+absl::StatusOr<Compression> ResolveCompression(const std::string& setting, const std::string& path);
 
 // Sequential reader of a file's (decompressed) bytes. Not thread-safe; one per reader.
 class InputStream {

@@ -12,8 +12,8 @@ LineReader::LineReader(std::unique_ptr<InputStream> stream, size_t buffer_bytes)
 absl::StatusOr<bool> LineReader::Next(std::string_view* line) {
   size_t scan_from = begin_;
   while (true) {
-    const char* nl = static_cast<const char*>(
-        std::memchr(buffer_.data() + scan_from, '\n', end_ - scan_from));
+    const char* nl =
+        static_cast<const char*>(std::memchr(buffer_.data() + scan_from, '\n', end_ - scan_from));
     if (nl != nullptr) {
       size_t len = nl - (buffer_.data() + begin_);
       *line = std::string_view(buffer_.data() + begin_, len);

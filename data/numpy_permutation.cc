@@ -59,7 +59,8 @@ void SeedSequenceState(uint64_t seed, uint64_t out[4]) {
     v ^= v >> kXShift;
     words[i] = v;
   }
-  for (int i = 0; i < 4; ++i) out[i] = words[2 * i] | (static_cast<uint64_t>(words[2 * i + 1]) << 32);
+  for (int i = 0; i < 4; ++i)
+    out[i] = words[2 * i] | (static_cast<uint64_t>(words[2 * i + 1]) << 32);
 }
 
 // NumPy's PCG64 (pcg_setseq_128_xsl_rr_64) with its buffered 32-bit draws.

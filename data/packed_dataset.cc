@@ -47,10 +47,9 @@ absl::StatusOr<PackedDataset> PackedDataset::Open(const std::string& dir, bool v
       const uint64_t expected = shard.blocks * block_bytes;
       if (static_cast<uint64_t>(st.st_size) != expected) {
         ::close(fd);
-        return absl::DataLossError(absl::StrCat(file, ": ", st.st_size, " bytes, but ",
-                                                shard.blocks, " blocks of ", block_bytes,
-                                                " bytes need ", expected,
-                                                " (truncated or corrupt shard)"));
+        return absl::DataLossError(
+            absl::StrCat(file, ": ", st.st_size, " bytes, but ", shard.blocks, " blocks of ",
+                         block_bytes, " bytes need ", expected, " (truncated or corrupt shard)"));
       }
       Mapping m;
       m.bytes = expected;
@@ -66,11 +65,11 @@ absl::StatusOr<PackedDataset> PackedDataset::Open(const std::string& dir, bool v
       ::close(fd);
       ds.mappings_.push_back(m);
       if (verify && !shard.sha256.empty()) {
-        std::string sha = Sha256Hex(
-            std::string_view(reinterpret_cast<const char*>(m.data), m.bytes));
+        std::string sha =
+            Sha256Hex(std::string_view(reinterpret_cast<const char*>(m.data), m.bytes));
         if (sha != shard.sha256) {
-          return absl::DataLossError(absl::StrCat(file, ": SHA-256 ", sha, " but ", path,
-                                                  " says ", shard.sha256));
+          return absl::DataLossError(
+              absl::StrCat(file, ": SHA-256 ", sha, " but ", path, " says ", shard.sha256));
         }
       }
       index.mapping.push_back(ds.mappings_.size() - 1);

@@ -115,9 +115,12 @@ absl::Status ProcessUnit(WorkerContext& ctx, size_t index, const InputUnit& unit
   const uint64_t file_bytes = text_file.bytes_written();
   BERT_RETURN_IF_ERROR(text_file.Commit());
   BERT_RETURN_IF_ERROR(hash_file.Commit());
-  nlohmann::json info = {{"unit", index},          {"path", unit.path},
-                         {"start", unit.start},    {"documents", stats.documents},
-                         {"file_bytes", file_bytes}, {"sha256", sha.HexDigest()},
+  nlohmann::json info = {{"unit", index},
+                         {"path", unit.path},
+                         {"start", unit.start},
+                         {"documents", stats.documents},
+                         {"file_bytes", file_bytes},
+                         {"sha256", sha.HexDigest()},
                          {"stats", stats.ToJson()}};
   BERT_RETURN_IF_ERROR(WriteFileAtomically(base + ".json", info.dump(2) + "\n"));
   *stats_out = stats;
@@ -184,8 +187,8 @@ absl::Status FindDuplicates(const std::string& out_dir, const std::vector<UnitIn
         while (got_total < want) {
           BERT_ASSIGN_OR_RETURN(size_t got, stream->Read(dst + got_total, want - got_total));
           if (got == 0) {
-            return absl::DataLossError(absl::StrCat(path, ": shorter than its ",
-                                                    units[u].documents, " documents"));
+            return absl::DataLossError(
+                absl::StrCat(path, ": shorter than its ", units[u].documents, " documents"));
           }
           got_total += got;
         }
@@ -258,8 +261,8 @@ absl::Status PrepareWorker(const bert::v1::CorpusSpec& corpus, const std::string
                            const PrepareOptions& options, ProgressSink& sink) {
   if (options.num_workers < 1 || options.worker_index < 0 ||
       options.worker_index >= options.num_workers) {
-    return absl::InvalidArgumentError(absl::StrCat("prepare: worker ", options.worker_index,
-                                                   " of ", options.num_workers, " is invalid"));
+    return absl::InvalidArgumentError(absl::StrCat("prepare: worker ", options.worker_index, " of ",
+                                                   options.num_workers, " is invalid"));
   }
   const std::string& on_error = corpus.on_error();
   if (!on_error.empty() && on_error != "fail" && on_error != "skip") {
@@ -319,9 +322,8 @@ absl::StatusOr<PreparedCorpus> FinalizePrepare(const std::string& out_dir, int n
   for (int i = 0; i < num_workers; ++i) {
     const std::string path = WorkerFile(out_dir, i, num_workers);
     if (::access(path.c_str(), F_OK) != 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("prepare worker ", i, " of ", num_workers, " has not finished (no ", path,
-                       ")"));
+      return absl::FailedPreconditionError(absl::StrCat("prepare worker ", i, " of ", num_workers,
+                                                        " has not finished (no ", path, ")"));
     }
     BERT_ASSIGN_OR_RETURN(nlohmann::json worker, ReadJson(path));
     if (!worker.contains("num_units") || !worker["num_units"].is_number_unsigned() ||
@@ -415,7 +417,8 @@ absl::StatusOr<PreparedCorpus> FinalizePrepare(const std::string& out_dir, int n
   BERT_RETURN_IF_ERROR(corpus.Save());
   std::error_code ec;
   fs::remove_all(PartsDir(out_dir), ec);
-  if (ec) sink.Log("warning", absl::StrCat("could not remove ", PartsDir(out_dir), ": ", ec.message()));
+  if (ec)
+    sink.Log("warning", absl::StrCat("could not remove ", PartsDir(out_dir), ": ", ec.message()));
   sink.Log("info", absl::StrCat("prepared corpus: ", stats.documents, " documents in ",
                                 corpus.shards.size(), " shards, ", stats.duplicates_removed,
                                 " duplicates removed, ", stats.skipped(), " lines skipped"));

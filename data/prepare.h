@@ -36,7 +36,7 @@ struct PrepareOptions {
 };
 
 struct FinalizePrepareOptions {
-  int threads = 0;                         // 0 = one per core
+  int threads = 0;                           // 0 = one per core
   uint64_t dedup_memory_bytes = 1ULL << 30;  // cap of the duplicate index (more passes if exceeded)
 };
 

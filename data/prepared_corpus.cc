@@ -17,13 +17,12 @@ absl::StatusOr<PreparedCorpus> PreparedCorpus::Load(const std::string& dir, bool
     return absl::DataLossError(absl::StrCat(path, ": not valid JSON"));
   }
   if (json.value("format", "") != kPreparedCorpusFormat) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a prepared corpus (format is not '", kPreparedCorpusFormat, "')"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a prepared corpus (format is not '",
+                                                   kPreparedCorpusFormat, "')"));
   }
   if (json.value("format_version", 0) != kPreparedCorpusFormatVersion) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": unsupported format_version (expected ",
-                     kPreparedCorpusFormatVersion, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": unsupported format_version (expected ",
+                                                   kPreparedCorpusFormatVersion, ")"));
   }
   PreparedCorpus corpus;
   corpus.dir = dir;
@@ -33,15 +32,14 @@ absl::StatusOr<PreparedCorpus> PreparedCorpus::Load(const std::string& dir, bool
   for (const auto& s : json["shards"]) {
     PreparedShard shard;
     if (!s.is_object() || !s.contains("file") || !s["file"].is_string() ||
-        !s.contains("documents") || !s["documents"].is_number_unsigned() ||
-        !s.contains("bytes") || !s["bytes"].is_number_unsigned() || !s.contains("sha256") ||
-        !s["sha256"].is_string()) {
+        !s.contains("documents") || !s["documents"].is_number_unsigned() || !s.contains("bytes") ||
+        !s["bytes"].is_number_unsigned() || !s.contains("sha256") || !s["sha256"].is_string()) {
       return absl::DataLossError(absl::StrCat(path, ": malformed shard entry ", s.dump()));
     }
     shard.file = s["file"].get<std::string>();
     if (shard.file.find('/') != std::string::npos) {
-      return absl::DataLossError(absl::StrCat(path, ": shard file '", shard.file,
-                                              "' must be a plain file name"));
+      return absl::DataLossError(
+          absl::StrCat(path, ": shard file '", shard.file, "' must be a plain file name"));
     }
     shard.documents = s["documents"].get<uint64_t>();
     shard.bytes = s["bytes"].get<uint64_t>();

@@ -107,7 +107,8 @@ void TokenizeChunk(const Tokenizer& tokenizer, const Settings& s, std::string_vi
     ++out->documents;
     if (!s.split_long_documents) {
       // The article: tokenizer(text, truncation=True, max_length=seq_len).
-      out->truncated += tokenizer.AppendIds(text, /*add_special_tokens=*/true, s.seq_len, &out->ids);
+      out->truncated +=
+          tokenizer.AppendIds(text, /*add_special_tokens=*/true, s.seq_len, &out->ids);
       continue;
     }
     // Like return_overflowing_tokens with stride 0: every piece is [CLS] ... [SEP].
@@ -277,7 +278,8 @@ absl::Status PreprocessWorker(const std::string& corpus_dir, const std::string& 
 
   const int threads = ResolveThreads(options.threads);
   // Text in flight: 2 chunks per thread, plus their tokens (about as many bytes).
-  uint64_t memory = spec.memory_limit_mb() > 0 ? uint64_t(spec.memory_limit_mb()) << 20 : 2ULL << 30;
+  uint64_t memory =
+      spec.memory_limit_mb() > 0 ? uint64_t(spec.memory_limit_mb()) << 20 : 2ULL << 30;
   size_t chunk_bytes = std::clamp<uint64_t>(memory / (8 * threads), 64 << 10, 4 << 20);
 
   std::vector<size_t> mine;
@@ -329,7 +331,8 @@ absl::StatusOr<DatasetManifest> FinalizePreprocess(const std::string& corpus_dir
     for (const auto& k : worker["shards"]) {
       uint64_t shard = k.get<uint64_t>();
       if (shard >= covered.size() || covered[shard]) {
-        return absl::DataLossError(absl::StrCat(path, ": shard ", shard, " is invalid or repeated"));
+        return absl::DataLossError(
+            absl::StrCat(path, ": shard ", shard, " is invalid or repeated"));
       }
       covered[shard] = true;
     }
@@ -349,7 +352,8 @@ absl::StatusOr<DatasetManifest> FinalizePreprocess(const std::string& corpus_dir
     const uint64_t tokens = info.value("tokens", uint64_t{0});
     std::error_code size_error;
     if (fs::file_size(base + ".bin", size_error) != tokens * s.dtype_bytes() || size_error) {
-      return absl::DataLossError(absl::StrCat(base, ".bin: size does not match ", tokens, " tokens"));
+      return absl::DataLossError(
+          absl::StrCat(base, ".bin: size does not match ", tokens, " tokens"));
     }
     m.stats.documents += info.value("documents", uint64_t{0});
     m.stats.tokens += tokens;
@@ -361,16 +365,16 @@ absl::StatusOr<DatasetManifest> FinalizePreprocess(const std::string& corpus_dir
   const uint64_t num_blocks = m.stats.tokens / s.seq_len;
   m.stats.tokens_dropped_remainder = m.stats.tokens - num_blocks * s.seq_len;
   if (num_blocks == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "preprocess: the corpus has ", m.stats.tokens, " tokens, less than one block of ",
-        s.seq_len, "; there is nothing to train on"));
+    return absl::InvalidArgumentError(absl::StrCat("preprocess: the corpus has ", m.stats.tokens,
+                                                   " tokens, less than one block of ", s.seq_len,
+                                                   "; there is nothing to train on"));
   }
   const uint64_t memory =
       spec.memory_limit_mb() > 0 ? uint64_t(spec.memory_limit_mb()) << 20 : 2ULL << 30;
   if (num_blocks * sizeof(uint64_t) > memory / 2) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "preprocess: the shuffle of ", num_blocks, " blocks needs ", num_blocks * 8 >> 20,
-        " MiB, more than half of preprocess.memory_limit_mb"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("preprocess: the shuffle of ", num_blocks, " blocks needs ",
+                     num_blocks * 8 >> 20, " MiB, more than half of preprocess.memory_limit_mb"));
   }
   const std::vector<uint64_t> order = NumpyPermutation(num_blocks, spec.shuffle_seed());
   uint64_t validation = 0;
@@ -408,8 +412,8 @@ absl::StatusOr<DatasetManifest> FinalizePreprocess(const std::string& corpus_dir
     for (uint64_t b = 0; b < o.blocks; ++b) {
       size_t at = buffer.size();
       buffer.resize(at + block_bytes);
-      BERT_RETURN_IF_ERROR(streams.Read(order[o.first + b] * s.seq_len, s.seq_len,
-                                        s.dtype_bytes(), buffer.data() + at));
+      BERT_RETURN_IF_ERROR(streams.Read(order[o.first + b] * s.seq_len, s.seq_len, s.dtype_bytes(),
+                                        buffer.data() + at));
       if ((b + 1) % per_flush == 0 || b + 1 == o.blocks) {
         hasher.Update(buffer);
         BERT_RETURN_IF_ERROR(writer.Append(buffer));
@@ -427,9 +431,9 @@ absl::StatusOr<DatasetManifest> FinalizePreprocess(const std::string& corpus_dir
   m.vocab_size = tokenizer.vocab_size();
   m.tokenizer_sha256 = s.tokenizer_sha256;
   const auto& ids = tokenizer.special_ids();
-  for (auto [name, id] : {std::pair{"pad", ids.pad}, std::pair{"unk", ids.unk},
-                          std::pair{"cls", ids.cls}, std::pair{"sep", ids.sep},
-                          std::pair{"mask", ids.mask}}) {
+  for (auto [name, id] :
+       {std::pair{"pad", ids.pad}, std::pair{"unk", ids.unk}, std::pair{"cls", ids.cls},
+        std::pair{"sep", ids.sep}, std::pair{"mask", ids.mask}}) {
     if (id != bert::tokenizer::kNoTokenId) m.special_token_ids[name] = id;
   }
   m.shuffle_seed = spec.shuffle_seed();
@@ -445,12 +449,13 @@ absl::StatusOr<DatasetManifest> FinalizePreprocess(const std::string& corpus_dir
   BERT_RETURN_IF_ERROR(WriteFileAtomically(out_dir + "/manifest.json", m.ToJson().dump(2) + "\n"));
   std::error_code ec;
   fs::remove_all(PartsDir(out_dir), ec);
-  if (ec) sink.Log("warning", absl::StrCat("could not remove ", PartsDir(out_dir), ": ", ec.message()));
-  sink.Log("info", absl::StrCat("packed ", m.stats.documents, " documents, ", m.stats.tokens,
-                                " tokens into ", num_blocks, " blocks of ", s.seq_len, " (",
-                                validation, " validation); truncation dropped ",
-                                m.stats.tokens_truncated, " tokens, the remainder ",
-                                m.stats.tokens_dropped_remainder));
+  if (ec)
+    sink.Log("warning", absl::StrCat("could not remove ", PartsDir(out_dir), ": ", ec.message()));
+  sink.Log("info",
+           absl::StrCat("packed ", m.stats.documents, " documents, ", m.stats.tokens,
+                        " tokens into ", num_blocks, " blocks of ", s.seq_len, " (", validation,
+                        " validation); truncation dropped ", m.stats.tokens_truncated,
+                        " tokens, the remainder ", m.stats.tokens_dropped_remainder));
   return m;
 }
 

@@ -40,8 +40,8 @@ struct PreprocessOptions {
 };
 
 struct FinalizePreprocessOptions {
-  int threads = 0;                         // 0 = one per core
-  uint64_t shard_bytes = 256ULL << 20;     // target size of a dataset shard
+  int threads = 0;                      // 0 = one per core
+  uint64_t shard_bytes = 256ULL << 20;  // target size of a dataset shard
 };
 
 // Tokenizes this worker's part of the prepared corpus in corpus_dir into out_dir/parts/.

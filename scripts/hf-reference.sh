@@ -27,7 +27,8 @@ if installed; then
   exit 0
 fi
 cd "${dir}"
-# --no-package-lock: the lock file would name the registry host; the pin above is exact.
-npm install --no-audit --no-fund --no-package-lock --no-save "${pinned}"
+# package.json there pins the exact version; --no-package-lock: a lock file
+# would name the registry host.
+npm install --no-audit --no-fund --no-package-lock
 installed || { echo "hf-reference: ${pinned} did not install" >&2; exit 1; }
 echo "hf-reference: installed ${pinned} in ${dir}"

@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/job_manager.h"
@@ -399,6 +400,10 @@ absl::Status JobManager::ScheduleLocked() {
     room.accelerator = agent.info.resources().accelerator();
     room.free_accelerators = agent.info.resources().accelerator_count();
     room.free_cpu_slots = 1;
+    if (auto slots = agent.info.labels().find("slots"); slots != agent.info.labels().end()) {
+      int n = 0;
+      if (absl::SimpleAtoi(slots->second, &n) && n > 0) room.free_cpu_slots = n;
+    }
     rooms[id] = std::move(room);
   }
   for (const auto& [job_id, job] : jobs_) {

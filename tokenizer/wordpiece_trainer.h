@@ -2,9 +2,10 @@
 // (its BPE trainer with the "##" continuation prefix; the merges are
 // discarded and the trainer's token-to-id map becomes the vocabulary), but
 // deterministically: the same vocabulary and ids on every run and for any
-// number of threads. Where Hugging Face iterates a hash map, this trainer
-// uses code-point order, and equal-count merges are ordered by (left id,
-// right id) then by when they were queued.
+// number of threads. Where Hugging Face numbers the "##c" tokens in hash-map
+// order, this trainer numbers them by how many distinct words carry c (most
+// first, then code point: Hugging Face's most likely order), and equal-count
+// merges are ordered by (left id, right id) then by when they were queued.
 //
 // Streaming: Feed*() normalizes and pre-tokenizes text on several threads and
 // keeps only word counts; Train() needs memory in proportion to the number

@@ -41,8 +41,8 @@ class FakeArtifactService final : public v1::AgentService::Service {
 
   std::atomic<int64_t> drop_after_bytes{-1};  // first stream only: fail after this many bytes
   std::atomic<bool> corrupt_chunk_sha{false};
-  std::atomic<bool> tamper_data{false};        // send other bytes with a matching chunk sha
-  std::vector<int64_t> offsets;                // requested offsets
+  std::atomic<bool> tamper_data{false};  // send other bytes with a matching chunk sha
+  std::vector<int64_t> offsets;          // requested offsets
   std::vector<v1::AssignmentRef> upload_refs;
 
   grpc::Status DownloadArtifact(grpc::ServerContext*, const v1::DownloadArtifactRequest* req,
@@ -51,7 +51,8 @@ class FakeArtifactService final : public v1::AgentService::Service {
     {
       std::lock_guard l(mu_);
       offsets.push_back(req->offset());
-      if (!paths_.count(req->artifact_id())) return {grpc::StatusCode::NOT_FOUND, "no such artifact"};
+      if (!paths_.count(req->artifact_id()))
+        return {grpc::StatusCode::NOT_FOUND, "no such artifact"};
       path = paths_[req->artifact_id()];
     }
     std::vector<std::pair<std::string, fs::path>> files;
@@ -106,7 +107,8 @@ class FakeArtifactService final : public v1::AgentService::Service {
       out << c.data();
     }
     auto local = DescribeLocalArtifact(dest.string());
-    if (!local.ok() || local->sha256 != header.sha256() || local->size_bytes != header.size_bytes()) {
+    if (!local.ok() || local->sha256 != header.sha256() ||
+        local->size_bytes != header.size_bytes()) {
       return {grpc::StatusCode::DATA_LOSS, "artifact checksum mismatch"};
     }
     *response = header;
@@ -219,7 +221,9 @@ TEST_F(ArtifactTransferTest, UploadSendsFilesAndDirectoriesWithTheirAttempt) {
   ASSERT_TRUE(up.ok()) << up.status();
   EXPECT_EQ(up->uri(), "bertd://j/preprocess/dataset");
   EXPECT_TRUE(up->is_directory());
-  EXPECT_TRUE(VerifyLocalArtifact((dir_ / "server" / "uploads" / "j/preprocess/dataset").string(), *up).ok());
+  EXPECT_TRUE(
+      VerifyLocalArtifact((dir_ / "server" / "uploads" / "j/preprocess/dataset").string(), *up)
+          .ok());
   ASSERT_EQ(service_->upload_refs.size(), 1u);
   EXPECT_EQ(service_->upload_refs[0].attempt(), 2);
 

@@ -105,7 +105,8 @@ TEST(BatchingReporterTest, CheckpointIsSentAtOnceAndHookFillsIt) {
   v1::CheckpointRecord c;
   c.set_step(7);
   r.Checkpoint(c);
-  for (int i = 0; i < 200 && sink.Received().empty(); ++i) std::this_thread::sleep_for(milliseconds(5));
+  for (int i = 0; i < 200 && sink.Received().empty(); ++i)
+    std::this_thread::sleep_for(milliseconds(5));
   auto got = sink.Received();
   ASSERT_EQ(got.size(), 1u);  // long before the 60 s interval
   EXPECT_EQ(got[0].checkpoint().job_id(), "j1");

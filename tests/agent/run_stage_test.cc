@@ -31,18 +31,19 @@ class RunStageTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     const std::string corpus = Env("BERT_SOURCE_DIR") + "/tests/e2e/testdata/brown-1200.txt";
-    std::ofstream(dir_ / "job.yaml") << "name: t\ncorpus:\n  sources:\n    - paths: [\"" << corpus
-                                     << "\"]\n      format: text\ntokenizer:\n  vocab_size: 600\n"
-                                        "preprocess:\n  max_seq_length: 32\nmodel:\n  preset: bert-tiny\n";
+    std::ofstream(dir_ / "job.yaml")
+        << "name: t\ncorpus:\n  sources:\n    - paths: [\"" << corpus
+        << "\"]\n      format: text\ntokenizer:\n  vocab_size: 600\n"
+           "preprocess:\n  max_seq_length: 32\nmodel:\n  preset: bert-tiny\n";
   }
   void TearDown() override { fs::remove_all(dir_); }
 
   // Runs bert-agent run-stage; returns the exit code, output in *out.
   int Run(const std::string& args, const std::string& work, std::string* out = nullptr) {
     const std::string log = (dir_ / "out.txt").string();
-    const std::string cmd = absl::StrCat(agent_, " run-stage ", args, " --spec ",
-                                         (dir_ / "job.yaml").string(), " --work-dir ",
-                                         (dir_ / work).string(), " --threads 1 >", log, " 2>&1");
+    const std::string cmd =
+        absl::StrCat(agent_, " run-stage ", args, " --spec ", (dir_ / "job.yaml").string(),
+                     " --work-dir ", (dir_ / work).string(), " --threads 1 >", log, " 2>&1");
     const int status = system(cmd.c_str());
     if (out) *out = ReadFile(log).value_or("");
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -122,7 +122,8 @@ TEST(PrepareTest, DeduplicatesAcrossSourcesAndFiltersShortTexts) {
   corpus.set_min_chars(2);
   auto c = Prepare(corpus, out.path(), 2);
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(CorpusDocuments(*c), (std::vector<std::string>{"alpha beta", "shared text", "only in b"}));
+  EXPECT_EQ(CorpusDocuments(*c),
+            (std::vector<std::string>{"alpha beta", "shared text", "only in b"}));
   EXPECT_EQ(c->stats.duplicates_removed, 2u);
   EXPECT_EQ(c->stats.empty_dropped, 2u);
   EXPECT_EQ(c->stats.short_dropped, 1u);

@@ -299,8 +299,8 @@ TEST(PreprocessTest, KilledFinalizeLeavesNoDatasetAndRerunMatches) {
       void Log(std::string_view, std::string_view) override {}
       bool Cancelled() const override { return false; }
     } killer;
-    auto m = FinalizePreprocess(corpus, tok_path, Spec(64), crashed.path(), 1, {1, 64 * 2 * 40},
-                                killer);
+    auto m =
+        FinalizePreprocess(corpus, tok_path, Spec(64), crashed.path(), 1, {1, 64 * 2 * 40}, killer);
     _exit(m.ok() ? 0 : 1);
   }
   int status = 0;
@@ -308,8 +308,8 @@ TEST(PreprocessTest, KilledFinalizeLeavesNoDatasetAndRerunMatches) {
   ASSERT_TRUE(WIFSIGNALED(status));
   EXPECT_FALSE(std::filesystem::exists(crashed.Join("manifest.json")));
   EXPECT_EQ(PackedDataset::Open(crashed.path()).status().code(), absl::StatusCode::kNotFound);
-  auto m = FinalizePreprocess(corpus, tok_path, Spec(64), crashed.path(), 1, {1, 64 * 2 * 40},
-                              quiet);
+  auto m =
+      FinalizePreprocess(corpus, tok_path, Spec(64), crashed.path(), 1, {1, 64 * 2 * 40}, quiet);
   ASSERT_TRUE(m.ok()) << m.status();
   auto files = DirContents(crashed.path());
   std::erase_if(files, [](const auto& f) { return f.first.find(".tmp-") != std::string::npos; });

@@ -76,7 +76,8 @@ TEST(ReadersTest, JsonlWithConfigurableFieldAndNewlinesBecomeSpaces) {
             "{\"content\": \"caf\\u00e9 \\u2014 ok\", \"x\": [1,2]}\n");
   ReadResult r = ReadAllDocs(JsonlSource(dir.Join("a.jsonl"), "content"));
   ASSERT_TRUE(r.status.ok()) << r.status;
-  EXPECT_EQ(r.docs, (std::vector<std::string>{"line one line two  end", "caf\xC3\xA9 \xE2\x80\x94 ok"}));
+  EXPECT_EQ(r.docs,
+            (std::vector<std::string>{"line one line two  end", "caf\xC3\xA9 \xE2\x80\x94 ok"}));
 }
 
 TEST(ReadersTest, GzipAndZstdReadLikePlainText) {
@@ -85,8 +86,8 @@ TEST(ReadersTest, GzipAndZstdReadLikePlainText) {
   for (int i = 0; i < 5000; ++i) text += "document number " + std::to_string(i) + "\n";
   WriteFile(dir.Join("plain.txt"), text);
   // Two gzip members back to back, as `cat a.gz b.gz` makes.
-  WriteFile(dir.Join("c.txt.gz"), testing::GzipCompress(text.substr(0, 1000)) +
-                                      testing::GzipCompress(text.substr(1000)));
+  WriteFile(dir.Join("c.txt.gz"),
+            testing::GzipCompress(text.substr(0, 1000)) + testing::GzipCompress(text.substr(1000)));
   WriteFile(dir.Join("c.txt.zst"), testing::ZstdCompress(text));
   ReadResult plain = ReadAllDocs(TextSource(dir.Join("plain.txt")));
   ReadResult gz = ReadAllDocs(TextSource(dir.Join("c.txt.gz")));

@@ -93,8 +93,8 @@ std::string Cluster::Missing(const std::vector<std::string>& binaries) {
 }
 
 Cluster::Cluster(const std::string& name) {
-  dir_ = (fs::temp_directory_path() / ("bert_e2e_" + name + "_" + std::to_string(getpid())))
-             .string();
+  dir_ =
+      (fs::temp_directory_path() / ("bert_e2e_" + name + "_" + std::to_string(getpid()))).string();
   fs::remove_all(dir_);
   fs::create_directories(dir_);
 }
@@ -138,8 +138,8 @@ void Cluster::KillController() {
 }
 
 void Cluster::Connect() {
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials());
   jobs_ = v1::JobService::NewStub(channel);
   agents_ = v1::AgentService::NewStub(channel);
 }
@@ -243,8 +243,7 @@ std::string Cluster::Logs() const {
 }
 
 bool Finished(const v1::Job& job) {
-  return job.state() == v1::SUCCEEDED || job.state() == v1::FAILED ||
-         job.state() == v1::CANCELLED;
+  return job.state() == v1::SUCCEEDED || job.state() == v1::FAILED || job.state() == v1::CANCELLED;
 }
 
 const v1::Stage* FindStage(const v1::Job& job, v1::StageKind kind) {

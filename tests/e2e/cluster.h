@@ -48,7 +48,7 @@ class Cluster {
   static std::string SourceDir();
   // What is missing to run end-to-end tests ("" when all `binaries` exist).
   static std::string Missing(const std::vector<std::string>& binaries = {"bertd", "bert-agent",
-                                                                           "bert-worker"});
+                                                                         "bert-worker"});
 
   const std::string& dir() const { return dir_; }
 

@@ -88,14 +88,14 @@ bool WaitUntil(const std::function<bool()>& pred, seconds timeout) {
 class E2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const bool controller_only = absl::StrContains(
-        ::testing::UnitTest::GetInstance()->current_test_info()->name(), "Stale");
+    const bool controller_only =
+        absl::StrContains(::testing::UnitTest::GetInstance()->current_test_info()->name(), "Stale");
     if (std::string missing = controller_only ? Cluster::Missing({"bertd"}) : Cluster::Missing();
         !missing.empty()) {
       GTEST_SKIP() << "end-to-end tests need bertd, bert-agent and bert-worker: " << missing;
     }
-    cluster_ = std::make_unique<Cluster>(
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    cluster_ =
+        std::make_unique<Cluster>(::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
   std::unique_ptr<Cluster> cluster_;
 };
@@ -115,7 +115,8 @@ TEST_F(E2ETest, JobRunsThroughAllStagesOnTwoAgents) {
   // Each stage ran on the agent of its pool.
   std::map<v1::StageKind, std::set<std::string>> ran_on;
   for (const v1::Event& e : c.Events(id)) {
-    if (e.has_log() && !e.log().agent_id().empty()) ran_on[e.log().stage()].insert(e.log().agent_id());
+    if (e.has_log() && !e.log().agent_id().empty())
+      ran_on[e.log().stage()].insert(e.log().agent_id());
   }
   for (v1::StageKind k : {v1::PREPARE, v1::TOKENIZER, v1::PREPROCESS}) {
     EXPECT_FALSE(ran_on[k].count("trainer")) << v1::StageKind_Name(k);
@@ -249,8 +250,8 @@ TEST_F(E2ETest, StaleAttemptReportIsRefused) {
   const std::string id = c.Submit(Spec(10, 10), TestData());
   ASSERT_FALSE(absl::StartsWith(id, "error")) << id;
   v1::Assignment first;
-  ASSERT_TRUE(WaitUntil([&] { return !(first = acquire("ghost-1")).ref().job_id().empty(); },
-                        seconds(20)));
+  ASSERT_TRUE(
+      WaitUntil([&] { return !(first = acquire("ghost-1")).ref().job_id().empty(); }, seconds(20)));
   EXPECT_TRUE(report(first.ref()).ok());
   // ghost-1 goes silent; its lease (2 s) runs out and ghost-2 gets a new attempt.
   ASSERT_TRUE(register_agent("ghost-2"));
