@@ -1,12 +1,11 @@
 // bertctl tokenize and bertctl tokenizer train: the WordPiece tokenizer
 // (bert_tokenizer) from the command line, without a server.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -100,7 +99,8 @@ void RunTokenize(const TokenizeOptions& options) {
   }
   bool read_error = std::ferror(in) != 0;
   if (from_file) std::fclose(in);
-  if (read_error) Fail(kExitFailure, absl::StrCat("read error on ", from_file ? options.file : "stdin"));
+  if (read_error)
+    Fail(kExitFailure, absl::StrCat("read error on ", from_file ? options.file : "stdin"));
   if (!pending.empty()) flush_lines(pending);
   if (std::fflush(stdout) != 0) Fail(kExitFailure, "write error on stdout");
 }
@@ -116,7 +116,8 @@ void RunTrain(const TrainOptions& options) {
   trainer.lowercase = !options.cased;
   trainer.threads = options.threads;
   StderrProgress progress;
-  absl::StatusOr<tokenizer::Tokenizer> tok = tokenizer::TrainFromFiles(options.files, trainer, progress);
+  absl::StatusOr<tokenizer::Tokenizer> tok =
+      tokenizer::TrainFromFiles(options.files, trainer, progress);
   if (!tok.ok()) Fail(tok.status());
   absl::Status saved = tok->Save(options.out);
   if (!saved.ok()) Fail(saved);
@@ -144,19 +145,22 @@ void RegisterTokenizerCommands(CLI::App& app) {
   CLI::App* group = app.add_subcommand("tokenizer", "WordPiece tokenizer tools");
   group->require_subcommand(1);
   command = group->add_subcommand(
-      "train", "train a WordPiece vocabulary on files of one text per line (Hugging Face's trainer)");
+      "train",
+      "train a WordPiece vocabulary on files of one text per line (Hugging Face's trainer)");
   command->add_option("--vocab-size", train.vocab_size, "vocabulary size")
       ->required()
       ->check(CLI::Range(size_t{1}, size_t{1} << 24));
-  command->add_option("--special-tokens", train.special_tokens,
-                      "bert: [PAD] [UNK] [CLS] [SEP] [MASK] first; none: no special tokens")
+  command
+      ->add_option("--special-tokens", train.special_tokens,
+                   "bert: [PAD] [UNK] [CLS] [SEP] [MASK] first; none: no special tokens")
       ->check(CLI::IsMember({"none", "bert"}))
       ->capture_default_str();
   command->add_option("--min-frequency", train.min_frequency, "stop at merges rarer than this")
       ->capture_default_str();
   command->add_option("--limit-alphabet", train.limit_alphabet,
                       "keep at most this many characters (0: all)");
-  command->add_flag("--cased", train.cased, "keep case and accents (default: lowercase, as bert-base-uncased)");
+  command->add_flag("--cased", train.cased,
+                    "keep case and accents (default: lowercase, as bert-base-uncased)");
   command->add_option("--threads", train.threads, "word counting threads (0: all cores)")
       ->check(CLI::NonNegativeNumber);
   command->add_option("--out", train.out, "directory for tokenizer.json and vocab.txt")->required();

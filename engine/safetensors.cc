@@ -79,7 +79,7 @@ std::vector<std::pair<std::string, torch::Tensor>> ReadSafetensors(const std::st
       const std::vector<int64_t> shape = info.at("shape");
       const uint64_t begin = info.at("data_offsets")[0], end = info.at("data_offsets")[1];
       torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(type));
-      if (end < begin || data_start + end > bytes.size() || end - begin != t.numel() * t.element_size()) {
+      if (end < begin || data_start + end > bytes.size() || end - begin != static_cast<uint64_t>(t.numel()) * t.element_size()) {
         bad(name + ": data_offsets do not fit the file or the shape (truncated?)");
       }
       std::memcpy(t.data_ptr(), bytes.data() + data_start + begin, end - begin);

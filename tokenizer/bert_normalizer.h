@@ -6,8 +6,8 @@
 namespace bert::tokenizer {
 
 struct BertNormalizerOptions {
-  bool clean_text = true;            // drop controls, map whitespace to ' '
-  bool handle_chinese_chars = true;  // spaces around CJK ideographs
+  bool clean_text = true;             // drop controls, map whitespace to ' '
+  bool handle_chinese_chars = true;   // spaces around CJK ideographs
   std::optional<bool> strip_accents;  // NFD then drop Mn; unset: follows lowercase
   bool lowercase = true;
 

@@ -28,16 +28,16 @@ template <bool kAlign, typename Emit>
 void EncodeSequence(const TokenizerImpl& impl, std::string_view text, Emit&& emit) {
   WordSplitter::Scratch& scratch = ThreadScratch();
   auto encode_segment = [&](std::string_view segment, size_t base) {
-    impl.splitter.Split<kAlign>(segment, scratch, [&](std::string_view word,
-                                                      const WordSplitter::Alignment* align) {
-      impl.model.Tokenize(word, [&](uint32_t id, size_t b, size_t e) {
-        if constexpr (kAlign) {
-          emit(id, base + align[b].first, base + align[e - 1].second);
-        } else {
-          emit(id, size_t{0}, size_t{0});
-        }
-      });
-    });
+    impl.splitter.Split<kAlign>(segment, scratch,
+                                [&](std::string_view word, const WordSplitter::Alignment* align) {
+                                  impl.model.Tokenize(word, [&](uint32_t id, size_t b, size_t e) {
+                                    if constexpr (kAlign) {
+                                      emit(id, base + align[b].first, base + align[e - 1].second);
+                                    } else {
+                                      emit(id, size_t{0}, size_t{0});
+                                    }
+                                  });
+                                });
   };
   if (impl.added_tokens.empty()) {
     encode_segment(text, 0);
@@ -58,7 +58,8 @@ void EncodeSequence(const TokenizerImpl& impl, std::string_view text, Emit&& emi
       ++pos;
       continue;
     }
-    if (pos > segment_start) encode_segment(text.substr(segment_start, pos - segment_start), segment_start);
+    if (pos > segment_start)
+      encode_segment(text.substr(segment_start, pos - segment_start), segment_start);
     emit(match->id, pos, pos + match->content.size());
     pos += match->content.size();
     segment_start = pos;
@@ -80,7 +81,8 @@ Piece EncodePiece(const TokenizerImpl& impl, std::string_view text, bool with_of
       piece.offsets.emplace_back(b, e);
     });
   } else {
-    EncodeSequence<false>(impl, text, [&](uint32_t id, size_t, size_t) { piece.ids.push_back(id); });
+    EncodeSequence<false>(impl, text,
+                          [&](uint32_t id, size_t, size_t) { piece.ids.push_back(id); });
   }
   return piece;
 }
@@ -181,13 +183,10 @@ PostProcessor BertPostProcessor(std::string_view cls, uint32_t cls_id, std::stri
 }
 
 void FinishImpl(TokenizerImpl& impl) {
-  std::stable_sort(impl.added_tokens.begin(), impl.added_tokens.end(),
-                   [](const AddedToken& x, const AddedToken& y) {
-                     return x.content.size() > y.content.size();
-                   });
-  auto id_of = [&](std::string_view token) {
-    return impl.model.Find(token).value_or(kNoTokenId);
-  };
+  std::stable_sort(
+      impl.added_tokens.begin(), impl.added_tokens.end(),
+      [](const AddedToken& x, const AddedToken& y) { return x.content.size() > y.content.size(); });
+  auto id_of = [&](std::string_view token) { return impl.model.Find(token).value_or(kNoTokenId); };
   impl.special_ids.pad = id_of("[PAD]");
   impl.special_ids.unk = impl.model.unk_id().value_or(kNoTokenId);
   impl.special_ids.cls = id_of("[CLS]");
@@ -223,8 +222,8 @@ absl::StatusOr<Tokenizer> Tokenizer::Load(const std::string& path) {
     } else if (fs::exists(dir / "vocab.txt", ec)) {
       file = (dir / "vocab.txt").string();
     } else {
-      return absl::NotFoundError(
-          absl::StrCat("tokenizer directory ", path, " holds neither tokenizer.json nor vocab.txt"));
+      return absl::NotFoundError(absl::StrCat("tokenizer directory ", path,
+                                              " holds neither tokenizer.json nor vocab.txt"));
     }
   }
   BERT_ASSIGN_OR_RETURN(std::string contents, ReadFile(file));
@@ -267,8 +266,8 @@ absl::StatusOr<Tokenizer> Tokenizer::FromVocab(std::vector<std::string> vocab, b
   std::sort(specials.begin(), specials.end(),
             [](const AddedToken& x, const AddedToken& y) { return x.id < y.id; });
   impl->added_tokens = std::move(specials);
-  impl->post = BertPostProcessor("[CLS]", *impl->model.Find("[CLS]"), "[SEP]",
-                                 *impl->model.Find("[SEP]"));
+  impl->post =
+      BertPostProcessor("[CLS]", *impl->model.Find("[CLS]"), "[SEP]", *impl->model.Find("[SEP]"));
   impl->decoder = {{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}};
   return Tokenizer(Finished(std::move(impl)));
 }
@@ -280,7 +279,9 @@ absl::Status Tokenizer::Save(const std::string& dir) const {
   BERT_RETURN_IF_ERROR(WriteFileAtomically(dir + "/tokenizer.json", impl_->json));
   std::string vocab;
   for (uint32_t id = 0; id < impl_->model.size(); ++id) {
-    absl::StrAppend(&vocab, absl::string_view(impl_->model.Token(id).data(), impl_->model.Token(id).size()), "\n");
+    absl::StrAppend(&vocab,
+                    absl::string_view(impl_->model.Token(id).data(), impl_->model.Token(id).size()),
+                    "\n");
   }
   return WriteFileAtomically(dir + "/vocab.txt", vocab);
 }
@@ -368,9 +369,9 @@ std::string Tokenizer::Decode(std::span<const uint32_t> ids, bool skip_special_t
   if (cleanup) {
     // Hugging Face's cleanup, one replacement after the other.
     static const std::pair<const char*, const char*> kCleanup[] = {
-        {" .", "."},      {" ?", "?"},   {" !", "!"},           {" ,", ","},
-        {" ' ", "'"},     {" n't", "n't"}, {" 'm", "'m"},       {" do not", " don't"},
-        {" 's", "'s"},    {" 've", "'ve"}, {" 're", "'re"}};
+        {" .", "."},   {" ?", "?"},     {" !", "!"},    {" ,", ","},
+        {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},  {" do not", " don't"},
+        {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
     for (const auto& [from, to] : kCleanup) text = absl::StrReplaceAll(text, {{from, to}});
   }
   return text;

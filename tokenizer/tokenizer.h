@@ -49,8 +49,8 @@ struct Encoding {
   std::vector<uint32_t> type_ids;
   std::vector<uint8_t> special_tokens_mask;
   std::vector<uint8_t> attention_mask;
-  std::vector<std::string> tokens;                    // when with_tokens
-  std::vector<std::pair<size_t, size_t>> offsets;     // byte offsets into the input, when with_offsets
+  std::vector<std::string> tokens;                 // when with_tokens
+  std::vector<std::pair<size_t, size_t>> offsets;  // byte offsets into the input, when with_offsets
 };
 
 class TokenizerImpl;
@@ -70,7 +70,8 @@ class Tokenizer {
   std::string ToJson() const;  // tokenizer.json contents
 
   Encoding Encode(std::string_view text, const EncodeOptions& options = {}) const;
-  Encoding EncodePair(std::string_view a, std::string_view b, const EncodeOptions& options = {}) const;
+  Encoding EncodePair(std::string_view a, std::string_view b,
+                      const EncodeOptions& options = {}) const;
   // Fast path for packing: appends the ids of `text` (with [CLS]/[SEP] when
   // add_special_tokens, truncated to max_length when non-zero) to `out`.
   // Returns how many tokens truncation dropped.

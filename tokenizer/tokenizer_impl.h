@@ -4,11 +4,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "tokenizer/bert_normalizer.h"
@@ -51,7 +50,7 @@ struct TokenizerImpl {
   PostProcessor post;
   SpecialTokenIds special_ids;
   std::vector<uint8_t> is_special;  // per id: an added token with special = true
-  nlohmann::json decoder;          // kept as read, written back (keys sorted)
+  nlohmann::json decoder;           // kept as read, written back (keys sorted)
   std::string json;                 // ToJson(), computed once
   std::string fingerprint;          // SHA-256 of json
 };

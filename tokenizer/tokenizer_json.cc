@@ -2,7 +2,6 @@
 // the subset a BERT WordPiece tokenizer uses. Anything else is a clear error.
 #include <algorithm>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
@@ -27,15 +26,16 @@ absl::Status Invalid(const std::string& source, std::string_view what) {
 absl::StatusOr<BertNormalizerOptions> ParseNormalizer(const Json& j, const std::string& source) {
   if (j.is_null()) return BertNormalizerOptions::None();
   if (!j.is_object() || j.value("type", "") != "BertNormalizer") {
-    return absl::UnimplementedError(absl::StrCat(
-        source, ": normalizer ", j.is_object() ? j.value("type", "?") : j.dump(),
-        " is not supported (only BertNormalizer)"));
+    return absl::UnimplementedError(absl::StrCat(source, ": normalizer ",
+                                                 j.is_object() ? j.value("type", "?") : j.dump(),
+                                                 " is not supported (only BertNormalizer)"));
   }
   BertNormalizerOptions options;
   auto flag = [&](const char* key, bool fallback) -> absl::StatusOr<bool> {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) return fallback;
-    if (!it->is_boolean()) return Invalid(source, absl::StrCat("normalizer.", key, " is not a boolean"));
+    if (!it->is_boolean())
+      return Invalid(source, absl::StrCat("normalizer.", key, " is not a boolean"));
     return it->get<bool>();
   };
   BERT_ASSIGN_OR_RETURN(options.clean_text, flag("clean_text", true));
@@ -60,7 +60,8 @@ absl::StatusOr<std::vector<TemplatePiece>> ParseTemplate(const Json& j, const Js
                                                          const std::string& source,
                                                          std::string_view name) {
   std::vector<TemplatePiece> pieces;
-  if (!j.is_array()) return Invalid(source, absl::StrCat("post_processor.", std::string(name), " is not an array"));
+  if (!j.is_array())
+    return Invalid(source, absl::StrCat("post_processor.", std::string(name), " is not an array"));
   for (const Json& item : j) {
     TemplatePiece piece;
     if (item.contains("Sequence")) {
@@ -74,7 +75,8 @@ absl::StatusOr<std::vector<TemplatePiece>> ParseTemplate(const Json& j, const Js
       piece.name = s.value("id", "");
       piece.type_id = s.value("type_id", 0u);
       if (!specials.is_object() || !specials.contains(piece.name)) {
-        return Invalid(source, absl::StrCat("template special token ", piece.name, " is not in special_tokens"));
+        return Invalid(source, absl::StrCat("template special token ", piece.name,
+                                            " is not in special_tokens"));
       }
       const Json& ids = specials[piece.name]["ids"];
       if (!ids.is_array() || ids.empty()) {
@@ -114,9 +116,9 @@ absl::StatusOr<PostProcessor> ParsePostProcessor(const Json& j, const std::strin
     BERT_ASSIGN_OR_RETURN(post.pair, ParseTemplate(j["pair"], specials, source, "pair"));
     return post;
   }
-  return absl::UnimplementedError(absl::StrCat(
-      source, ": post_processor ", type.empty() ? j.dump() : type,
-      " is not supported (only BertProcessing and TemplateProcessing)"));
+  return absl::UnimplementedError(
+      absl::StrCat(source, ": post_processor ", type.empty() ? j.dump() : type,
+                   " is not supported (only BertProcessing and TemplateProcessing)"));
 }
 
 OrderedJson TemplateJson(const std::vector<TemplatePiece>& pieces) {
@@ -145,12 +147,14 @@ absl::StatusOr<std::shared_ptr<TokenizerImpl>> ParseTokenizerJson(std::string_vi
     return absl::UnimplementedError(
         absl::StrCat(source, ": model type ", type, " is not supported (only WordPiece)"));
   }
-  if (!model.contains("vocab") || !model["vocab"].is_object()) return Invalid(source, "model.vocab is not an object");
+  if (!model.contains("vocab") || !model["vocab"].is_object())
+    return Invalid(source, "model.vocab is not an object");
   const Json& vocab_json = model["vocab"];
   std::vector<std::string> vocab(vocab_json.size());
   std::vector<uint8_t> seen(vocab_json.size(), 0);
   for (const auto& [token, id_json] : vocab_json.items()) {
-    BERT_ASSIGN_OR_RETURN(uint32_t id, ParseId(id_json, source, absl::StrCat("model.vocab[\"", token, "\"]")));
+    BERT_ASSIGN_OR_RETURN(uint32_t id,
+                          ParseId(id_json, source, absl::StrCat("model.vocab[\"", token, "\"]")));
     if (id >= vocab.size() || seen[id]) {
       return Invalid(source, absl::StrCat("model.vocab ids are not 0..", vocab.size() - 1,
                                           " each once (token \"", token, "\" has id ", id, ")"));
@@ -180,13 +184,16 @@ absl::StatusOr<std::shared_ptr<TokenizerImpl>> ParseTokenizerJson(std::string_vi
     return absl::UnimplementedError(absl::StrCat(source, ": pre_tokenizer ", pre.dump(),
                                                  " is not supported (only BertPreTokenizer)"));
   }
-  BERT_ASSIGN_OR_RETURN(WordPieceModel wordpiece,
-                        WordPieceModel::Create(vocab, std::move(unk), std::move(prefix), max_chars));
+  BERT_ASSIGN_OR_RETURN(
+      WordPieceModel wordpiece,
+      WordPieceModel::Create(vocab, std::move(unk), std::move(prefix), max_chars));
   auto impl = std::make_shared<TokenizerImpl>(normalizer, std::move(wordpiece));
   BERT_ASSIGN_OR_RETURN(impl->post, ParsePostProcessor(j.value("post_processor", Json()), source));
   for (const TemplatePiece& piece : impl->post.pair) {
     for (uint32_t id : piece.ids) {
-      if (id >= vocab.size()) return Invalid(source, absl::StrCat("post_processor token id ", id, " is not in the vocabulary"));
+      if (id >= vocab.size())
+        return Invalid(source,
+                       absl::StrCat("post_processor token id ", id, " is not in the vocabulary"));
     }
   }
   const Json added = j.value("added_tokens", Json::array());
@@ -197,11 +204,13 @@ absl::StatusOr<std::shared_ptr<TokenizerImpl>> ParseTokenizerJson(std::string_vi
       return Invalid(source, "an added token has no content");
     }
     std::string content = token["content"].get<std::string>();
-    BERT_ASSIGN_OR_RETURN(uint32_t id, ParseId(token.value("id", Json()), source, absl::StrCat("added token ", content)));
+    BERT_ASSIGN_OR_RETURN(uint32_t id, ParseId(token.value("id", Json()), source,
+                                               absl::StrCat("added token ", content)));
     if (id >= vocab.size() || vocab[id] != content) {
-      return absl::UnimplementedError(absl::StrCat(
-          source, ": added token \"", content, "\" (id ", id,
-          ") is not the vocabulary's token with that id; tokens beyond the WordPiece vocabulary are not supported"));
+      return absl::UnimplementedError(
+          absl::StrCat(source, ": added token \"", content, "\" (id ", id,
+                       ") is not the vocabulary's token with that id; tokens beyond the WordPiece "
+                       "vocabulary are not supported"));
     }
     impl->added_tokens.push_back(AddedToken{content, id, token.value("special", false)});
   }
@@ -215,7 +224,8 @@ std::string SerializeTokenizerJson(const TokenizerImpl& impl) {
   j["truncation"] = nullptr;
   j["padding"] = nullptr;
   std::vector<AddedToken> added = impl.added_tokens;
-  std::sort(added.begin(), added.end(), [](const AddedToken& x, const AddedToken& y) { return x.id < y.id; });
+  std::sort(added.begin(), added.end(),
+            [](const AddedToken& x, const AddedToken& y) { return x.id < y.id; });
   OrderedJson added_json = OrderedJson::array();
   for (const AddedToken& token : added) {
     added_json.push_back({{"id", token.id},
@@ -228,11 +238,12 @@ std::string SerializeTokenizerJson(const TokenizerImpl& impl) {
   }
   j["added_tokens"] = std::move(added_json);
   const BertNormalizerOptions& n = impl.splitter.options();
-  j["normalizer"] = {{"type", "BertNormalizer"},
-                     {"clean_text", n.clean_text},
-                     {"handle_chinese_chars", n.handle_chinese_chars},
-                     {"strip_accents", n.strip_accents ? OrderedJson(*n.strip_accents) : OrderedJson()},
-                     {"lowercase", n.lowercase}};
+  j["normalizer"] = {
+      {"type", "BertNormalizer"},
+      {"clean_text", n.clean_text},
+      {"handle_chinese_chars", n.handle_chinese_chars},
+      {"strip_accents", n.strip_accents ? OrderedJson(*n.strip_accents) : OrderedJson()},
+      {"lowercase", n.lowercase}};
   j["pre_tokenizer"] = {{"type", "BertPreTokenizer"}};
   if (impl.post.enabled) {
     OrderedJson specials = OrderedJson::object();
@@ -264,7 +275,8 @@ std::string SerializeTokenizerJson(const TokenizerImpl& impl) {
     std::string_view token = impl.model.Token(id);
     if (impl.model.Find(token) != id) continue;
     vocab += id == 0 ? "\n      " : ",\n      ";
-    vocab += OrderedJson(std::string(token)).dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
+    vocab +=
+        OrderedJson(std::string(token)).dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
     vocab += ": ";
     vocab += std::to_string(id);
   }

@@ -17,10 +17,9 @@ struct Range {
 };
 
 // White_Space (PropList.txt), as Rust's char::is_whitespace.
-constexpr Range kWhitespace[] = {{0x09, 0x0D}, {0x20, 0x20},     {0x85, 0x85},
-                                 {0xA0, 0xA0}, {0x1680, 0x1680}, {0x2000, 0x200A},
-                                 {0x2028, 0x2029}, {0x202F, 0x202F}, {0x205F, 0x205F},
-                                 {0x3000, 0x3000}};
+constexpr Range kWhitespace[] = {
+    {0x09, 0x0D},     {0x20, 0x20},     {0x85, 0x85},     {0xA0, 0xA0},     {0x1680, 0x1680},
+    {0x2000, 0x200A}, {0x2028, 0x2029}, {0x202F, 0x202F}, {0x205F, 0x205F}, {0x3000, 0x3000}};
 
 // The CJK ranges of BertNormalizer's handle_chinese_chars.
 constexpr Range kChinese[] = {{0x4E00, 0x9FFF},   {0x3400, 0x4DBF},   {0x20000, 0x2A6DF},
@@ -39,8 +38,8 @@ bool InRanges(char32_t c, const Range* ranges, size_t n) {
     return false;
   }
   const Range* end = ranges + n;
-  const Range* it = std::upper_bound(ranges, end, c,
-                                     [](char32_t v, const Range& r) { return v < r.first; });
+  const Range* it =
+      std::upper_bound(ranges, end, c, [](char32_t v, const Range& r) { return v < r.first; });
   return it != ranges && c <= (it - 1)->last;
 }
 

@@ -18,12 +18,12 @@
 namespace bert::tokenizer {
 
 enum CharFlag : uint8_t {
-  kCharControl = 1 << 0,     // dropped by clean_text (NUL, U+FFFD, Cc, Cf, Co; not \t \n \r)
-  kCharWhitespace = 1 << 1,  // \t \n \r or White_Space
-  kCharPunct = 1 << 2,       // ASCII punctuation or P* categories: its own pre-token
-  kCharChinese = 1 << 3,     // CJK ideograph ranges that get spaces around them
-  kCharMark = 1 << 4,        // non-spacing mark (Mn): dropped by strip_accents after NFD
-  kCharDecomposes = 1 << 5,  // NFD changes it
+  kCharControl = 1 << 0,       // dropped by clean_text (NUL, U+FFFD, Cc, Cf, Co; not \t \n \r)
+  kCharWhitespace = 1 << 1,    // \t \n \r or White_Space
+  kCharPunct = 1 << 2,         // ASCII punctuation or P* categories: its own pre-token
+  kCharChinese = 1 << 3,       // CJK ideograph ranges that get spaces around them
+  kCharMark = 1 << 4,          // non-spacing mark (Mn): dropped by strip_accents after NFD
+  kCharDecomposes = 1 << 5,    // NFD changes it
   kCharLowerChanges = 1 << 6,  // lowercasing changes it
 };
 

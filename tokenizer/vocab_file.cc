@@ -1,7 +1,6 @@
 #include "tokenizer/vocab_file.h"
 
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
@@ -21,7 +20,8 @@ absl::StatusOr<std::vector<std::string>> ParseVocabTxt(std::string_view contents
     if (end == std::string_view::npos) end = contents.size();
     std::string_view token = contents.substr(pos, end - pos);
     ++line;
-    while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\r')) {
+    while (!token.empty() &&
+           (token.back() == ' ' || token.back() == '\t' || token.back() == '\r')) {
       token.remove_suffix(1);
     }
     if (token.empty()) {
@@ -35,7 +35,8 @@ absl::StatusOr<std::vector<std::string>> ParseVocabTxt(std::string_view contents
 }
 
 absl::StatusOr<bool> LowercaseFromConfig(const std::string& dir) {
-  std::filesystem::path config = std::filesystem::path(dir.empty() ? "." : dir) / "tokenizer_config.json";
+  std::filesystem::path config =
+      std::filesystem::path(dir.empty() ? "." : dir) / "tokenizer_config.json";
   std::error_code ec;
   if (!std::filesystem::exists(config, ec)) return true;
   BERT_ASSIGN_OR_RETURN(std::string text, ReadFile(config.string()));
@@ -46,7 +47,8 @@ absl::StatusOr<bool> LowercaseFromConfig(const std::string& dir) {
   auto it = json.find("do_lower_case");
   if (it == json.end()) return true;
   if (!it->is_boolean()) {
-    return absl::InvalidArgumentError(absl::StrCat(config.string(), ": do_lower_case is not a boolean"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.string(), ": do_lower_case is not a boolean"));
   }
   return it->get<bool>();
 }

@@ -261,7 +261,8 @@ absl::StatusOr<std::vector<std::string>> LearnVocabulary(
     uint32_t a = Left(top.pair);
     uint32_t b = Right(top.pair);
     std::string right = vocab.Token(b);
-    if (right.compare(0, kPrefix.size(), kPrefix.data(), kPrefix.size()) == 0) right.erase(0, kPrefix.size());
+    if (right.compare(0, kPrefix.size(), kPrefix.data(), kPrefix.size()) == 0)
+      right.erase(0, kPrefix.size());
     uint32_t merged = vocab.Add(vocab.Token(a) + right);
     std::vector<uint32_t> pos = std::move(positions[top.pos]);
     for (uint32_t w : pos) {
@@ -276,7 +277,8 @@ absl::StatusOr<std::vector<std::string>> LearnVocabulary(
       sink->Progress(static_cast<int64_t>(vocab.size()), static_cast<int64_t>(target), "tokens");
     }
   }
-  if (sink != nullptr) sink->Progress(static_cast<int64_t>(vocab.size()), static_cast<int64_t>(target), "tokens");
+  if (sink != nullptr)
+    sink->Progress(static_cast<int64_t>(vocab.size()), static_cast<int64_t>(target), "tokens");
   return vocab.Release();
 }
 

@@ -11,7 +11,8 @@ absl::StatusOr<WordPieceModel> WordPieceModel::Create(const std::vector<std::str
                                                       std::string unk_token, std::string prefix,
                                                       size_t max_input_chars_per_word) {
   if (vocab.empty()) return absl::InvalidArgumentError("WordPiece vocabulary is empty");
-  if (vocab.size() >= 0xFFFFFFFFu) return absl::InvalidArgumentError("WordPiece vocabulary too large");
+  if (vocab.size() >= 0xFFFFFFFFu)
+    return absl::InvalidArgumentError("WordPiece vocabulary too large");
   WordPieceModel model;
   size_t total = 0;
   for (const std::string& token : vocab) total += token.size();

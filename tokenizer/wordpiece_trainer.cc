@@ -48,8 +48,9 @@ std::vector<std::string> WordPieceTrainerOptions::BertSpecialTokens() {
 
 WordPieceTrainer::WordPieceTrainer(WordPieceTrainerOptions options)
     : options_(std::move(options)), splitter_(TrainerNormalizer(options_)) {
-  threads_ = options_.threads > 0 ? options_.threads
-                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads_ = options_.threads > 0
+                 ? options_.threads
+                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   counts_.resize(static_cast<size_t>(threads_));
 }
 
@@ -58,14 +59,15 @@ void WordPieceTrainer::CountChunks(std::span<const std::string_view> chunks) {
   // change the sums.
   auto count = [this](std::string_view text, Counts& counts) {
     WordSplitter::Scratch scratch;
-    splitter_.Split<false>(text, scratch, [&](std::string_view word, const WordSplitter::Alignment*) {
-      auto it = counts.find(absl::string_view(word.data(), word.size()));
-      if (it != counts.end()) {
-        ++it->second;
-      } else {
-        counts.emplace(std::string(word), 1);
-      }
-    });
+    splitter_.Split<false>(text, scratch,
+                           [&](std::string_view word, const WordSplitter::Alignment*) {
+                             auto it = counts.find(absl::string_view(word.data(), word.size()));
+                             if (it != counts.end()) {
+                               ++it->second;
+                             } else {
+                               counts.emplace(std::string(word), 1);
+                             }
+                           });
   };
   if (chunks.size() == 1) {
     count(chunks[0], counts_[0]);
@@ -137,10 +139,10 @@ absl::StatusOr<Tokenizer> WordPieceTrainer::Train(ProgressSink* sink) {
   }
   std::optional<uint32_t> cls = impl->model.Find("[CLS]");
   std::optional<uint32_t> sep = impl->model.Find("[SEP]");
-  bool has_cls = std::find(options_.special_tokens.begin(), options_.special_tokens.end(), "[CLS]") !=
-                 options_.special_tokens.end();
-  bool has_sep = std::find(options_.special_tokens.begin(), options_.special_tokens.end(), "[SEP]") !=
-                 options_.special_tokens.end();
+  bool has_cls = std::find(options_.special_tokens.begin(), options_.special_tokens.end(),
+                           "[CLS]") != options_.special_tokens.end();
+  bool has_sep = std::find(options_.special_tokens.begin(), options_.special_tokens.end(),
+                           "[SEP]") != options_.special_tokens.end();
   if (has_cls && has_sep && cls && sep) {
     impl->post = BertPostProcessor("[CLS]", *cls, "[SEP]", *sep);
     impl->decoder = {{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}};

@@ -29,9 +29,9 @@ namespace bert::tokenizer {
 
 struct WordPieceTrainerOptions {
   size_t vocab_size = 30000;
-  uint64_t min_frequency = 0;               // merges rarer than this stop training
-  std::vector<std::string> special_tokens;  // first in the vocabulary, in this order
-  std::optional<size_t> limit_alphabet;     // keep at most this many characters
+  uint64_t min_frequency = 0;                 // merges rarer than this stop training
+  std::vector<std::string> special_tokens;    // first in the vocabulary, in this order
+  std::optional<size_t> limit_alphabet;       // keep at most this many characters
   std::vector<std::string> initial_alphabet;  // characters always kept (one UTF-8 char each)
   bool lowercase = true;  // BertNormalizer lowercase; accents are stripped when lowercasing
   int threads = 0;        // word counting threads; 0 = all cores

@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
+
+#include <ATen/autocast_mode.h>
 
 #include "engine/bert_model.h"
 #include "engine/engine_error.h"

@@ -1,7 +1,7 @@
 // bertctl tokenize and bertctl tokenizer train, run as a user would.
-#include <filesystem>
-
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 #include "tests/tokenizer/test_util.h"
 #include "tokenizer/tokenizer.h"
@@ -19,10 +19,11 @@ TEST(CliTest, TrainsThenTokenizesFilesAndStdin) {
   testing::TempDir dir;
   std::string slice = testing::TestData("train_slice.txt");
   std::string out;
-  ASSERT_EQ(testing::Run(Bertctl() + " tokenizer train --vocab-size 700 --special-tokens bert --out " +
-                             dir.File("tok") + " " + slice + " 2>&1",
-                         &out),
-            0)
+  ASSERT_EQ(
+      testing::Run(Bertctl() + " tokenizer train --vocab-size 700 --special-tokens bert --out " +
+                       dir.File("tok") + " " + slice + " 2>&1",
+                   &out),
+      0)
       << out;
   auto tok = Tokenizer::Load(dir.File("tok"));
   ASSERT_TRUE(tok.ok()) << tok.status();
@@ -32,7 +33,10 @@ TEST(CliTest, TrainsThenTokenizesFilesAndStdin) {
   std::string input = "Hello, world!\n\nThe jury said caf\xC3\xA9.\nlast line without newline";
   testing::WriteOrDie(dir.File("in.txt"), input);
   std::string ids;
-  ASSERT_EQ(testing::Run(Bertctl() + " tokenize --tokenizer " + dir.File("tok") + " " + dir.File("in.txt"), &ids), 0);
+  ASSERT_EQ(
+      testing::Run(
+          Bertctl() + " tokenize --tokenizer " + dir.File("tok") + " " + dir.File("in.txt"), &ids),
+      0);
   std::vector<std::string> rows = testing::Lines(ids);
   ASSERT_EQ(rows.size(), 4u);
   EXPECT_EQ(rows[1], "");
@@ -45,7 +49,8 @@ TEST(CliTest, TrainsThenTokenizesFilesAndStdin) {
     EXPECT_EQ(rows[i], expected) << lines[i];
   }
   std::string tokens;
-  ASSERT_EQ(testing::Run("printf 'Hello world\\n' | " + Bertctl() + " tokenize --special-tokens --tokens --tokenizer " +
+  ASSERT_EQ(testing::Run("printf 'Hello world\\n' | " + Bertctl() +
+                             " tokenize --special-tokens --tokens --tokenizer " +
                              dir.File("tok/tokenizer.json"),
                          &tokens),
             0);
@@ -57,13 +62,17 @@ TEST(CliTest, BadInputExitsWithUsageOrNotFound) {
   if (!std::filesystem::exists(Bertctl())) GTEST_SKIP() << "bertctl is not built";
   testing::TempDir dir;
   std::string out;
-  EXPECT_NE(testing::Run(Bertctl() + " tokenize --tokenizer " + dir.File("missing.json") + " 2>&1 </dev/null", &out), 0);
+  EXPECT_NE(testing::Run(Bertctl() + " tokenize --tokenizer " + dir.File("missing.json") +
+                             " 2>&1 </dev/null",
+                         &out),
+            0);
   EXPECT_NE(out.find("missing.json"), std::string::npos) << out;
   EXPECT_EQ(testing::Run(Bertctl() + " tokenizer train --vocab-size 100 --out " + dir.File("x") +
                          " /nonexistent.txt > /dev/null 2>&1"),
             2);
-  EXPECT_EQ(testing::Run(Bertctl() + " tokenizer train --vocab-size 100 --special-tokens roberta --out " +
-                         dir.File("x") + " " + testing::TestData("train_slice.txt") + " > /dev/null 2>&1"),
+  EXPECT_EQ(testing::Run(
+                Bertctl() + " tokenizer train --vocab-size 100 --special-tokens roberta --out " +
+                dir.File("x") + " " + testing::TestData("train_slice.txt") + " > /dev/null 2>&1"),
             2);
 }
 

@@ -1,12 +1,11 @@
 // Agreement with Hugging Face `tokenizers`: fixtures it produced (committed in
 // testdata/, see generate.sh), and, when ../shared and the installed
 // reference are present, the whole Brown corpus.
-#include <nlohmann/json.hpp>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
-
-#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "common/progress_sink.h"
 #include "tests/tokenizer/test_util.h"
@@ -35,7 +34,8 @@ std::string JoinIds(const std::vector<uint32_t>& ids) {
 }
 
 // Fraction of `expected` lines that `actual` matches, reporting the first mismatches.
-double LineAgreement(const std::vector<std::string>& expected, const std::vector<std::string>& actual,
+double LineAgreement(const std::vector<std::string>& expected,
+                     const std::vector<std::string>& actual,
                      const std::vector<std::string_view>& input) {
   EXPECT_EQ(expected.size(), actual.size());
   size_t same = 0;
@@ -51,7 +51,8 @@ double LineAgreement(const std::vector<std::string>& expected, const std::vector
   return expected.empty() ? 1.0 : static_cast<double>(same) / static_cast<double>(expected.size());
 }
 
-std::vector<std::string> EncodeAll(const Tokenizer& tok, const std::vector<std::string_view>& lines) {
+std::vector<std::string> EncodeAll(const Tokenizer& tok,
+                                   const std::vector<std::string_view>& lines) {
   std::vector<std::vector<uint32_t>> rows;
   EncodeLines(tok, lines, {}, &rows);
   std::vector<std::string> out;
@@ -79,7 +80,8 @@ void CheckEdgeCases(const std::string& tokenizer_file, const std::string& cases_
   for (const auto& c : cases) {
     std::string text = c["text"];
     std::vector<std::string> words;
-    splitter.Split<false>(text, scratch, [&](std::string_view w, const auto*) { words.emplace_back(w); });
+    splitter.Split<false>(text, scratch,
+                          [&](std::string_view w, const auto*) { words.emplace_back(w); });
     EXPECT_EQ(words, c["pretokens"].get<std::vector<std::string>>()) << text;
     EncodeOptions options;
     options.add_special_tokens = false;
@@ -96,7 +98,9 @@ void CheckEdgeCases(const std::string& tokenizer_file, const std::string& cases_
   }
 }
 
-TEST(HfFixtureTest, UnicodeEdgeCasesAgree) { CheckEdgeCases("hf_slice.json", "edge_cases_slice.json"); }
+TEST(HfFixtureTest, UnicodeEdgeCasesAgree) {
+  CheckEdgeCases("hf_slice.json", "edge_cases_slice.json");
+}
 
 // bert_slice.json was trained by this project; the expectations are what
 // Hugging Face computes after loading it (special tokens, pairs, type ids).
@@ -151,11 +155,13 @@ TEST(HfFixtureTest, FullBrownAgainstTheReference) {
   ASSERT_TRUE(ours.ok()) << ours.status();
   ASSERT_EQ(ours->vocab_size(), hf.vocab_size());
   size_t same = 0;
-  for (uint32_t id = 0; id < ours->vocab_size(); ++id) same += hf.TokenToId(ours->IdToToken(id)).has_value();
+  for (uint32_t id = 0; id < ours->vocab_size(); ++id)
+    same += hf.TokenToId(ours->IdToToken(id)).has_value();
   double overlap = static_cast<double>(same) / static_cast<double>(hf.vocab_size());
   // Hugging Face breaks ties in hash order, so each of its runs is a random
-  // draw: two of its runs share about 99.8%, and ours against a fresh run of
-  // it measured 99.79-99.83%. Below 99.7% would be a real divergence.
+  // draw: five of its runs shared 99.78-99.92% pairwise (mean 99.83%), and
+  // ours against each of them 99.80-99.88% (mean 99.85%). A single fresh run
+  // can fall below 99.8% by chance; below 99.7% would be a real divergence.
   EXPECT_GE(overlap, 0.997) << same << " of " << hf.vocab_size();
   options.threads = 1;
   auto again = TrainFromFiles({corpus}, options, sink);

@@ -2,11 +2,11 @@
 // pre-tokenization, WordPiece, post-processing, files and errors.
 #include "tokenizer/tokenizer.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <random>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "tests/tokenizer/test_util.h"
 
@@ -16,9 +16,10 @@ namespace {
 using testing::TempDir;
 
 std::vector<std::string> SmallVocab() {
-  return {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", ",", "!", "un",
-          "##aff", "##able", "play", "##ing", "a", "##a", "中", "文", "w", "##or", "##ld",
-          "runner", "-", "up", "cafe", "e", "##s", "Hello", "'", "t", "don", ".", "the", "x"};
+  return {"[PAD]", "[UNK]", "[CLS]",  "[SEP]",  "[MASK]", "hello", "world", ",",  "!",
+          "un",    "##aff", "##able", "play",   "##ing",  "a",     "##a",   "中", "文",
+          "w",     "##or",  "##ld",   "runner", "-",      "up",    "cafe",  "e",  "##s",
+          "Hello", "'",     "t",      "don",    ".",      "the",   "x"};
 }
 
 Tokenizer Small(bool lowercase = true) {
@@ -39,7 +40,8 @@ using Strings = std::vector<std::string>;
 TEST(TokenizerTest, SplitsOnWhitespaceAndPunctuationAndLowercases) {
   Tokenizer tok = Small();
   EXPECT_EQ(Tokens(tok, "Hello, World!"), (Strings{"hello", ",", "world", "!"}));
-  EXPECT_EQ(Tokens(tok, "Hello, World!", true), (Strings{"[CLS]", "hello", ",", "world", "!", "[SEP]"}));
+  EXPECT_EQ(Tokens(tok, "Hello, World!", true),
+            (Strings{"[CLS]", "hello", ",", "world", "!", "[SEP]"}));
   EXPECT_EQ(Tokens(tok, "runner-up"), (Strings{"runner", "-", "up"}));
   EXPECT_TRUE(Tokens(tok, "").empty());
   EXPECT_TRUE(Tokens(tok, " \t\n ").empty());
@@ -128,7 +130,10 @@ TEST(TokenizerTest, OffsetsPointIntoTheOriginalText) {
   EXPECT_EQ(e.attention_mask, std::vector<uint8_t>(5, 1));
   // Pieces of a word map back through the removed accent: un ##aff ##able.
   options.add_special_tokens = false;
-  e = tok.Encode("UN\xC3\x84" "FFABLE", options);
+  e = tok.Encode(
+      "UN\xC3\x84"
+      "FFABLE",
+      options);
   EXPECT_EQ(e.offsets, (Offsets{{0, 2}, {2, 6}, {6, 10}}));
 }
 
@@ -144,7 +149,8 @@ TEST(TokenizerTest, PairsHaveTypeIdsAndTruncateLongestFirst) {
   EXPECT_EQ(e.tokens, (Strings{"[CLS]", "hello", "world", "hello", "[SEP]", "play", "[SEP]"}));
   options.max_length = 8;  // 5 content tokens, both long: 2 and 3
   e = tok.EncodePair("hello hello hello hello", "world world world world", options);
-  EXPECT_EQ(e.tokens, (Strings{"[CLS]", "hello", "hello", "[SEP]", "world", "world", "world", "[SEP]"}));
+  EXPECT_EQ(e.tokens,
+            (Strings{"[CLS]", "hello", "hello", "[SEP]", "world", "world", "world", "[SEP]"}));
 }
 
 TEST(TokenizerTest, AppendIdsMatchesEncodeAndReportsTruncation) {
@@ -156,7 +162,8 @@ TEST(TokenizerTest, AppendIdsMatchesEncodeAndReportsTruncation) {
   EXPECT_EQ(ids, (std::vector<uint32_t>{99, s.cls, 5, 6, s.sep}));
   EncodeOptions options;
   options.max_length = 4;
-  EXPECT_EQ(tok.Encode("hello world hello", options).ids, (std::vector<uint32_t>{s.cls, 5, 6, s.sep}));
+  EXPECT_EQ(tok.Encode("hello world hello", options).ids,
+            (std::vector<uint32_t>{s.cls, 5, 6, s.sep}));
   ids.clear();
   EXPECT_EQ(tok.AppendIds("hello world", false, 0, &ids), 0u);
   EXPECT_EQ(ids, (std::vector<uint32_t>{5, 6}));

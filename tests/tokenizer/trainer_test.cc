@@ -1,12 +1,11 @@
 // The WordPiece trainer: determinism, options, streaming, errors.
-#include "tokenizer/wordpiece_trainer.h"
+#include <gtest/gtest.h>
 
 #include <atomic>
 #include <set>
 
-#include <gtest/gtest.h>
-
 #include "tests/tokenizer/test_util.h"
+#include "tokenizer/wordpiece_trainer.h"
 
 namespace bert::tokenizer {
 namespace {
@@ -87,7 +86,7 @@ TEST(TrainerTest, MinFrequencyAndLimitAlphabet) {
   }
   EXPECT_EQ(singles, 10u);
   EXPECT_TRUE(limited.TokenToId("\xE2\x82\xAC").has_value());
-  EXPECT_TRUE(limited.TokenToId("e").has_value());  // frequent characters stay
+  EXPECT_TRUE(limited.TokenToId("e").has_value());   // frequent characters stay
   EXPECT_FALSE(limited.TokenToId("q").has_value());  // rare ones go
 }
 
@@ -127,7 +126,8 @@ class CancelAfter final : public ProgressSink {
 TEST(TrainerTest, HonoursCancellationAndReportsErrors) {
   CancelAfter cancel;
   WordPieceTrainerOptions options;
-  auto tok = TrainFromFiles({TestData("train_slice.txt"), TestData("train_slice.txt")}, options, cancel);
+  auto tok =
+      TrainFromFiles({TestData("train_slice.txt"), TestData("train_slice.txt")}, options, cancel);
   EXPECT_EQ(tok.status().code(), absl::StatusCode::kCancelled);
   NullProgressSink sink;
   auto missing = TrainFromFiles({"/nonexistent/corpus.txt"}, options, sink);
