@@ -71,7 +71,9 @@ TEST(MlmMaskerTest, FollowsDataCollatorProportions) {
       if (ids[p] == original[p]) ++unchanged;
     }
     for (int64_t t = 0; t < T; ++t) {  // tokens not chosen are untouched
-      if (std::find(positions.begin(), positions.end(), t) == positions.end()) ASSERT_EQ(ids[t], original[t]);
+      if (std::find(positions.begin(), positions.end(), t) == positions.end()) {
+        ASSERT_EQ(ids[t], original[t]);
+      }
     }
   }
   EXPECT_NEAR(static_cast<double>(chosen) / tokens, 0.15, 0.005);
