@@ -1,4 +1,5 @@
-// Runs fn(i) for i in [0, n) on up to `threads` threads; returns the first error.
+// Runs fn(i) for i in [0, n) on up to `threads` threads; returns the error of
+// the lowest i that failed, so the error reported does not depend on timing.
 #pragma once
 
 #include <atomic>
@@ -27,6 +28,7 @@ inline absl::Status ParallelFor(size_t n, int threads,
   std::atomic<bool> failed{false};
   std::mutex mu;
   absl::Status first;
+  size_t first_index = n;
   auto work = [&] {
     while (!failed.load()) {
       size_t i = next.fetch_add(1);
@@ -34,7 +36,12 @@ inline absl::Status ParallelFor(size_t n, int threads,
       absl::Status s = fn(i);
       if (!s.ok()) {
         std::lock_guard<std::mutex> lock(mu);
-        if (first.ok()) first = s;
+        // Every item below i has started (items are taken in order), so the
+        // lowest failing index is well defined once all threads are done.
+        if (i < first_index) {
+          first_index = i;
+          first = s;
+        }
         failed = true;
       }
     }

@@ -11,6 +11,14 @@ torch::nn::LayerNorm MakeLayerNorm(const BertConfig& c) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps));
 }
 
+// LayerNorm in its weights' precision (fp32): CPU autocast in libtorch 1.13
+// hands bf16 activations to layer_norm, whose CPU kernel then rejects the fp32
+// weights; CUDA autocast does this cast itself.
+torch::Tensor Normalize(torch::nn::LayerNorm& norm, const torch::Tensor& x) {
+  const auto dtype = norm->weight.scalar_type();
+  return norm->forward(x.scalar_type() == dtype ? x : x.to(dtype));
+}
+
 }  // namespace
 
 BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& c) : dropout_p(c.hidden_dropout_prob) {
@@ -31,7 +39,7 @@ torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids, const 
   // (B,T,C) + (1,T,C) + (B,T,C) or (C): absent token types are all type 0.
   torch::Tensor x = word_embeddings(input_ids) + position_embeddings->weight.narrow(0, 0, T).unsqueeze(0);
   x = token_type_ids.defined() ? x + token_type_embeddings(token_type_ids) : x + token_type_embeddings->weight[0];
-  return torch::dropout(LayerNorm(x), dropout_p, is_training());
+  return torch::dropout(Normalize(LayerNorm, x), dropout_p, is_training());
 }
 
 BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& c)
@@ -72,7 +80,7 @@ BertResidualOutputImpl::BertResidualOutputImpl(int64_t in, int64_t out, const Be
 }
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
-  return LayerNorm(torch::dropout(dense(x), dropout_p, is_training()) + residual);
+  return Normalize(LayerNorm, torch::dropout(dense(x), dropout_p, is_training()) + residual);
 }
 
 BertAttentionImpl::BertAttentionImpl(const BertConfig& c) {
@@ -126,7 +134,7 @@ BertHeadTransformImpl::BertHeadTransformImpl(const BertConfig& c) {
 }
 
 torch::Tensor BertHeadTransformImpl::forward(const torch::Tensor& hidden) {
-  return LayerNorm(torch::gelu(dense(hidden)));
+  return Normalize(LayerNorm, torch::gelu(dense(hidden)));
 }
 
 BertLMHeadImpl::BertLMHeadImpl(const BertConfig& c, torch::Tensor word_embeddings)

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,7 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Run {
+struct WorkerRun {
   int status = -1;
   std::vector<json> reports;
   std::map<int64_t, double> losses;  // step -> train/loss
@@ -31,8 +33,8 @@ struct Run {
   json result;
 };
 
-Run Parse(int status, const std::string& out) {
-  Run run;
+WorkerRun Parse(int status, const std::string& out) {
+  WorkerRun run;
   run.status = status;
   std::istringstream in(out);
   std::string line;
@@ -56,7 +58,7 @@ std::string WriteConfig(const std::string& dir, const json& config) {
   return path;
 }
 
-Run Worker(const std::vector<std::string>& args) {
+WorkerRun Worker(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {testing::BinaryPath("bert-worker")};
   argv.insert(argv.end(), args.begin(), args.end());
   std::string out;
@@ -88,7 +90,7 @@ class TrainingTest : public ::testing::Test {
             {"threads", 1},
             {"distributed", {{"rank", 0}, {"world_size", 1}}}};
   }
-  Run Pretrain(const json& config) {
+  WorkerRun Pretrain(const json& config) {
     fs::create_directories(config["output_dir"].get<std::string>());
     return Worker({"pretrain", "--config", WriteConfig(config["output_dir"], config)});
   }
@@ -107,14 +109,14 @@ std::map<std::string, torch::Tensor> Weights(const std::string& checkpoint) {
 
 TEST_F(TrainingTest, ResumeGivesTheSameLossesAsAnUninterruptedRun) {
   const std::string a = *root_ + "/straight", b = *root_ + "/resumed";
-  const Run straight = Pretrain(Config(a, 8));
+  const WorkerRun straight = Pretrain(Config(a, 8));
   ASSERT_EQ(straight.status, 0) << straight.result.dump();
   ASSERT_EQ(straight.losses.size(), 8u);
   EXPECT_TRUE(straight.result["ok"].get<bool>());
 
   ASSERT_EQ(Pretrain(Config(b, 8)).status, 0);
   fs::remove_all(b + "/checkpoints/checkpoint-8");  // as if interrupted after step 4's checkpoint
-  const Run resumed = Pretrain(Config(b, 8));
+  const WorkerRun resumed = Pretrain(Config(b, 8));
   ASSERT_EQ(resumed.status, 0) << resumed.result.dump();
   EXPECT_NE(resumed.log.find("resumed from checkpoint-4"), std::string::npos) << resumed.log;
   ASSERT_EQ(resumed.losses.size(), 4u);
@@ -125,7 +127,7 @@ TEST_F(TrainingTest, ResumeGivesTheSameLossesAsAnUninterruptedRun) {
   // A truncated newest checkpoint is skipped, and the run resumes from the one before.
   const std::string model = b + "/checkpoints/checkpoint-8/model.pt";
   fs::resize_file(model, fs::file_size(model) / 2);
-  const Run past_corrupt = Pretrain(Config(b, 8));
+  const WorkerRun past_corrupt = Pretrain(Config(b, 8));
   ASSERT_EQ(past_corrupt.status, 0) << past_corrupt.result.dump();
   EXPECT_NE(past_corrupt.log.find("skipping checkpoint"), std::string::npos) << past_corrupt.log;
   EXPECT_NE(past_corrupt.log.find("resumed from checkpoint-4"), std::string::npos) << past_corrupt.log;
@@ -142,6 +144,15 @@ TEST_F(TrainingTest, ResumeGivesTheSameLossesAsAnUninterruptedRun) {
     }
   }
   EXPECT_TRUE(reported);
+}
+
+TEST_F(TrainingTest, Bf16AutocastTrainsOnCpu) {
+  json config = Config(*root_ + "/bf16", 3);
+  config["training"]["precision"] = "bf16";
+  const WorkerRun run = Pretrain(config);
+  ASSERT_EQ(run.status, 0) << run.result.dump() << run.log;
+  ASSERT_EQ(run.losses.size(), 3u);
+  for (const auto& [step, loss] : run.losses) EXPECT_TRUE(std::isfinite(loss)) << "step " << step;
 }
 
 TEST_F(TrainingTest, SaveTotalLimitKeepsTheNewest) {
@@ -176,6 +187,7 @@ TEST_F(TrainingTest, TwoGlooRanksMatchOneProcessAndResumeOnOne) {
     ranked["distributed"]["rank"] = rank;
     ranked["distributed"]["local_rank"] = rank;
     const std::string config = WriteConfig(two, ranked);
+    std::fflush(stdout);  // else the child flushes our buffered output again
     const pid_t pid = ::fork();
     if (pid == 0) {
       const std::string log = two + "/rank" + std::to_string(rank) + ".out";
@@ -203,7 +215,7 @@ TEST_F(TrainingTest, TwoGlooRanksMatchOneProcessAndResumeOnOne) {
   resumed["output_dir"] = two;
   resumed["training"]["max_steps"] = 5;
   resumed["training"]["save_steps"] = 5;
-  const Run run = Pretrain(resumed);
+  const WorkerRun run = Pretrain(resumed);
   ASSERT_EQ(run.status, 0) << run.result.dump();
   EXPECT_NE(run.log.find("2 -> 1 ranks"), std::string::npos) << run.log;
   EXPECT_EQ(run.losses.size(), 2u);
@@ -220,6 +232,7 @@ TEST_F(TrainingTest, SigtermStopsAtAStepBoundaryWithoutACheckpoint) {
   const std::string path = WriteConfig(dir, config);
   int pipe_fds[2];
   ASSERT_EQ(::pipe(pipe_fds), 0);
+  std::fflush(stdout);  // else the child flushes our buffered output again
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(pipe_fds[1], 1);
@@ -246,7 +259,7 @@ TEST_F(TrainingTest, SigtermStopsAtAStepBoundaryWithoutACheckpoint) {
   ASSERT_TRUE(signalled);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 143);
-  const Run run = Parse(WEXITSTATUS(status), all);
+  const WorkerRun run = Parse(WEXITSTATUS(status), all);
   EXPECT_EQ(run.result["failure_cause"], "CANCELLED_BY_USER");
   EXPECT_TRUE(ListCheckpoints(dir + "/checkpoints").empty());
 }
@@ -254,27 +267,27 @@ TEST_F(TrainingTest, SigtermStopsAtAStepBoundaryWithoutACheckpoint) {
 TEST_F(TrainingTest, BadInputFailsWithACauseAndNoCrash) {
   json missing = Config(*root_ + "/bad1", 2);
   missing["dataset_dir"] = *root_ + "/no-such-dataset";
-  const Run a = Pretrain(missing);
+  const WorkerRun a = Pretrain(missing);
   EXPECT_EQ(a.status, 1);
   EXPECT_EQ(a.result["failure_cause"], "DATA_ERROR");
   EXPECT_NE(a.result["message"].get<std::string>().find("no-such-dataset"), std::string::npos);
 
   json hpu = Config(*root_ + "/bad2", 2);
   hpu["device"] = "hpu";
-  const Run b = Pretrain(hpu);
+  const WorkerRun b = Pretrain(hpu);
   EXPECT_EQ(b.status, 1);
   EXPECT_EQ(b.result["failure_cause"], "SPEC_ERROR");
   EXPECT_NE(b.result["message"].get<std::string>().find("hpu"), std::string::npos) << b.result.dump();
 
   json heads = Config(*root_ + "/bad3", 2);
   heads["model"]["num_attention_heads"] = 3;
-  const Run c = Pretrain(heads);
+  const WorkerRun c = Pretrain(heads);
   EXPECT_EQ(c.result["failure_cause"], "SPEC_ERROR");
   EXPECT_NE(c.result["message"].get<std::string>().find("num_attention_heads"), std::string::npos);
 
   json typed = Config(*root_ + "/bad4", 2);
   typed["training"]["max_steps"] = "many";
-  const Run d = Pretrain(typed);
+  const WorkerRun d = Pretrain(typed);
   EXPECT_EQ(d.result["failure_cause"], "SPEC_ERROR");
   EXPECT_NE(d.result["message"].get<std::string>().find("training.max_steps"), std::string::npos);
 }
@@ -287,7 +300,7 @@ TEST_F(TrainingTest, ExportsAHuggingFaceDirectoryThatPredicts) {
   ASSERT_TRUE(tokenizer->Save(tok_dir).ok());
   const json config = {{"checkpoint_dir", train_dir}, {"tokenizer_dir", tok_dir}, {"output_dir", out_dir}};
   std::ofstream(*root_ + "/export.json") << config.dump();
-  const Run run = Worker({"export", "--config", *root_ + "/export.json"});
+  const WorkerRun run = Worker({"export", "--config", *root_ + "/export.json"});
   ASSERT_EQ(run.status, 0) << run.result.dump();
   for (const char* f : {"config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
                         "special_tokens_map.json"}) {

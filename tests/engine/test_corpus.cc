@@ -152,6 +152,7 @@ std::string MakeTempDir(const std::string& name) {
 int RunProcess(const std::vector<std::string>& argv, std::string* out) {
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) return -1;
+  std::fflush(stdout);  // else the child flushes our buffered output again
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(pipe_fds[1], 1);
