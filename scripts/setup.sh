@@ -11,7 +11,6 @@ PACKAGES=(
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
   zlib1g-dev libzstd-dev libutf8proc-dev
   prometheus openssl
-  npm
   python3-torch python3-numpy
 )
 
@@ -19,6 +18,9 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm (for the Brown corpus and the Hugging Face reference): Debian's package,
+# unless a Node.js installation already brings its own npm.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if ((${#missing[@]})); then
   SUDO=""
