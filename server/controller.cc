@@ -49,6 +49,7 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(
 
   JobManagerOptions jm;
   jm.lease_ttl = options.lease_ttl;
+  jm.restart_grace = options.restart_grace;
   jm.heartbeat_interval = options.heartbeat_interval;
   jm.artifact_root = artifact_root;
   jm.check_spec_paths = options.check_spec_paths;

@@ -35,6 +35,8 @@ struct ControllerOptions {
   // Refuse to serve without TLS and tokens on a non-loopback address unless set.
   bool allow_insecure = false;
   absl::Duration lease_ttl = absl::Seconds(15);
+  // The least lease agents get after a restart (JobManagerOptions::restart_grace).
+  absl::Duration restart_grace = absl::Seconds(30);
   absl::Duration heartbeat_interval = absl::Seconds(5);
   absl::Duration tick_interval = absl::Milliseconds(500);
   bool check_spec_paths = true;

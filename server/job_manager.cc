@@ -43,12 +43,13 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(
 
 absl::Status JobManager::Load() {
   const absl::Time now = clock_->Now();
+  const absl::Duration restart_lease = std::max(options_.lease_ttl, options_.restart_grace);
   BERT_ASSIGN_OR_RETURN(std::vector<v1::AgentInfo> agents, store_->ListAgents());
   for (v1::AgentInfo& agent : agents) {
     const std::string id = agent.id();
     agents_[id].info = std::move(agent);
-    // Every known agent gets one lease to come back after a controller restart.
-    if (agents_[id].info.healthy()) leases_.Renew(id);
+    // Every known agent gets one grace period to come back after a controller restart.
+    if (agents_[id].info.healthy()) leases_.Renew(id, restart_lease);
   }
   std::map<v1::State, int64_t> job_counts;
   absl::Status status = store_->ForEachJob([&](const v1::Job& job) {
@@ -59,7 +60,7 @@ absl::Status JobManager::Load() {
       for (const v1::ShardAttempt& shard : stage.shards()) {
         if (shard.state() != v1::RUNNING) continue;
         delivered_at_[ShardKey{job.id(), stage.kind(), shard.shard_index()}] = now;
-        if (!leases_.Live(shard.agent_id())) leases_.Renew(shard.agent_id());
+        if (!leases_.Live(shard.agent_id())) leases_.Renew(shard.agent_id(), restart_lease);
         if (!agents_.contains(shard.agent_id())) agents_[shard.agent_id()].info.set_id(shard.agent_id());
       }
     }

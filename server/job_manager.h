@@ -37,6 +37,10 @@ namespace bert::server {
 struct JobManagerOptions {
   absl::Duration lease_ttl = absl::Seconds(15);
   absl::Duration heartbeat_interval = absl::Seconds(5);
+  // After a controller restart every known agent's lease lasts at least this
+  // long: agents need time to notice the restart and reconnect (gRPC backs off
+  // between connection attempts), and their stages keep running meanwhile.
+  absl::Duration restart_grace = absl::Seconds(30);
   RetryPolicy retry;
   // Controller's artifact directory; agents with a shared filesystem read it directly.
   std::string artifact_root;

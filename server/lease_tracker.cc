@@ -2,8 +2,8 @@
 
 namespace bert::server {
 
-absl::Time LeaseTracker::Renew(const std::string& id) {
-  const absl::Time deadline = clock_->Now() + ttl_;
+absl::Time LeaseTracker::Renew(const std::string& id, std::optional<absl::Duration> ttl) {
+  const absl::Time deadline = clock_->Now() + ttl.value_or(ttl_);
   deadlines_[id] = deadline;
   return deadline;
 }

@@ -17,8 +17,9 @@ class LeaseTracker {
  public:
   LeaseTracker(const Clock* clock, absl::Duration ttl) : clock_(clock), ttl_(ttl) {}
 
-  // Starts or extends the lease of `id`; returns its new deadline.
-  absl::Time Renew(const std::string& id);
+  // Starts or extends the lease of `id` for `ttl` (default: the tracker's);
+  // returns its new deadline.
+  absl::Time Renew(const std::string& id, std::optional<absl::Duration> ttl = std::nullopt);
   void Remove(const std::string& id);
   std::optional<absl::Time> Deadline(const std::string& id) const;
   bool Live(const std::string& id) const;

@@ -55,6 +55,7 @@ class JobManagerTest : public ::testing::Test {
     JobManagerOptions options;
     options.check_spec_paths = false;
     options.lease_ttl = absl::Seconds(10);
+    options.restart_grace = absl::Seconds(20);
     options.heartbeat_interval = absl::Seconds(2);
     options.retry.backoff_base = absl::Seconds(4);
     auto manager = JobManager::Create(store_.get(), &bus_, &clock_, options);
@@ -422,6 +423,11 @@ TEST_F(JobManagerTest, RestartKeepsRunningWorkForAgentsThatComeBack) {
   v1::Job reloaded = Get(job.id());
   EXPECT_EQ(reloaded.state(), v1::RUNNING);
   EXPECT_EQ(reloaded.last_event_seq(), seq_before);
+  // Agents get the restart grace (20 s), not just the lease ttl (10 s), to
+  // reconnect: after 15 s nothing is lost yet.
+  clock_.Advance(absl::Seconds(15));
+  ASSERT_TRUE(manager_->Tick().ok());
+  EXPECT_EQ(Get(job.id()).last_event_seq(), seq_before);
   // a1 reconnects and still runs its piece; a2 never comes back.
   v1::AgentInfo agent;
   agent.set_id("a1");
