@@ -195,7 +195,8 @@ absl::StatusOr<v1::Artifact> ArtifactTransfer::UploadOnce(const v1::AssignmentRe
                                                           const v1::Artifact& header,
                                                           const std::string& path,
                                                           bool is_directory,
-                                                          const std::vector<std::string>& files) {
+                                                          const std::vector<std::string>& files,
+                                                          const std::map<std::string, int64_t>& held) {
   grpc::ClientContext context;
   Authorize(context);
   v1::Artifact result;
@@ -208,10 +209,17 @@ absl::StatusOr<v1::Artifact> ArtifactTransfer::UploadOnce(const v1::AssignmentRe
     std::ifstream in(file, std::ios::binary);
     if (!in) return absl::NotFoundError(absl::StrCat("upload: cannot open ", file));
     int64_t offset = 0;
+    if (auto it = held.find(rel); it != held.end() && it->second > 0) {
+      std::error_code ec;
+      const auto size = static_cast<int64_t>(fs::file_size(file, ec));
+      if (!ec && it->second >= size && !first) continue;  // held whole: nothing to resend
+      offset = ec ? 0 : std::min(it->second, size);
+      in.seekg(offset);
+    }
     do {
       in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
       const std::streamsize n = in.gcount();
-      if (n == 0 && offset > 0) break;
+      if (n == 0 && offset > 0 && !first) break;
       v1::ArtifactChunk chunk;
       chunk.set_artifact_id(header.id());
       if (first) {
@@ -264,16 +272,34 @@ absl::StatusOr<v1::Artifact> ArtifactTransfer::Upload(const v1::AssignmentRef& r
     files.push_back("");
   }
   absl::Status last;
+  std::map<std::string, int64_t> held;
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(options_.retry_backoff * attempt);
-    auto result = UploadOnce(ref, header, path, local.is_directory, files);
+    // Also on the first try: an earlier run (an agent restarted) may have
+    // sent part of the same content.
+    held = HeldOnController(header);
+    auto result = UploadOnce(ref, header, path, local.is_directory, files, held);
     if (result.ok()) return result;
     last = result.status();
-    // Each try resends from offset 0, which the controller always accepts;
-    // FAILED_PRECONDITION therefore means a stale attempt: never retried.
+    // Each try resends from offsets the controller said it holds, which it
+    // accepts; FAILED_PRECONDITION therefore means a stale attempt: never retried.
     if (!Retryable(last)) break;
   }
   return last;
+}
+
+std::map<std::string, int64_t> ArtifactTransfer::HeldOnController(const v1::Artifact& header) {
+  grpc::ClientContext context;
+  Authorize(context);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::GetUploadStateRequest request;
+  request.set_artifact_id(header.id());
+  request.set_sha256(header.sha256());
+  v1::GetUploadStateResponse response;
+  std::map<std::string, int64_t> held;
+  if (!stub_->GetUploadState(&context, request, &response).ok()) return held;
+  for (const auto& file : response.files()) held[file.relative_path()] = file.bytes();
+  return held;
 }
 
 }  // namespace bert::agent

@@ -5,9 +5,12 @@
 // after an interruption; every chunk's SHA-256 and then the whole artifact's
 // size and SHA-256 are checked before it is renamed to <dest>. A mismatch
 // discards the partial data and is DATA_LOSS: a corrupt artifact is never used.
+// An interrupted upload is retried from the bytes the controller already holds
+// (GetUploadState), not from the start.
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -43,9 +46,14 @@ class ArtifactTransfer {
  private:
   // One DownloadArtifact call into `partial`; resumes from the bytes present.
   absl::Status DownloadOnce(const v1::Artifact& artifact, const std::string& partial);
+  // One UploadArtifact call; each file starts at its `held` count (absent: 0).
   absl::StatusOr<v1::Artifact> UploadOnce(const v1::AssignmentRef& ref, const v1::Artifact& header,
                                           const std::string& path, bool is_directory,
-                                          const std::vector<std::string>& files);
+                                          const std::vector<std::string>& files,
+                                          const std::map<std::string, int64_t>& held);
+  // What the controller holds of an interrupted upload of `header`; empty
+  // when nothing or when it cannot tell (the upload then starts over).
+  std::map<std::string, int64_t> HeldOnController(const v1::Artifact& header);
   void Authorize(grpc::ClientContext& context) const;
 
   std::shared_ptr<v1::AgentService::StubInterface> stub_;

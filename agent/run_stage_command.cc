@@ -14,6 +14,7 @@
 #include "agent/batching_reporter.h"
 #include "agent/failure.h"
 #include "common/atomic_file.h"
+#include "common/loopback_port.h"
 #include "nlohmann/json.hpp"
 #include "spec/job_spec.h"
 
@@ -120,6 +121,19 @@ int RunStageCommand(const RunStageOptions& options, const std::atomic<bool>& can
   assignment.set_shard_count(options.shards);
   *assignment.mutable_spec() = parsed.spec;
   assignment.set_artifact_root(work_dir);
+  if (options.local_ranks > 1 && kind == v1::PRETRAIN) {
+    absl::StatusOr<int> port = FreeLoopbackPort();
+    if (!port.ok()) {
+      fprintf(stderr, "run-stage: rendezvous port: %s\n", std::string(port.status().message()).c_str());
+      return 1;
+    }
+    v1::Rendezvous* rv = assignment.mutable_rendezvous();
+    rv->set_master_address("127.0.0.1");
+    rv->set_master_port(*port);
+    rv->set_world_size(options.local_ranks);
+    rv->set_node_rank(0);
+    rv->set_local_world_size(options.local_ranks);
+  }
   for (const v1::Artifact& a : index) {
     if (a.produced_by() < kind || (a.produced_by() == kind && options.shard == options.shards)) {
       *assignment.add_inputs() = a;

@@ -17,6 +17,9 @@ struct RunStageOptions {
   std::string worker_path;
   int threads = 0;  // 0 = all cores
   std::string device = "cpu";
+  // pretrain: ranks to run on this host as one gang (one per device), meeting
+  // on a free loopback port.
+  int local_ranks = 1;
 };
 
 // Returns the process exit code: 0 ok, 1 stage failed, 2 bad usage or spec.

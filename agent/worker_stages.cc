@@ -1,8 +1,10 @@
 #include "agent/worker_stages.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <system_error>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -61,20 +63,83 @@ absl::Status CopyTree(const fs::path& from, const fs::path& to) {
   return SyncDirectory(to.parent_path().string());
 }
 
+// Forwards to the stage's reporter; Cancelled() also once StopAll() was called,
+// so one failed rank stops its siblings.
+class GangReporter final : public StageReporter {
+ public:
+  explicit GangReporter(StageReporter& base) : base_(base) {}
+  void Progress(int64_t done, int64_t total, std::string_view unit) override {
+    base_.Progress(done, total, unit);
+  }
+  void Metric(std::string_view name, double value, int64_t step) override {
+    base_.Metric(name, value, step);
+  }
+  void Log(std::string_view level, std::string_view message) override { base_.Log(level, message); }
+  void Checkpoint(const v1::CheckpointRecord& record) override { base_.Checkpoint(record); }
+  bool Cancelled() const override { return stopped_ || base_.Cancelled(); }
+  void StopAll() { stopped_ = true; }
+
+ private:
+  StageReporter& base_;
+  std::atomic<bool> stopped_{false};
+};
+
 absl::Status RunWorkerWithConfig(const StageContext& ctx, StageReporter& reporter,
-                                 const std::string& subcommand, const nlohmann::json& config) {
+                                 const std::string& subcommand, const nlohmann::json& config,
+                                 const std::string& config_name = "", int threads = 0) {
   if (ctx.worker_path.empty() || !fs::exists(ctx.worker_path)) {
     return StageFailure(v1::INTERNAL,
                         absl::StrCat("bert-worker not found at '", ctx.worker_path, "'"));
   }
   const std::string config_path =
-      (fs::path(ctx.output_dir) / (subcommand + "-config.json")).string();
+      (fs::path(ctx.output_dir) /
+       (config_name.empty() ? subcommand + "-config.json" : config_name))
+          .string();
   BERT_RETURN_IF_ERROR(WriteFileAtomically(config_path, config.dump(2)));
   WorkerOptions options;
   options.argv = {ctx.worker_path, subcommand, "--config", config_path};
-  options.extra_env = {absl::StrCat("OMP_NUM_THREADS=", ctx.threads)};
+  options.extra_env = {absl::StrCat("OMP_NUM_THREADS=", threads > 0 ? threads : ctx.threads)};
   options.cancel_grace = ctx.cancel_grace;
   return RunWorker(options, reporter);
+}
+
+// Runs this host's ranks of a training gang, one bert-worker per local device
+// (`local_world_size` of them), each with its global rank and device index.
+// When one rank fails the others are stopped (they would wait in collectives
+// otherwise), and the first real failure is returned.
+absl::Status RunLocalRanks(const StageContext& ctx, StageReporter& reporter,
+                           const nlohmann::json& config) {
+  const v1::Rendezvous& rv = ctx.rendezvous;
+  const int world = std::max(1, rv.world_size());
+  const int local = std::clamp(rv.local_world_size(), 1, world);
+  auto rank_config = [&](int local_rank) {
+    nlohmann::json c = config;
+    c["distributed"]["rank"] = world > 1 ? rv.node_rank() * local + local_rank : 0;
+    c["distributed"]["local_rank"] = local_rank;
+    if (local > 1 && ctx.device == "cpu") c["threads"] = std::max(1, ctx.threads / local);
+    return c;
+  };
+  if (local == 1) return RunWorkerWithConfig(ctx, reporter, "pretrain", rank_config(0));
+
+  GangReporter gang(reporter);
+  std::vector<absl::Status> results(local);
+  std::vector<std::thread> ranks;
+  for (int i = 0; i < local; ++i) {
+    ranks.emplace_back([&, i] {
+      const nlohmann::json c = rank_config(i);
+      results[i] = RunWorkerWithConfig(ctx, gang, "pretrain", c,
+                                       absl::StrCat("pretrain-config.rank", i, ".json"),
+                                       c["threads"].get<int>());
+      if (!results[i].ok()) gang.StopAll();
+    });
+  }
+  for (std::thread& t : ranks) t.join();
+  // A rank stopped because another failed reports a cancellation; prefer the cause.
+  for (const absl::Status& s : results) {
+    if (!s.ok() && CauseOf(s) != v1::CANCELLED_BY_USER) return s;
+  }
+  for (const absl::Status& s : results) BERT_RETURN_IF_ERROR(s);
+  return absl::OkStatus();
 }
 
 class PretrainStage final : public Stage {
@@ -143,17 +208,13 @@ class PretrainStage final : public Stage {
                           {"seed", t.seed()}};
     config["device"] = ctx.device;
     config["threads"] = ctx.threads;
-    // One worker per host (devices > 1 per host is left to the worker).
     const v1::Rendezvous& rv = ctx.rendezvous;
-    const int world = std::max(1, rv.world_size());
     config["distributed"] = {
         {"backend", ctx.device == "cuda" ? "nccl" : (ctx.device == "hpu" ? "hccl" : "gloo")},
-        {"rank", world > 1 ? rv.node_rank() : 0},
-        {"world_size", world},
-        {"local_rank", 0},
+        {"world_size", std::max(1, rv.world_size())},
         {"master_addr", rv.master_address().empty() ? "127.0.0.1" : rv.master_address()},
         {"master_port", rv.master_port() > 0 ? rv.master_port() : 29500}};
-    BERT_RETURN_IF_ERROR(RunWorkerWithConfig(ctx, reporter, "pretrain", config));
+    BERT_RETURN_IF_ERROR(RunLocalRanks(ctx, reporter, config));
 
     const std::string last = NewestCheckpoint(checkpoints);
     if (last.empty()) {

@@ -134,4 +134,18 @@ grpc::Status AgentServiceImpl::DownloadArtifact(grpc::ServerContext* context,
   });
 }
 
+grpc::Status AgentServiceImpl::GetUploadState(grpc::ServerContext* context,
+                                              const v1::GetUploadStateRequest* request,
+                                              v1::GetUploadStateResponse* response) {
+  return guard_->Run(context, Method("GetUploadState"), [&](const Principal&) -> absl::Status {
+    BERT_ASSIGN_OR_RETURN(auto held, artifacts_->HeldBytes(request->artifact_id(), request->sha256()));
+    for (const auto& [relative_path, bytes] : held) {
+      v1::GetUploadStateResponse::HeldFile* file = response->add_files();
+      file->set_relative_path(relative_path);
+      file->set_bytes(bytes);
+    }
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace bert::server

@@ -34,6 +34,8 @@ class AgentServiceImpl final : public v1::AgentService::Service {
   grpc::Status DownloadArtifact(grpc::ServerContext* context,
                                 const v1::DownloadArtifactRequest* request,
                                 grpc::ServerWriter<v1::ArtifactChunk>* writer) override;
+  grpc::Status GetUploadState(grpc::ServerContext* context, const v1::GetUploadStateRequest* request,
+                              v1::GetUploadStateResponse* response) override;
 
  private:
   absl::Status Upload(grpc::ServerContext* context, grpc::ServerReader<v1::ArtifactChunk>* reader,

@@ -79,8 +79,14 @@ absl::StatusOr<ArtifactStore::Upload> ArtifactStore::Upload::Begin(ArtifactStore
   if (header.sha256().size() != 64) {
     return absl::InvalidArgumentError("artifact.sha256: must be 64 hex characters");
   }
-  const std::string partial = store->root_ + "/.partial/" + header.id();
+  const std::string partial = store->PartialPath(header.id());
+  const std::string content = ContentFile(partial);
   std::error_code ec;
+  if (ReadFile(content).value_or("") != header.sha256()) {
+    fs::remove_all(partial, ec);  // another content's bytes: never resume on them
+    fs::create_directories(fs::path(partial).parent_path(), ec);
+    BERT_RETURN_IF_ERROR(WriteFileAtomically(content, header.sha256()));
+  }
   fs::create_directories(header.is_directory() ? fs::path(partial) : fs::path(partial).parent_path(), ec);
   if (ec) return PosixError("mkdir", partial, ec.value());
   return Upload(store, header, partial);
@@ -147,7 +153,10 @@ absl::StatusOr<v1::Artifact> ArtifactStore::Upload::Finish() {
   }
   if (size != header_.size_bytes() || sha != header_.sha256()) {
     std::error_code ec;
-    if (size >= header_.size_bytes()) fs::remove_all(partial_, ec);  // complete but wrong: discard
+    if (size >= header_.size_bytes()) {  // complete but wrong: discard
+      fs::remove_all(partial_, ec);
+      fs::remove(ContentFile(partial_), ec);
+    }
     return absl::DataLossError(absl::StrCat("artifact ", header_.id(), ": received ", size,
                                             " bytes with sha256 ", sha.empty() ? "-" : sha,
                                             ", expected ", header_.size_bytes(), " bytes with ",
@@ -159,10 +168,26 @@ absl::StatusOr<v1::Artifact> ArtifactStore::Upload::Finish() {
   fs::remove_all(final_path, ec);
   fs::rename(partial_, final_path, ec);
   if (ec) return PosixError("rename", final_path, ec.value());
+  fs::remove(ContentFile(partial_), ec);
   BERT_RETURN_IF_ERROR(SyncDirectory(fs::path(final_path).parent_path().string()));
   v1::Artifact artifact = header_;
   artifact.set_uri("bertd://" + header_.id());
   return artifact;
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> ArtifactStore::HeldBytes(
+    const std::string& id, const std::string& sha256) const {
+  BERT_RETURN_IF_ERROR(CheckId(id));
+  std::map<std::string, int64_t> held;
+  const std::string partial = PartialPath(id);
+  if (sha256.empty() || ReadFile(ContentFile(partial)).value_or("") != sha256) return held;
+  std::error_code ec;
+  if (fs::is_regular_file(partial, ec)) {
+    held[""] = SizeOf(partial);
+  } else if (fs::is_directory(partial, ec)) {
+    for (const std::string& rel : ListFiles(partial)) held[rel] = SizeOf(partial + "/" + rel);
+  }
+  return held;
 }
 
 absl::Status ArtifactStore::Download(const v1::Artifact& artifact, const std::string& path,

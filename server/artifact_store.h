@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 
 #include "absl/status/status.h"
@@ -27,7 +28,13 @@ class ArtifactStore {
   static absl::Status CheckId(const std::string& id, const char* what = "artifact_id");
   std::string PathOf(const std::string& id) const { return root_ + "/" + id; }
 
-  // One UploadArtifact call. Not thread-safe.
+  // Bytes held per file (relative path; "" for a file artifact) by an
+  // interrupted upload of `id` whose content is `sha256`; empty when none.
+  absl::StatusOr<std::map<std::string, int64_t>> HeldBytes(const std::string& id,
+                                                          const std::string& sha256) const;
+
+  // One UploadArtifact call. Not thread-safe. A partial upload of other
+  // content (another sha256) under the same id is discarded at Begin.
   class Upload {
    public:
     // `header`: the first chunk's artifact (id, size_bytes, sha256, is_directory).
@@ -60,6 +67,10 @@ class ArtifactStore {
                         const std::function<bool(const v1::ArtifactChunk&)>& send) const;
 
  private:
+  std::string PartialPath(const std::string& id) const { return root_ + "/.partial/" + id; }
+  // Beside the partial data: the sha256 of the content being uploaded.
+  static std::string ContentFile(const std::string& partial) { return partial + ".sha256"; }
+
   std::string root_;
 };
 

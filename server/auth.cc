@@ -106,6 +106,7 @@ std::optional<Role> Authorizer::RequiredRole(std::string_view method) {
       {"/bert.v1.AgentService/CompleteStage", Role::kAgent},
       {"/bert.v1.AgentService/UploadArtifact", Role::kAgent},
       {"/bert.v1.AgentService/DownloadArtifact", Role::kAgent},
+      {"/bert.v1.AgentService/GetUploadState", Role::kAgent},
   };
   auto it = kTable.find(method);
   if (it == kTable.end()) return std::nullopt;

@@ -9,6 +9,9 @@
 #include "common/sha256.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
+#include "agent/artifact_transfer.h"
+#include "common/atomic_file.h"
+#include "metrics/metrics_exposer.h"
 #include "server/controller.h"
 
 namespace bert::server {
@@ -46,7 +49,8 @@ class ArtifactTransferTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.data_dir = (dir_ / "data").string();
     options.check_spec_paths = false;
-    auto c = Controller::Start(options);
+    metrics_ = std::make_shared<metrics::ControllerMetrics>();
+    auto c = Controller::Start(options, metrics_);
     ASSERT_TRUE(c.ok()) << c.status();
     controller_ = std::move(c).value();
     auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(controller_->port()),
@@ -119,7 +123,16 @@ class ArtifactTransferTest : public ::testing::Test {
     return reader->Finish();
   }
 
+  // bert_controller_artifact_bytes_total{direction="upload"}.
+  double UploadedBytes() const {
+    const std::string text = metrics::SerializeMetrics({metrics_->registry()});
+    const std::string key = "bert_controller_artifact_bytes_total{direction=\"upload\"} ";
+    const size_t at = text.find(key);
+    return at == std::string::npos ? 0 : std::stod(text.substr(at + key.size()));
+  }
+
   std::filesystem::path dir_;
+  std::shared_ptr<metrics::ControllerMetrics> metrics_;
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<v1::AgentService::Stub> agents_;
   std::unique_ptr<v1::JobService::Stub> jobs_;
@@ -172,6 +185,69 @@ TEST_F(ArtifactTransferTest, FileUploadResumesAndDownloadsVerified) {
   EXPECT_EQ(Download(header.id(), 0, &corrupt).error_code(), grpc::StatusCode::DATA_LOSS);
   std::string missing;
   EXPECT_EQ(Download("nope", 0, &missing).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// The agent's ArtifactTransfer, after an upload was cut off, asks what the
+// controller holds (only for the same content) and sends just the rest.
+TEST_F(ArtifactTransferTest, AgentResumesAnInterruptedUploadFromTheHeldBytes) {
+  std::string whole;
+  for (int i = 0; i < 200000; ++i) whole += std::to_string(i % 97) + " ";
+  const std::string path = (dir_ / "shard.txt").string();
+  ASSERT_TRUE(WriteFileAtomically(path, whole).ok());
+  v1::Artifact header;
+  header.set_id(ref_.job_id() + "/prepare/shard-0/text");
+  header.set_name("text");
+  header.set_size_bytes(static_cast<int64_t>(whole.size()));
+  header.set_sha256(Sha256Hex(whole));
+  const size_t cut = whole.size() / 2;
+  v1::Artifact out;
+  EXPECT_EQ(Upload(header, {Chunk(header.id(), 0, whole.substr(0, cut))}, &out).error_code(),
+            grpc::StatusCode::DATA_LOSS);  // cut off: nothing published
+
+  auto state = [&](const std::string& sha) {
+    grpc::ClientContext context;
+    v1::GetUploadStateRequest request;
+    request.set_artifact_id(header.id());
+    request.set_sha256(sha);
+    v1::GetUploadStateResponse response;
+    EXPECT_TRUE(agents_->GetUploadState(&context, request, &response).ok());
+    return response;
+  };
+  v1::GetUploadStateResponse held = state(header.sha256());
+  ASSERT_EQ(held.files_size(), 1);
+  EXPECT_EQ(held.files(0).relative_path(), "");
+  EXPECT_EQ(held.files(0).bytes(), static_cast<int64_t>(cut));
+  EXPECT_EQ(state(Sha256Hex("other content")).files_size(), 0);
+
+  const double before = UploadedBytes();
+  agent::ArtifactTransfer transfer(
+      v1::AgentService::NewStub(grpc::CreateChannel(
+          "127.0.0.1:" + std::to_string(controller_->port()), grpc::InsecureChannelCredentials())),
+      agent::TransferOptions{});
+  auto uploaded = transfer.Upload(ref_, header.id(), "text", v1::PREPARE, path);
+  ASSERT_TRUE(uploaded.ok()) << uploaded.status();
+  EXPECT_EQ(UploadedBytes() - before, static_cast<double>(whole.size() - cut));
+  std::string data;
+  ASSERT_TRUE(Download(header.id(), 0, &data).ok());
+  EXPECT_EQ(data, whole);
+  EXPECT_EQ(state(header.sha256()).files_size(), 0);  // nothing partial is left
+
+  // Other content under the same id starts over: the stale partial bytes are
+  // discarded, never combined with the new ones.
+  const std::string other = whole + "more";
+  v1::Artifact header2 = header;
+  header2.set_id(ref_.job_id() + "/prepare/shard-0/other");
+  header2.set_size_bytes(static_cast<int64_t>(other.size()));
+  header2.set_sha256(Sha256Hex(other));
+  v1::Artifact stale_header = header2;
+  stale_header.set_sha256(Sha256Hex("stale"));
+  EXPECT_FALSE(Upload(stale_header, {Chunk(header2.id(), 0, "stale bytes")}, &out).ok());
+  ASSERT_TRUE(WriteFileAtomically(path, other).ok());
+  auto second = transfer.Upload(ref_, header2.id(), "other", v1::PREPARE, path);
+  ASSERT_TRUE(second.ok()) << second.status();
+  data.clear();
+  ASSERT_TRUE(Download(header2.id(), 0, &data).ok());
+  EXPECT_EQ(data, other);
 }
 
 TEST_F(ArtifactTransferTest, DirectoryIsCheckedByItsManifest) {
