@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "agent/agent_id.h"
 #include "agent/failure.h"
+#include "agent/metered_reporter.h"
 #include "agent/resources.h"
 #include "common/atomic_file.h"
 
@@ -52,7 +53,10 @@ bool Transient(const absl::Status& s) {
 std::shared_ptr<grpc::Channel> MakeChannel(const AgentOptions& o) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
+  // Reconnect quickly after a controller restart: the lease it grants on
+  // restart is finite.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (!o.tls_ca.empty()) {
@@ -77,6 +81,7 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
   env_.worker_path = options_.worker_path;
   env_.cancel_grace = options_.cancel_grace;
   env_.transfer = transfer_.get();
+  env_.metrics = options_.metrics;
 }
 
 Agent::~Agent() {
@@ -91,6 +96,16 @@ std::unique_ptr<grpc::ClientContext> Agent::Context(milliseconds timeout) const 
   context->set_deadline(std::chrono::system_clock::now() + timeout);
   if (!options_.token.empty()) context->AddMetadata("authorization", "Bearer " + options_.token);
   return context;
+}
+
+absl::Status Agent::Observed(std::string_view method, std::chrono::steady_clock::time_point start,
+                             absl::Status status) const {
+  if (options_.metrics != nullptr) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    options_.metrics->ObserveRpc(method, static_cast<int>(status.code()), seconds);
+  }
+  return status;
 }
 
 bool Agent::Sleep(milliseconds d) {
@@ -115,8 +130,15 @@ absl::Status Agent::Register() {
   *request.mutable_agent() = info_;
   v1::RegisterResponse response;
   auto context = Context(milliseconds(10000));
-  absl::Status s = FromGrpc(stub_->Register(context.get(), request, &response));
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status s =
+      Observed("Register", start, FromGrpc(stub_->Register(context.get(), request, &response)));
   if (!s.ok()) return s;
+  if (options_.metrics != nullptr) {
+    options_.metrics->SetInfo(response.agent_id().empty() ? agent_id_ : response.agent_id(),
+                              info_.version(), options_.pools);
+    options_.metrics->SetConnected(true);
+  }
   if (!response.agent_id().empty()) agent_id_ = response.agent_id();
   if (response.heartbeat_interval_ms() > 0) heartbeat_ms_ = response.heartbeat_interval_ms();
   // Assignments the controller thinks we hold but we do not (we restarted):
@@ -137,6 +159,7 @@ absl::Status Agent::Register() {
 }
 
 void Agent::HeartbeatLoop() {
+  bool unreachable = false;
   while (Sleep(milliseconds(heartbeat_ms_.load()))) {
     v1::HeartbeatRequest request;
     request.set_agent_id(agent_id_);
@@ -148,14 +171,23 @@ void Agent::HeartbeatLoop() {
     }
     v1::HeartbeatResponse response;
     auto context = Context(milliseconds(std::max<int64_t>(heartbeat_ms_.load(), 2000)));
-    absl::Status s = FromGrpc(stub_->Heartbeat(context.get(), request, &response));
-    if (!s.ok()) {
-      if (s.code() == absl::StatusCode::kNotFound) {
-        response.set_reregister(true);
-      } else {
-        continue;  // the controller may be restarting; try again next beat
-      }
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status s =
+        Observed("Heartbeat", start, FromGrpc(stub_->Heartbeat(context.get(), request, &response)));
+    if (options_.metrics != nullptr) {
+      options_.metrics->OnHeartbeat(s.ok());
+      options_.metrics->SetConnected(s.ok());
+      options_.metrics->jobs().ExpireFinishedJobs(absl::Now());
     }
+    if (!s.ok() && s.code() != absl::StatusCode::kNotFound) {
+      // The controller may be restarting; try again next beat.
+      if (!unreachable) Say(absl::StrCat("controller unreachable: ", s.ToString()));
+      unreachable = true;
+      continue;
+    }
+    if (unreachable) Say("controller reachable again");
+    unreachable = false;
+    if (!s.ok()) response.set_reregister(true);
     for (const v1::AssignmentRef& c : response.cancel()) {
       std::lock_guard lock(mu_);
       for (auto& r : running_) {
@@ -186,7 +218,9 @@ void Agent::Complete(const v1::AssignmentRef& ref,
   for (int attempt = 0;; ++attempt) {
     v1::CompleteStageResponse response;
     auto context = Context(milliseconds(10000));
-    absl::Status s = FromGrpc(stub_->CompleteStage(context.get(), request, &response));
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status s = Observed("CompleteStage", start,
+                              FromGrpc(stub_->CompleteStage(context.get(), request, &response)));
     if (s.ok()) return;
     if (!Transient(s) || attempt >= 600) {
       Say(absl::StrCat("complete ", RefName(ref), " refused: ", s.ToString()));
@@ -205,7 +239,9 @@ void Agent::RunOne(Running* running, v1::Assignment assignment) {
     for (auto& r : batch) *request.add_reports() = std::move(r);
     v1::ReportStageResponse response;
     auto context = Context(milliseconds(10000));
-    absl::Status s = FromGrpc(stub_->ReportStage(context.get(), request, &response));
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status s = Observed("ReportStage", start,
+                              FromGrpc(stub_->ReportStage(context.get(), request, &response)));
     if (!s.ok()) return s;
     return response.cancel();
   };
@@ -219,14 +255,36 @@ void Agent::RunOne(Running* running, v1::Assignment assignment) {
     running->reporter = reporter;
     if (running->cancel || stopping_) reporter->Cancel();
   }
+  // With metrics on, the stage reports through a MeteredReporter in front of the batcher.
+  std::unique_ptr<MeteredReporter> metered;
+  StageReporter* stage_reporter = reporter.get();
+  const auto started = std::chrono::steady_clock::now();
+  if (options_.metrics != nullptr) {
+    options_.metrics->OnAssignmentStarted(ref.job_id(), ref.stage());
+    metered =
+        std::make_unique<MeteredReporter>(*reporter, *options_.metrics, ref.job_id(), ref.stage());
+    stage_reporter = metered.get();
+  }
   absl::StatusOr<std::vector<v1::Artifact>> result;
   try {
-    result = RunAssignment(assignment, env_, *reporter);
+    result = RunAssignment(assignment, env_, *stage_reporter);
   } catch (const std::exception& e) {
     result = StageFailure(v1::INTERNAL, absl::StrCat("unexpected exception: ", e.what()));
   }
   if (!result.ok()) reporter->Log("error", std::string(result.status().message()));
   reporter->Finish();
+  if (options_.metrics != nullptr) {
+    const v1::FailureCause cause =
+        result.ok() ? v1::FAILURE_CAUSE_UNSPECIFIED : CauseOf(result.status());
+    const v1::State outcome = result.ok()                      ? v1::SUCCEEDED
+                              : cause == v1::CANCELLED_BY_USER ? v1::CANCELLED
+                                                               : v1::FAILED;
+    options_.metrics->OnWorkerExit(ref.stage(), cause);
+    options_.metrics->OnAssignmentFinished(
+        ref.job_id(), ref.stage(), outcome,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+        absl::Now());
+  }
   Say(absl::StrCat("finish ", RefName(ref), ": ", result.ok() ? "ok" : result.status().ToString()));
   Complete(ref, result);
   running->done = true;
@@ -317,7 +375,10 @@ absl::Status Agent::Run() {
       if (stopping_) break;
       acquiring_ = context.get();
     }
-    absl::Status s = FromGrpc(stub_->AcquireAssignment(context.get(), request, &response));
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status s =
+        Observed("AcquireAssignment", start,
+                 FromGrpc(stub_->AcquireAssignment(context.get(), request, &response)));
     {
       std::lock_guard lock(mu_);
       acquiring_ = nullptr;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "agent/assignment_runner.h"
 #include "agent/batching_reporter.h"
 #include "bert/v1/agent_service.grpc.pb.h"
+#include "metrics/agent_metrics.h"
 
 namespace bert::agent {
 
@@ -37,6 +39,8 @@ struct AgentOptions {
   int slots = 1;                     // assignments run at once
   std::chrono::milliseconds report_interval{300};
   std::chrono::milliseconds cancel_grace{10000};
+  // Prometheus metrics (bert_agent_*); null: none. Not owned; outlives the agent.
+  metrics::AgentMetrics* metrics = nullptr;
 };
 
 // Run() blocks until Stop(); Stop() may be called from any thread (or a signal
@@ -65,6 +69,9 @@ class Agent {
   void ReapFinished();
   std::unique_ptr<grpc::ClientContext> Context(std::chrono::milliseconds timeout) const;
   bool Sleep(std::chrono::milliseconds d);  // false when stopping
+  // Records a finished call to the controller (when metrics are on) and returns `status`.
+  absl::Status Observed(std::string_view method, std::chrono::steady_clock::time_point start,
+                        absl::Status status) const;
 
   AgentOptions options_;
   std::shared_ptr<v1::AgentService::Stub> stub_;

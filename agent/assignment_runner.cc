@@ -22,6 +22,11 @@ std::string StageDirName(v1::StageKind stage) {
   return absl::AsciiStrToLower(v1::StageKind_Name(stage));
 }
 
+void CountArtifactBytes(const RunnerEnvironment& env, metrics::ArtifactDirection direction,
+                        int64_t bytes) {
+  if (env.metrics != nullptr) env.metrics->AddArtifactBytes(direction, bytes);
+}
+
 absl::StatusOr<std::string> MaterializeInput(const v1::Artifact& artifact,
                                              const RunnerEnvironment& env) {
   absl::string_view uri = artifact.uri();
@@ -45,6 +50,7 @@ absl::StatusOr<std::string> MaterializeInput(const v1::Artifact& artifact,
         s.code() == absl::StatusCode::kDataLoss ? v1::ARTIFACT_CORRUPT : v1::INTERNAL,
         absl::StrCat("input ", artifact.id(), ": ", s.message()));
   }
+  CountArtifactBytes(env, metrics::ArtifactDirection::kDownload, artifact.size_bytes());
   return dest;
 }
 
@@ -79,7 +85,10 @@ void PublishCheckpoint(const v1::Assignment& assignment, const RunnerEnvironment
   }
   if (env.shared_fs || env.transfer == nullptr) return;
   auto uploaded = env.transfer->Upload(assignment.ref(), a->id(), a->name(), v1::PRETRAIN, path);
-  if (uploaded.ok()) *a = *uploaded;
+  if (uploaded.ok()) {
+    *a = *uploaded;
+    CountArtifactBytes(env, metrics::ArtifactDirection::kUpload, a->size_bytes());
+  }
 }
 
 absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& assignment,
@@ -140,6 +149,7 @@ absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& as
                                 : v1::INTERNAL,
                             absl::StrCat("upload ", id, ": ", uploaded.status().message()));
       }
+      CountArtifactBytes(env, metrics::ArtifactDirection::kUpload, uploaded->size_bytes());
       published.push_back(*uploaded);
       continue;
     }

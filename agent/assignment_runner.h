@@ -13,6 +13,7 @@
 #include "agent/artifact_transfer.h"
 #include "agent/stage_reporter.h"
 #include "bert/v1/agent_service.pb.h"
+#include "metrics/agent_metrics.h"
 
 namespace bert::agent {
 
@@ -23,7 +24,8 @@ struct RunnerEnvironment {
   int threads = 1;
   std::string device = "cpu";
   std::chrono::milliseconds cancel_grace{10000};
-  ArtifactTransfer* transfer = nullptr;  // null without a controller; not owned
+  ArtifactTransfer* transfer = nullptr;      // null without a controller; not owned
+  metrics::AgentMetrics* metrics = nullptr;  // artifact bytes moved; null: none; not owned
 };
 
 // "<job>/<stage>/<name>", stage in lower case.

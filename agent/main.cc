@@ -2,6 +2,7 @@
 //
 //   bert-agent --server HOST:PORT --pools cpu,train --work-dir DIR [--token T]
 //              [--tls-ca PEM] [--id ID] [--shared-fs] [--worker PATH]
+//              [--metrics-listen HOST:PORT [--metrics-job-retention 30m]]
 //   bert-agent run-stage STAGE --spec job.yaml --work-dir DIR [--shard I --shards N]
 #include <signal.h>
 #include <unistd.h>
@@ -13,8 +14,11 @@
 #include <thread>
 
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "agent/agent.h"
 #include "agent/run_stage_command.h"
+#include "metrics/agent_metrics.h"
+#include "metrics/metrics_exposer.h"
 
 namespace {
 
@@ -60,6 +64,8 @@ int main(int argc, char** argv) {
   std::string pools = "cpu,train";
   std::vector<std::string> labels;
   int64_t cancel_grace_ms = 10000;
+  std::string metrics_listen;
+  std::string job_retention = "30m";
   app.add_option("--server", o.server, "bertd address, host:port");
   app.add_option("--pools", pools, "host pools served, comma-separated")->capture_default_str();
   app.add_option("--label", labels, "KEY=VALUE label (repeatable)");
@@ -75,6 +81,11 @@ int main(int argc, char** argv) {
   app.add_option("--slots", o.slots, "assignments run at once")->capture_default_str();
   app.add_option("--cancel-grace-ms", cancel_grace_ms, "SIGTERM to SIGKILL grace for a worker")
       ->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen,
+                 "HOST:PORT to serve Prometheus /metrics on (e.g. 0.0.0.0:9465)");
+  app.add_option("--metrics-job-retention", job_retention,
+                 "how long a finished job's per-job series stay in /metrics (e.g. 30m, 2h)")
+      ->capture_default_str();
 
   bert::agent::RunStageOptions rs;
   CLI::App* run_stage = app.add_subcommand("run-stage", "run one stage locally, without bertd");
@@ -88,6 +99,9 @@ int main(int argc, char** argv) {
   run_stage->add_option("--worker", rs.worker_path, "bert-worker binary");
   run_stage->add_option("--threads", rs.threads, "threads (0 = all cores)");
   run_stage->add_option("--device", rs.device, "cpu, cuda or hpu");
+  run_stage->add_option("--local-ranks", rs.local_ranks,
+                        "pretrain: ranks on this host, one per device (Gloo on CPU)")
+      ->check(CLI::Range(1, 64));
   CLI11_PARSE(app, argc, argv);
 
   if (run_stage->parsed()) {
@@ -115,6 +129,30 @@ int main(int argc, char** argv) {
   }
   o.cancel_grace = std::chrono::milliseconds(cancel_grace_ms);
   o.work_dir = std::filesystem::absolute(o.work_dir).string();
+
+  // Metrics: this process never loads libtorch (bert-worker children do), so
+  // prometheus-cpp's HTTP server can run here.
+  absl::Duration retention;
+  if (!absl::ParseDuration(job_retention, &retention) || retention < absl::ZeroDuration()) {
+    fprintf(stderr,
+            "bert-agent: --metrics-job-retention \"%s\": expected a duration such as 30m, 2h "
+            "or 90s\n",
+            job_retention.c_str());
+    return 2;
+  }
+  std::unique_ptr<bert::metrics::AgentMetrics> metrics;
+  std::unique_ptr<bert::metrics::MetricsExposer> exposer;
+  if (!metrics_listen.empty()) {
+    metrics = std::make_unique<bert::metrics::AgentMetrics>(retention);
+    auto started = bert::metrics::MetricsExposer::Start(metrics_listen, {metrics->registry()});
+    if (!started.ok()) {
+      fprintf(stderr, "bert-agent: %s\n", started.status().ToString().c_str());
+      return 1;
+    }
+    exposer = std::move(started).value();
+    o.metrics = metrics.get();
+    fprintf(stderr, "bert-agent: serving metrics on port %d\n", exposer->port());
+  }
   bert::agent::Agent agent(o);
   signals.Start([&agent](int) { agent.Stop(); });
   absl::Status s = agent.Run();

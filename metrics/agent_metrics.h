@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -43,7 +44,8 @@ class AgentMetrics {
   void OnHeartbeat(bool ok);
 
   // An assignment starts and finishes (result SUCCEEDED, FAILED or CANCELLED).
-  // Also drives jobs()' lifecycle for the assignment's job.
+  // Also drives jobs()' lifecycle: a job's retention clock starts when its
+  // last running assignment here finishes.
   void OnAssignmentStarted(std::string_view job_id, v1::StageKind stage);
   void OnAssignmentFinished(std::string_view job_id, v1::StageKind stage, v1::State result,
                             double seconds, absl::Time now);
@@ -63,8 +65,9 @@ class AgentMetrics {
   BoundedLabelSet pools_{64};
 
   prometheus::Family<prometheus::Gauge>& info_;
-  std::mutex info_mu_;
-  prometheus::Gauge* info_gauge_ = nullptr;  // guarded by info_mu_
+  std::mutex mu_;
+  prometheus::Gauge* info_gauge_ = nullptr;                 // guarded by mu_
+  std::map<std::string, int, std::less<>> running_by_job_;  // guarded by mu_
   prometheus::Family<prometheus::Gauge>& pool_member_;
   prometheus::Gauge& connected_;
   prometheus::Family<prometheus::Counter>& heartbeats_;

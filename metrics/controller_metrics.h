@@ -85,8 +85,8 @@ class ControllerMetrics {
     jobs_.SetStageProgress(job_id, stage, progress);
   }
   // Call when a job reaches SUCCEEDED, FAILED or CANCELLED; its per-job
-  // series go `job_retention` later, at an ExpireFinishedJobs call (call that
-  // periodically, e.g. from the lease sweep).
+  // series go `job_retention` later, at an ExpireFinishedJobs call (bertd's
+  // ControllerMetricsFeed makes both calls once a second).
   void OnJobFinished(std::string_view job_id, absl::Time now) { jobs_.OnJobFinished(job_id, now); }
   void ExpireFinishedJobs(absl::Time now) { jobs_.ExpireFinishedJobs(now); }
 

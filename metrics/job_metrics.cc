@@ -142,4 +142,13 @@ size_t JobMetrics::JobCount() const {
   return jobs_.size();
 }
 
+std::vector<std::string> JobMetrics::UnfinishedJobIds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> ids;
+  for (const auto& [job_id, series] : jobs_) {
+    if (!finished_at_.contains(job_id)) ids.push_back(job_id);
+  }
+  return ids;
+}
+
 }  // namespace bert::metrics

@@ -60,6 +60,9 @@ class JobMetrics {
   void ForgetJob(std::string_view job_id);
   // Jobs that currently have series.
   size_t JobCount() const;
+  // Jobs that have series and no finish time (no OnJobFinished since they
+  // were last active): what a feed re-checks for jobs that ended unseen.
+  std::vector<std::string> UnfinishedJobIds() const;
 
  private:
   using GaugeFamily = prometheus::Family<prometheus::Gauge>;

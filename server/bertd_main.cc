@@ -2,7 +2,7 @@
 //
 //   bertd --listen 127.0.0.1:7070 --data-dir /var/lib/bertd [--local-agent]
 //         [--tokens-file F] [--tls-cert C --tls-key K [--tls-client-ca CA]]
-//         [--metrics-listen 127.0.0.1:9464]
+//         [--metrics-listen 127.0.0.1:9464 [--metrics-job-retention 30m]]
 //
 // Runs until SIGINT or SIGTERM, then stops accepting calls, stops the local
 // agent if any, and exits. All state is in --data-dir; a restart (even after
@@ -20,6 +20,7 @@
 #include "metrics/controller_metrics.h"
 #include "metrics/metrics_exposer.h"
 #include "server/controller.h"
+#include "server/controller_metrics_feed.h"
 #include "server/local_agent.h"
 
 namespace {
@@ -27,7 +28,8 @@ namespace {
 std::string RandomToken() {
   unsigned char bytes[24];
   RAND_bytes(bytes, sizeof(bytes));
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
 }
 
 int Run(int argc, char** argv) {
@@ -37,15 +39,18 @@ int Run(int argc, char** argv) {
   std::string agent_path = bert::server::LocalAgent::DefaultAgentPath();
   std::vector<std::string> agent_args;
   std::string metrics_listen;
+  std::string job_retention = "30m";
   std::string port_file;
   int64_t lease_ttl_ms = 15000;
   int64_t heartbeat_ms = 5000;
+  int64_t restart_grace_ms = 30000;
 
   CLI::App app{"bertd: the BERT pre-training controller"};
   app.add_option("--listen", options.listen, "HOST:PORT to serve gRPC on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--data-dir", options.data_dir, "RocksDB state and artifacts")->required();
-  app.add_option("--tokens-file", options.tokens_file, "bearer tokens: 'TOKEN ROLE SUBJECT' per line");
+  app.add_option("--tokens-file", options.tokens_file,
+                 "bearer tokens: 'TOKEN ROLE SUBJECT' per line");
   app.add_option("--tls-cert", options.tls_cert, "server certificate (PEM)");
   app.add_option("--tls-key", options.tls_key, "server private key (PEM)");
   app.add_option("--tls-client-ca", options.tls_client_ca,
@@ -53,12 +58,22 @@ int Run(int argc, char** argv) {
   app.add_flag("--allow-insecure", options.allow_insecure,
                "serve a non-loopback address without TLS or tokens");
   app.add_flag("--local-agent", local_agent, "run a bert-agent child serving every pool");
-  app.add_option("--agent-path", agent_path, "bert-agent binary for --local-agent")->capture_default_str();
+  app.add_option("--agent-path", agent_path, "bert-agent binary for --local-agent")
+      ->capture_default_str();
   app.add_option("--agent-arg", agent_args, "extra argument for the local agent (repeatable)");
   app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for Prometheus /metrics");
+  app.add_option("--metrics-job-retention", job_retention,
+                 "how long a finished job's per-job series stay in /metrics (e.g. 30m, 2h)")
+      ->capture_default_str();
   app.add_option("--port-file", port_file, "write the bound gRPC port here once serving");
-  app.add_option("--lease-ttl-ms", lease_ttl_ms, "agent lease without heartbeats")->capture_default_str();
+  app.add_option("--lease-ttl-ms", lease_ttl_ms, "agent lease without heartbeats")
+      ->capture_default_str();
   app.add_option("--heartbeat-interval-ms", heartbeat_ms, "heartbeat interval told to agents")
+      ->capture_default_str();
+  app.add_option(
+         "--restart-grace-ms", restart_grace_ms,
+         "after a restart, how long agents have to reconnect before their work is re-queued "
+         "(at least --lease-ttl-ms)")
       ->capture_default_str();
   app.add_flag("--no-check-paths", no_check_paths,
                "do not require spec paths to exist on this host (agents elsewhere read them)");
@@ -68,11 +83,19 @@ int Run(int argc, char** argv) {
     return app.exit(e);
   }
   if (lease_ttl_ms < 100 || heartbeat_ms < 10 || heartbeat_ms >= lease_ttl_ms) {
-    std::cerr << "bertd: need 10 <= --heartbeat-interval-ms < --lease-ttl-ms and --lease-ttl-ms >= 100\n";
+    std::cerr
+        << "bertd: need 10 <= --heartbeat-interval-ms < --lease-ttl-ms and --lease-ttl-ms >= 100\n";
+    return 2;
+  }
+  absl::Duration retention;
+  if (!absl::ParseDuration(job_retention, &retention) || retention < absl::ZeroDuration()) {
+    std::cerr << "bertd: --metrics-job-retention \"" << job_retention
+              << "\": expected a duration such as 30m, 2h or 90s\n";
     return 2;
   }
   options.lease_ttl = absl::Milliseconds(lease_ttl_ms);
   options.heartbeat_interval = absl::Milliseconds(heartbeat_ms);
+  options.restart_grace = absl::Milliseconds(restart_grace_ms);
   options.check_spec_paths = !no_check_paths;
   std::string agent_token;
   if (local_agent && !options.tokens_file.empty()) {
@@ -87,7 +110,7 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto metrics = std::make_shared<bert::metrics::ControllerMetrics>();
+  auto metrics = std::make_shared<bert::metrics::ControllerMetrics>(retention);
   std::unique_ptr<bert::metrics::MetricsExposer> exposer;
   if (!metrics_listen.empty()) {
     auto started = bert::metrics::MetricsExposer::Start(metrics_listen, {metrics->registry()});
@@ -101,6 +124,17 @@ int Run(int argc, char** argv) {
   if (!controller.ok()) {
     std::cerr << "bertd: " << controller.status() << "\n";
     return 1;
+  }
+  // Progress, queues, agents, store size and per-job series lifetimes.
+  bert::server::RealClock clock;
+  std::unique_ptr<bert::server::ControllerMetricsFeed> feed;
+  if (exposer) {
+    bert::server::ControllerMetricsFeedOptions feed_options;
+    feed_options.interval = absl::Seconds(1);
+    feed_options.store_dir = options.data_dir + "/db";
+    feed = std::make_unique<bert::server::ControllerMetricsFeed>(
+        (*controller)->manager(), metrics.get(), &clock, feed_options);
+    feed->Start();
   }
   const int port = (*controller)->port();
   std::cout << "bertd: serving on port " << port << " (data in " << options.data_dir << ")"
@@ -120,6 +154,7 @@ int Run(int argc, char** argv) {
     auto started = bert::server::LocalAgent::Start(agent_options);
     if (!started.ok()) {
       std::cerr << "bertd: " << started.status() << "\n";
+      if (feed) feed->Stop();
       (*controller)->Shutdown();
       return 1;
     }
@@ -130,6 +165,7 @@ int Run(int argc, char** argv) {
   sigwait(&signals, &signal_number);
   std::cout << "bertd: signal " << signal_number << ", shutting down" << std::endl;
   if (agent) agent->Stop();
+  if (feed) feed->Stop();
   (*controller)->Shutdown();
   return 0;
 }

@@ -213,7 +213,11 @@ absl::Status JobManager::LoseAgentWork(const std::string& agent_id, const std::s
     for (v1::Stage& stage : *change.job.mutable_stages()) {
       for (int i = 0; i < stage.shards_size(); ++i) {
         v1::ShardAttempt* shard = stage.mutable_shards(i);
-        if (lost(job_id, stage, *shard)) FailShard(change, &stage, shard, v1::AGENT_LOST, why);
+        if (!lost(job_id, stage, *shard)) continue;
+        if (metrics_ != nullptr && only_delivered_before_grace) {
+          metrics_->OnLeaseExpired(metrics::LeaseExpiryCause::kAssignment);
+        }
+        FailShard(change, &stage, shard, v1::AGENT_LOST, why);
       }
     }
     BERT_RETURN_IF_ERROR(Commit(change));

@@ -34,7 +34,9 @@ class RunStageTest : public ::testing::Test {
     std::ofstream(dir_ / "job.yaml")
         << "name: t\ncorpus:\n  sources:\n    - paths: [\"" << corpus
         << "\"]\n      format: text\ntokenizer:\n  vocab_size: 600\n"
-           "preprocess:\n  max_seq_length: 32\nmodel:\n  preset: bert-tiny\n";
+           "preprocess:\n  max_seq_length: 32\nmodel:\n  preset: bert-tiny\n"
+           "training:\n  max_steps: 4\n  per_device_batch_size: 4\n  save_steps: 4\n"
+           "  logging_steps: 2\n  eval_steps: 0\n";
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -100,6 +102,34 @@ TEST_F(RunStageTest, CorruptInputIsDetectedAndNeverUsed) {
   EXPECT_TRUE(absl::StrContains(out, "ARTIFACT_CORRUPT")) << out;
   EXPECT_TRUE(absl::StrContains(out, "local/prepare/corpus")) << out;
   EXPECT_FALSE(fs::exists(dir_ / "w/local/tokenizer/shard-0/tokenizer"));
+}
+
+// Two ranks on one host (as on a host with two devices): one bert-worker per
+// rank, each with its own rank and device index, meeting over Gloo; the
+// checkpoint they write is a 2-rank one.
+TEST_F(RunStageTest, PretrainRunsOneWorkerPerLocalRank) {
+  if (access((Env("BERT_BIN_DIR") + "/bert-worker").c_str(), X_OK) != 0) {
+    GTEST_SKIP() << "no bert-worker (built without libtorch)";
+  }
+  std::string out;
+  for (const char* stage : {"prepare", "tokenizer", "preprocess"}) {
+    ASSERT_EQ(Run(stage, "w", &out), 0) << stage << ": " << out;
+  }
+  ASSERT_EQ(Run(absl::StrCat("pretrain --local-ranks 2 --worker ", Env("BERT_BIN_DIR"),
+                             "/bert-worker"),
+                "w", &out),
+            0)
+      << out;
+  const fs::path stage_dir = dir_ / "w/local/pretrain/shard-0";
+  for (int rank : {0, 1}) {
+    auto config = ReadFile((stage_dir / absl::StrCat("pretrain-config.rank", rank, ".json")).string());
+    ASSERT_TRUE(config.ok()) << out;
+    EXPECT_TRUE(absl::StrContains(*config, absl::StrCat("\"rank\": ", rank))) << *config;
+    EXPECT_TRUE(absl::StrContains(*config, absl::StrCat("\"local_rank\": ", rank))) << *config;
+  }
+  auto state = ReadFile((stage_dir / "checkpoints/checkpoint-4/trainer_state.json").string());
+  ASSERT_TRUE(state.ok()) << out;
+  EXPECT_TRUE(absl::StrContains(*state, "\"world_size\": 2")) << *state;
 }
 
 TEST_F(RunStageTest, BadUsageIsExitCodeTwo) {

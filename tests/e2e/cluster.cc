@@ -118,7 +118,9 @@ void Cluster::StartController(const std::vector<std::string>& extra) {
                                    "--lease-ttl-ms",
                                    "2000",
                                    "--heartbeat-interval-ms",
-                                   "250"};
+                                   "250",
+                                   "--restart-grace-ms",
+                                   "20000"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   bertd_ = Process::Start(argv, dir_ + "/bertd." + std::to_string(++controller_starts_) + ".log");
   for (int i = 0; i < 600; ++i) {

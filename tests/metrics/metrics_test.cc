@@ -243,6 +243,23 @@ TEST(AgentMetricsTest, AssignmentsHeartbeatsAndInfo) {
       HasLine(text, R"(bert_agent_grpc_client_requests_total{code="OK",method="ReportStage"} 1)"));
 }
 
+TEST(AgentMetricsTest, JobSeriesGoAfterTheLastAssignmentOfTheJobPlusRetention) {
+  AgentMetrics metrics(absl::Minutes(5));
+  const absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  metrics.OnAssignmentStarted("job-1", v1::PREPARE);
+  metrics.OnAssignmentStarted("job-1", v1::PREPARE);  // two shards on this agent
+  EXPECT_TRUE(metrics.jobs().SetMetric("job-1", "train/loss", 3.0, 1));
+  metrics.OnAssignmentFinished("job-1", v1::PREPARE, v1::SUCCEEDED, 1, t0);
+  metrics.jobs().ExpireFinishedJobs(t0 + absl::Minutes(60));
+  EXPECT_EQ(metrics.jobs().JobCount(), 1u) << "expired while a shard of the job still runs";
+  metrics.OnAssignmentFinished("job-1", v1::PREPARE, v1::SUCCEEDED, 1, t0 + absl::Minutes(60));
+  metrics.jobs().ExpireFinishedJobs(t0 + absl::Minutes(64));
+  EXPECT_EQ(metrics.jobs().JobCount(), 1u);
+  metrics.jobs().ExpireFinishedJobs(t0 + absl::Minutes(65));
+  EXPECT_EQ(metrics.jobs().JobCount(), 0u);
+  EXPECT_EQ(Text(metrics.registry()).find("job_id="), std::string::npos);
+}
+
 TEST(MetricsExposerTest, ServesMetricsOverLoopbackHttp) {
   ControllerMetrics controller;
   controller.SetStoreSizeBytes(4096);

@@ -223,6 +223,15 @@ TEST_F(DashboardPrometheusTest, EveryDashboardExpressionReturnsData) {
       << "bert-agent's /metrics did not come up" << Logs();
   const int prometheus_port = StartPrometheus(bertd_metrics, agent_metrics);
   ASSERT_GT(prometheus_port, 0) << "Prometheus did not become ready" << Logs();
+  // rate() sees the job's counts only if a sample from before the job exists:
+  // wait for the first scrape of both targets (ready is not scraped).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return CheckQuery(prometheus_port, "up{job=\"bertd\"} == 1") == "" &&
+               CheckQuery(prometheus_port, "up{job=\"bert-agent\"} == 1") == "";
+      },
+      std::chrono::seconds(30)))
+      << "Prometheus did not scrape bertd and the agent" << Logs();
 
   // A small job through every stage.
   const std::string spec = R"(name: observability-test
@@ -285,6 +294,17 @@ output:
   std::this_thread::sleep_for(std::chrono::seconds(3));
   EXPECT_EQ(CheckQuery(prometheus_port, "up{job=\"bertd\"} == 1"), "");
   EXPECT_EQ(CheckQuery(prometheus_port, "up{job=\"bert-agent\"} == 1"), "");
+  // What the agent and the controller's feed add beyond the dashboard: the
+  // agent's own view of the job, and every finished stage reading complete.
+  for (const char* expr :
+       {"bert_agent_assignments_total{stage=\"pretrain\",result=\"succeeded\"} >= 1",
+        "bert_agent_job_train_loss > 0", "bert_agent_controller_connected == 1",
+        "sum(bert_agent_grpc_client_requests_total{method=\"ReportStage\",code=\"OK\"}) > 0",
+        "bert_controller_job_stage_progress_ratio{stage=\"pretrain\"} == 1",
+        "bert_controller_agents{health=\"healthy\",pool=\"train\"} == 1",
+        "bert_controller_store_size_bytes > 0"}) {
+    EXPECT_EQ(CheckQuery(prometheus_port, expr), "") << expr;
+  }
 
   int total = 0;
   const std::string failures = FailingExpressions(prometheus_port, &total);

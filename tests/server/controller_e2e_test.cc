@@ -61,7 +61,8 @@ class ControllerE2eTest : public ::testing::Test {
     fs::remove(port_file);
     std::vector<std::string> argv = {bertd_, "--listen", "127.0.0.1:0", "--data-dir",
                                      (dir_ / "state").string(), "--port-file", port_file,
-                                     "--lease-ttl-ms", "2000", "--heartbeat-interval-ms", "200"};
+                                     "--lease-ttl-ms", "2000", "--heartbeat-interval-ms", "200",
+                                     "--restart-grace-ms", "3000"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     bertd_process_ = std::make_unique<ChildProcess>(argv, (dir_ / "bertd.log").string());
     for (int i = 0; i < 400 && !fs::exists(port_file); ++i) {
