@@ -1,77 +1,22 @@
 #include "tests/e2e/cluster.h"
 
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "common/atomic_file.h"
+#include "tests/testing/port_file.h"
 
 namespace bert::e2e {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-
-std::unique_ptr<Process> Process::Start(const std::vector<std::string>& argv,
-                                        const std::string& log_path) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    setpgid(0, 0);
-    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  if (pid < 0) return nullptr;
-  setpgid(pid, pid);
-  return std::unique_ptr<Process>(new Process(pid, log_path));
-}
-
-Process::~Process() {
-  if (!reaped_) {
-    kill(-pid_, SIGKILL);
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  } else {
-    kill(-pid_, SIGKILL);  // anything left in its group
-  }
-}
-
-void Process::Signal(int sig) { kill(pid_, sig); }
-
-bool Process::Running() {
-  if (reaped_) return false;
-  if (waitpid(pid_, nullptr, WNOHANG) == pid_) reaped_ = true;
-  return !reaped_;
-}
-
-bool Process::WaitExit(milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (Running()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
 
 std::string Cluster::BinDir() {
   const char* d = getenv("BERT_BIN_DIR");
@@ -92,17 +37,12 @@ std::string Cluster::Missing(const std::vector<std::string>& binaries) {
   return missing.empty() ? "" : "missing in $BERT_BIN_DIR:" + missing;
 }
 
-Cluster::Cluster(const std::string& name) {
-  dir_ =
-      (fs::temp_directory_path() / ("bert_e2e_" + name + "_" + std::to_string(getpid()))).string();
-  fs::remove_all(dir_);
-  fs::create_directories(dir_);
-}
+Cluster::Cluster(const std::string& name)
+    : temp_dir_("bert_e2e_" + name + "_"), dir_(temp_dir_.path().string()) {}
 
 Cluster::~Cluster() {
-  agent_procs_.clear();
-  bertd_.reset();
-  if (getenv("BERT_E2E_KEEP") == nullptr) fs::remove_all(dir_);
+  for (auto& [id, agent] : agent_procs_) agent->Kill();
+  if (bertd_ != nullptr) bertd_->Kill();
 }
 
 void Cluster::StartController(const std::vector<std::string>& extra) {
@@ -122,21 +62,19 @@ void Cluster::StartController(const std::vector<std::string>& extra) {
                                    "--restart-grace-ms",
                                    "20000"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  bertd_ = Process::Start(argv, dir_ + "/bertd." + std::to_string(++controller_starts_) + ".log");
-  for (int i = 0; i < 600; ++i) {
-    if (auto text = ReadFile(port_file); text.ok() && !text->empty()) {
-      port_ = std::atoi(text->c_str());
-      break;
-    }
-    if (!bertd_->Running()) break;
-    std::this_thread::sleep_for(milliseconds(50));
+  bertd_ = std::make_unique<testing::ChildProcess>(
+      argv, dir_ + "/bertd." + std::to_string(++controller_starts_) + ".log");
+  // When bertd does not come up, the calls that follow fail and the test
+  // shows the logs.
+  if (std::optional<int> port = testing::WaitForPortFile(port_file, *bertd_, milliseconds(30000))) {
+    port_ = *port;
   }
   Connect();
 }
 
 void Cluster::KillController() {
   bertd_->Signal(SIGKILL);
-  bertd_->WaitExit(milliseconds(5000));
+  bertd_->WaitFor(milliseconds(5000));
 }
 
 void Cluster::Connect() {
@@ -146,8 +84,8 @@ void Cluster::Connect() {
   agents_ = v1::AgentService::NewStub(channel);
 }
 
-Process* Cluster::StartAgent(const std::string& id, const std::string& pools, bool shared_fs,
-                             const std::vector<std::string>& extra) {
+testing::ChildProcess* Cluster::StartAgent(const std::string& id, const std::string& pools,
+                                           bool shared_fs, const std::vector<std::string>& extra) {
   std::vector<std::string> argv = {BinDir() + "/bert-agent",
                                    "--server",
                                    "127.0.0.1:" + std::to_string(port_),
@@ -168,7 +106,7 @@ Process* Cluster::StartAgent(const std::string& id, const std::string& pools, bo
   if (shared_fs) argv.push_back("--shared-fs");
   argv.insert(argv.end(), extra.begin(), extra.end());
   auto& slot = agent_procs_[id];
-  slot = Process::Start(argv, dir_ + "/agent-" + id + ".log");
+  slot = std::make_unique<testing::ChildProcess>(argv, dir_ + "/agent-" + id + ".log");
   return slot.get();
 }
 
@@ -176,7 +114,7 @@ void Cluster::KillAgent(const std::string& id) {
   auto it = agent_procs_.find(id);
   if (it == agent_procs_.end()) return;
   it->second->Signal(SIGKILL);
-  it->second->WaitExit(milliseconds(5000));
+  it->second->WaitFor(milliseconds(5000));
 }
 
 std::string Cluster::Submit(const std::string& yaml, const std::string& base_dir) {

@@ -1,10 +1,9 @@
 // A small cluster of real processes on loopback for end-to-end tests: bertd
-// and bert-agents started from $BERT_BIN_DIR, each with its own log file,
-// plus gRPC clients for both services. Processes are killed when the Cluster
-// is destroyed.
+// and bert-agents started from $BERT_BIN_DIR, each with its own log file in
+// the cluster's temporary directory, plus gRPC clients for both services.
+// Processes are killed (SIGKILL to their process groups) when the Cluster is
+// destroyed. Not thread-safe.
 #pragma once
-
-#include <sys/types.h>
 
 #include <chrono>
 #include <functional>
@@ -15,32 +14,15 @@
 
 #include "bert/v1/agent_service.grpc.pb.h"
 #include "bert/v1/job_service.grpc.pb.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/temp_dir.h"
 
 namespace bert::e2e {
 
-// A child process whose stdout and stderr go to a log file.
-class Process {
- public:
-  static std::unique_ptr<Process> Start(const std::vector<std::string>& argv,
-                                        const std::string& log_path);
-  ~Process();
-  pid_t pid() const { return pid_; }
-  void Signal(int sig);
-  // Waits up to `timeout` for the exit; true when it exited.
-  bool WaitExit(std::chrono::milliseconds timeout);
-  bool Running();
-  const std::string& log_path() const { return log_path_; }
-
- private:
-  Process(pid_t pid, std::string log) : pid_(pid), log_path_(std::move(log)) {}
-  pid_t pid_;
-  bool reaped_ = false;
-  std::string log_path_;
-};
-
 class Cluster {
  public:
-  // `name` names the temporary directory (per test).
+  // `name` starts the temporary directory's name (per test); it is removed
+  // afterwards unless $BERT_KEEP_TEST_DIRS is set.
   explicit Cluster(const std::string& name);
   ~Cluster();
 
@@ -55,11 +37,11 @@ class Cluster {
   // Starts bertd on a free port (the same port again after a restart).
   void StartController(const std::vector<std::string>& extra = {});
   void KillController();  // SIGKILL
-  Process* controller() { return bertd_.get(); }
+  testing::ChildProcess* controller() { return bertd_.get(); }
 
   // Starts an agent with `id`, serving `pools`; shared_fs as it says.
-  Process* StartAgent(const std::string& id, const std::string& pools, bool shared_fs,
-                      const std::vector<std::string>& extra = {});
+  testing::ChildProcess* StartAgent(const std::string& id, const std::string& pools, bool shared_fs,
+                                    const std::vector<std::string>& extra = {});
   void KillAgent(const std::string& id);  // SIGKILL
 
   v1::JobService::Stub& jobs() { return *jobs_; }
@@ -78,10 +60,11 @@ class Cluster {
  private:
   void Connect();
 
+  testing::TempDir temp_dir_;  // outlives the processes, whose logs are in it
   std::string dir_;
   int port_ = 0;
-  std::unique_ptr<Process> bertd_;
-  std::map<std::string, std::unique_ptr<Process>> agent_procs_;
+  std::unique_ptr<testing::ChildProcess> bertd_;
+  std::map<std::string, std::unique_ptr<testing::ChildProcess>> agent_procs_;
   std::unique_ptr<v1::JobService::Stub> jobs_;
   std::unique_ptr<v1::AgentService::Stub> agents_;
   int controller_starts_ = 0;

@@ -13,6 +13,7 @@
 #include "server/event_bus.h"
 #include "server/job_manager.h"
 #include "storage/store.h"
+#include "tests/testing/temp_dir.h"
 
 namespace bert::server {
 namespace {
@@ -42,16 +43,12 @@ bool HasLine(const std::string& text, const std::string& line) {
 class ControllerMetricsFeedTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("feed_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    std::filesystem::remove_all(dir_);
     Open();
   }
   void TearDown() override {
     feed_.reset();
     manager_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   // (Re)opens the store, manager, metrics and feed, as a bertd (re)start does.
@@ -108,7 +105,8 @@ class ControllerMetricsFeedTest : public ::testing::Test {
     ASSERT_TRUE(manager_->Report(request).ok());
   }
 
-  std::filesystem::path dir_;
+  const bert::testing::TempDir temp_dir_{"feed_"};  // removed after the members below
+  const std::filesystem::path dir_ = temp_dir_.path();
   FakeClock clock_;
   EventBus bus_;
   std::unique_ptr<metrics::ControllerMetrics> metrics_;

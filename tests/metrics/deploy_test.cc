@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -27,7 +29,10 @@
 #include "metrics/controller_metrics.h"
 #include "metrics/metrics_exposer.h"
 #include "nlohmann/json.hpp"
-#include "tests/observability/child_process.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/grafana_dashboard.h"
+#include "tests/testing/port_file.h"
+#include "tests/testing/temp_dir.h"
 #include "yaml-cpp/yaml.h"
 
 namespace bert::metrics {
@@ -62,22 +67,6 @@ int RunCommand(const std::string& command, std::string* output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("deploy_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
-
 std::vector<fs::path> FilesWithExtensions(const std::set<std::string>& extensions) {
   std::vector<fs::path> files;
   for (const auto& entry : fs::recursive_directory_iterator(DeployDir())) {
@@ -91,7 +80,7 @@ std::vector<fs::path> FilesWithExtensions(const std::set<std::string>& extension
 
 TEST(DeployTest, SystemdUnitsVerifyCleanly) {
   if (!HaveProgram("systemd-analyze")) GTEST_SKIP() << "systemd-analyze is not installed";
-  TempDir dir;
+  const bert::testing::TempDir dir("deploy_test_");
   // The units name /usr/local/bin binaries and /etc env files; point them at
   // stand-ins so verify checks the units themselves.
   fs::create_directories(dir.path() / "bin");
@@ -249,26 +238,9 @@ TEST(DeployTest, PrometheusConfigAndRulesPassPromtool) {
       << output;
 }
 
-// The dashboard's PromQL expressions, with Grafana's variables replaced as
-// the observability test does.
-std::vector<std::string> DashboardExpressions() {
-  nlohmann::json dashboard =
-      nlohmann::json::parse(ReadAll(DeployDir() / "grafana" / "bertd-dashboard.json"));
-  std::vector<std::string> expressions;
-  for (const auto& panel : dashboard["panels"]) {
-    if (!panel.contains("targets")) continue;
-    for (const auto& target : panel["targets"]) {
-      std::string expr = target.value("expr", "");
-      expr = std::regex_replace(expr, std::regex(R"(\$__rate_interval)"), "5m");
-      expr = std::regex_replace(expr, std::regex(R"(\$job_id)"), ".+");
-      expressions.push_back(expr);
-    }
-  }
-  return expressions;
-}
-
 TEST(DeployTest, DashboardQueriesNameExportedMetricsAndParse) {
-  std::vector<std::string> expressions = DashboardExpressions();
+  const std::vector<std::string> expressions = bert::testing::DashboardExpressions(
+      (DeployDir() / "grafana" / "bertd-dashboard.json").string(), "5m");
   ASSERT_GE(expressions.size(), 20u);
 
   // Names the classes export (populate the lazily created families first).
@@ -311,7 +283,7 @@ TEST(DeployTest, DashboardQueriesNameExportedMetricsAndParse) {
 
   // PromQL syntax: promtool parses each expression as a recording rule.
   if (!HaveProgram("promtool")) GTEST_SKIP() << "promtool is not installed";
-  TempDir dir;
+  const bert::testing::TempDir dir("deploy_test_");
   YAML::Emitter rules;
   rules << YAML::BeginMap << YAML::Key << "groups" << YAML::Value << YAML::BeginSeq
         << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "dashboard" << YAML::Key
@@ -421,7 +393,7 @@ TEST(DeployTest, DeployedFlagsExistInTheBinaries) {
 
 TEST(DeployTest, MakeTlsIssuesCertificatesThatVerify) {
   if (!HaveProgram("openssl")) GTEST_SKIP() << "openssl is not installed";
-  TempDir dir;
+  const bert::testing::TempDir dir("deploy_test_");
   std::string output;
   ASSERT_EQ(RunCommand("bash " + (DeployDir() / "config" / "make-tls.sh").string() + " " +
                            dir.path().string() + " bertd.test IP:127.0.0.1 --client agent-1",
@@ -457,7 +429,7 @@ TEST(DeployTest, BertdServesTlsAndTokensFromTheExampleConfigs) {
     GTEST_SKIP() << "bertd is not built";
   }
   if (!HaveProgram("openssl")) GTEST_SKIP() << "openssl is not installed";
-  TempDir dir;
+  const bert::testing::TempDir dir("deploy_test_");
   std::string output;
   ASSERT_EQ(RunCommand("bash " + (DeployDir() / "config" / "make-tls.sh").string() + " " +
                            (dir.path() / "tls").string() + " bertd.test IP:127.0.0.1",
@@ -471,11 +443,11 @@ TEST(DeployTest, BertdServesTlsAndTokensFromTheExampleConfigs) {
        "--tls-key", (dir.path() / "tls/server.key").string(), "--tokens-file",
        (DeployDir() / "config" / "tokens.example").string(), "--port-file", port_file.string()},
       (dir.path() / "bertd.log").string());
-  for (int i = 0; i < 100 && !fs::exists(port_file) && bertd.Running(); ++i) {
-    usleep(100 * 1000);
-  }
-  ASSERT_TRUE(fs::exists(port_file)) << bertd.LogTail();
-  const std::string port = std::to_string(std::stoi(ReadAll(port_file)));
+  ASSERT_TRUE(bertd.started()) << bertd.error();
+  const std::optional<int> port_number =
+      bert::testing::WaitForPortFile(port_file.string(), bertd, std::chrono::seconds(10));
+  ASSERT_TRUE(port_number.has_value()) << bertd.LogTail();
+  const std::string port = std::to_string(*port_number);
 
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = ReadAll(dir.path() / "tls/ca.crt");

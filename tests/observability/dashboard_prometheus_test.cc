@@ -4,8 +4,6 @@
 // stage, then checks that EVERY PromQL expression of
 // deploy/grafana/bertd-dashboard.json returns data (a non-empty result with
 // at least one number that is not NaN) through Prometheus's HTTP API.
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,13 +11,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "bert/v1/job_service.grpc.pb.h"
+#include "common/loopback_port.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "metrics/agent_metrics.h"
@@ -27,7 +25,9 @@
 #include "metrics/metrics_exposer.h"
 #include "nlohmann/json.hpp"
 #include "tests/metrics/http_get.h"
-#include "tests/observability/child_process.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/grafana_dashboard.h"
+#include "tests/testing/temp_dir.h"
 
 namespace bert {
 namespace {
@@ -49,21 +49,9 @@ std::string ReadAll(const fs::path& path) {
   return buffer.str();
 }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
+// A free loopback port, or -1 (the servers given it then fail to start, and
+// the test says so).
+int FreePort() { return FreeLoopbackPort().value_or(-1); }
 
 template <typename Predicate>
 bool WaitFor(Predicate predicate, std::chrono::seconds timeout) {
@@ -81,24 +69,6 @@ std::string HelpText(const fs::path& binary) {
   std::string help = ReadAll(out);
   fs::remove(out);
   return help;
-}
-
-// Dashboard expressions with Grafana's variables resolved: the rate window
-// spans the whole test, and $job_id is "All".
-std::vector<std::string> DashboardExpressions() {
-  nlohmann::json dashboard =
-      nlohmann::json::parse(ReadAll(SourceDir() / "deploy/grafana/bertd-dashboard.json"));
-  std::vector<std::string> expressions;
-  for (const auto& panel : dashboard["panels"]) {
-    if (!panel.contains("targets")) continue;
-    for (const auto& target : panel["targets"]) {
-      std::string expr = target.value("expr", "");
-      expr = std::regex_replace(expr, std::regex(R"(\$__rate_interval)"), "10m");
-      expr = std::regex_replace(expr, std::regex(R"(\$job_id)"), ".+");
-      expressions.push_back(expr);
-    }
-  }
-  return expressions;
 }
 
 // Empty when `expr` returns data; otherwise why not.
@@ -121,18 +91,10 @@ std::string CheckQuery(int prometheus_port, const std::string& expr) {
 
 class DashboardPrometheusTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    tmp_ = fs::temp_directory_path() / ("bert_obs_" + std::to_string(getpid()));
-    fs::remove_all(tmp_);
-    fs::create_directories(tmp_);
-  }
-  void TearDown() override {
-    children_.clear();  // stops them
-    if (!HasFailure()) fs::remove_all(tmp_);
-  }
-  ChildProcess& Start(std::vector<std::string> argv, const std::string& log_name) {
-    children_.push_back(
-        std::make_unique<ChildProcess>(std::move(argv), (tmp_ / log_name).string()));
+  void TearDown() override { children_.clear(); }  // stops them, before tmp_ goes
+  ChildProcess& Start(const std::vector<std::string>& argv, const std::string& log_name) {
+    children_.push_back(std::make_unique<ChildProcess>(argv, (tmp_ / log_name).string()));
+    EXPECT_TRUE(children_.back()->started()) << children_.back()->error();
     return *children_.back();
   }
   std::string Logs() {
@@ -167,7 +129,9 @@ class DashboardPrometheusTest : public ::testing::Test {
   }
   // Every dashboard expression that returns no data, with the reason.
   std::string FailingExpressions(int prometheus_port, int* total) {
-    const std::vector<std::string> expressions = DashboardExpressions();
+    // The rate window spans the whole test.
+  const std::vector<std::string> expressions = testing::DashboardExpressions(
+      (SourceDir() / "deploy/grafana/bertd-dashboard.json").string(), "10m");
     *total = static_cast<int>(expressions.size());
     std::string failures;
     for (const std::string& expr : expressions) {
@@ -177,7 +141,8 @@ class DashboardPrometheusTest : public ::testing::Test {
     return failures;
   }
 
-  fs::path tmp_;
+  const testing::TempDir temp_dir_{"bert_obs_"};
+  const fs::path tmp_ = temp_dir_.path();
   std::vector<std::unique_ptr<ChildProcess>> children_;
 };
 

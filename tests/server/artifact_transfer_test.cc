@@ -13,6 +13,7 @@
 #include "common/atomic_file.h"
 #include "metrics/metrics_exposer.h"
 #include "server/controller.h"
+#include "tests/testing/temp_dir.h"
 
 namespace bert::server {
 namespace {
@@ -42,9 +43,6 @@ v1::ArtifactChunk Chunk(const std::string& id, int64_t offset, const std::string
 class ArtifactTransferTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("art_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    std::filesystem::remove_all(dir_);
     ControllerOptions options;
     options.listen = "127.0.0.1:0";
     options.data_dir = (dir_ / "data").string();
@@ -79,7 +77,6 @@ class ArtifactTransferTest : public ::testing::Test {
   }
   void TearDown() override {
     controller_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   // One UploadArtifact call sending `chunks` (the first gets the header).
@@ -131,7 +128,8 @@ class ArtifactTransferTest : public ::testing::Test {
     return at == std::string::npos ? 0 : std::stod(text.substr(at + key.size()));
   }
 
-  std::filesystem::path dir_;
+  const bert::testing::TempDir temp_dir_{"art_"};  // removed after the members below
+  const std::filesystem::path dir_ = temp_dir_.path();
   std::shared_ptr<metrics::ControllerMetrics> metrics_;
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<v1::AgentService::Stub> agents_;

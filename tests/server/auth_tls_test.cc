@@ -14,6 +14,7 @@
 #include "server/auth.h"
 #include "server/controller.h"
 #include "tests/server/test_pki.h"
+#include "tests/testing/temp_dir.h"
 
 namespace bert::server {
 namespace {
@@ -40,15 +41,10 @@ output:
 class AuthTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("auth_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
     ASSERT_TRUE(WriteFileAtomically((dir_ / "tokens.txt").string(), kTokens).ok());
   }
   void TearDown() override {
     controller_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   void StartController(bool tls, bool mutual) {
@@ -94,7 +90,8 @@ class AuthTlsTest : public ::testing::Test {
     return stub.SubmitJob(&context, request, out);
   }
 
-  std::filesystem::path dir_;
+  const bert::testing::TempDir temp_dir_{"auth_"};  // removed after the members below
+  const std::filesystem::path dir_ = temp_dir_.path();
   testing::TestPki pki_;
   std::unique_ptr<Controller> controller_;
   std::string address_;

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <regex>
 #include <thread>
 
@@ -14,12 +16,14 @@
 #include "common/atomic_file.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
-#include "tests/server/child_process.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/port_file.h"
+#include "tests/testing/temp_dir.h"
 
 namespace bert::server {
 namespace {
 
-using testing::ChildProcess;
+using bert::testing::ChildProcess;
 namespace fs = std::filesystem;
 
 std::string BinDir() {
@@ -42,19 +46,13 @@ class ControllerE2eTest : public ::testing::Test {
   void SetUp() override {
     bertd_ = BinDir() + "/bertd";
     if (!fs::exists(bertd_)) GTEST_SKIP() << "bertd is not built in " << BinDir();
-    dir_ = fs::path(::testing::TempDir()) /
-           ("e2e_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
     fs::create_directories(dir_ / "data");
     std::ofstream(dir_ / "data" / "a.txt") << "hello world\n";
     std::ofstream(dir_ / "job.yaml") << "name: e2e\ncorpus:\n  sources:\n    - paths: [data/*.txt]\n"
                                         "      format: text\nmodel:\n  preset: bert-tiny\n"
                                         "resources:\n  prep_shards: 2\noutput:\n  dir: out\n";
   }
-  void TearDown() override {
-    bertd_process_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { bertd_process_.reset(); }
 
   void StartBertd(std::vector<std::string> extra = {}) {
     const std::string port_file = (dir_ / "port").string();
@@ -65,12 +63,10 @@ class ControllerE2eTest : public ::testing::Test {
                                      "--restart-grace-ms", "3000"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     bertd_process_ = std::make_unique<ChildProcess>(argv, (dir_ / "bertd.log").string());
-    for (int i = 0; i < 400 && !fs::exists(port_file); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    auto port = ReadFile(port_file);
-    ASSERT_TRUE(port.ok()) << "bertd did not start; log:\n" << *ReadFile((dir_ / "bertd.log").string());
-    address_ = "127.0.0.1:" + std::string(port->substr(0, port->find('\n')));
+    ASSERT_TRUE(bertd_process_->started()) << bertd_process_->error();
+    const std::optional<int> port = bert::testing::WaitForPortFile(port_file, *bertd_process_);
+    ASSERT_TRUE(port.has_value()) << "bertd did not start; log:\n" << bertd_process_->LogTail();
+    address_ = "127.0.0.1:" + std::to_string(*port);
     auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
     jobs_ = v1::JobService::NewStub(channel);
     agents_ = v1::AgentService::NewStub(channel);
@@ -146,7 +142,8 @@ class ControllerE2eTest : public ::testing::Test {
   }
 
   std::string bertd_;
-  fs::path dir_;
+  const bert::testing::TempDir temp_dir_{"e2e_"};  // removed after bertd stopped
+  const fs::path dir_ = temp_dir_.path();
   std::unique_ptr<ChildProcess> bertd_process_;
   std::string address_;
   std::unique_ptr<v1::JobService::Stub> jobs_;
@@ -253,9 +250,9 @@ TEST_F(ControllerE2eTest, Sigkill_RestartKeepsJobsEventsAndReconcilesRunningWork
     EXPECT_EQ(code, 0) << out;
   }
   bertd_process_->Signal(SIGTERM);
-  int status = 0;
-  ASSERT_TRUE(bertd_process_->WaitFor(std::chrono::seconds(10), &status));
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  const std::optional<int> status = bertd_process_->WaitFor(std::chrono::seconds(10));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
 }
 
 TEST_F(ControllerE2eTest, LocalAgentIsStartedRestartedAndStopped) {
@@ -283,8 +280,7 @@ TEST_F(ControllerE2eTest, LocalAgentIsStartedRestartedAndStopped) {
   ASSERT_EQ(lines().size(), 2u);
   const pid_t second_pid = std::stoi(lines()[1].substr(0, lines()[1].find(' ')));
   bertd_process_->Signal(SIGTERM);
-  int status = 0;
-  ASSERT_TRUE(bertd_process_->WaitFor(std::chrono::seconds(15), &status));
+  ASSERT_TRUE(bertd_process_->WaitFor(std::chrono::seconds(15)).has_value());
   EXPECT_NE(::kill(second_pid, 0), 0) << "the local agent outlived bertd";
 }
 

@@ -11,6 +11,7 @@
 #include "server/clock.h"
 #include "server/event_bus.h"
 #include "storage/store.h"
+#include "tests/testing/temp_dir.h"
 
 namespace bert::server {
 namespace {
@@ -34,15 +35,11 @@ output:
 class JobManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("jm_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    std::filesystem::remove_all(dir_);
     Restart();
   }
   void TearDown() override {
     manager_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   // Drops the manager and store (as a crash would) and opens them again.
@@ -131,7 +128,8 @@ class JobManagerTest : public ::testing::Test {
     }
   }
 
-  std::filesystem::path dir_;
+  const bert::testing::TempDir temp_dir_{"jm_"};  // removed after the members below
+  const std::filesystem::path dir_ = temp_dir_.path();
   FakeClock clock_;
   EventBus bus_;
   std::unique_ptr<storage::Store> store_;
