@@ -80,7 +80,11 @@ BertResidualOutputImpl::BertResidualOutputImpl(int64_t in, int64_t out, const Be
 }
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
-  return Normalize(LayerNorm, torch::dropout(dense(x), dropout_p, is_training()) + residual);
+  torch::Tensor h = torch::dropout(dense(x), dropout_p, is_training());  // bf16 under autocast
+  // The residual stream stays fp32: convert first, as a bf16 + fp32 add takes
+  // libtorch's slow mixed-type path (several times a same-type add).
+  if (h.scalar_type() != residual.scalar_type()) h = h.to(residual.scalar_type());
+  return Normalize(LayerNorm, h + residual);
 }
 
 BertAttentionImpl::BertAttentionImpl(const BertConfig& c) {

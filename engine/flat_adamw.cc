@@ -1,5 +1,7 @@
 #include "engine/flat_adamw.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 
 namespace bert::engine {
@@ -8,13 +10,16 @@ bool DecaysWeight(const std::string& name) {
   return name.find("bias") == std::string::npos && name.find("LayerNorm") == std::string::npos;
 }
 
-FlatAdamW::FlatAdamW(const std::vector<std::pair<std::string, torch::Tensor>>& named, AdamWOptions options)
+FlatAdamW::FlatAdamW(const std::vector<std::pair<std::string, torch::Tensor>>& named,
+                     AdamWOptions options)
     : options_(options) {
   TORCH_CHECK(!named.empty(), "FlatAdamW: no parameters");
   // Decayed parameters first, so that the decay is one contiguous slice.
   std::vector<const std::pair<std::string, torch::Tensor>*> order;
-  for (const auto& p : named) if (DecaysWeight(p.first)) order.push_back(&p);
-  for (const auto& p : named) if (!DecaysWeight(p.first)) order.push_back(&p);
+  for (const auto& p : named)
+    if (DecaysWeight(p.first)) order.push_back(&p);
+  for (const auto& p : named)
+    if (!DecaysWeight(p.first)) order.push_back(&p);
   int64_t total = 0;
   for (const auto* p : order) {
     const torch::Tensor& t = p->second;
@@ -30,7 +35,8 @@ FlatAdamW::FlatAdamW(const std::vector<std::pair<std::string, torch::Tensor>>& n
   exp_avg_sq_ = torch::zeros({total}, float_options);
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < order.size(); ++i) {
-    torch::Tensor param = order[i]->second;  // shares the TensorImpl with the module (and tied users)
+    torch::Tensor param =
+        order[i]->second;  // shares the TensorImpl with the module (and tied users)
     const Slot& slot = layout_[i];
     torch::Tensor view = params_.narrow(0, slot.offset, slot.numel).view(slot.shape);
     view.copy_(param);
@@ -48,18 +54,56 @@ double FlatAdamW::ClipGradNorm(double max_norm) {
   return norm;
 }
 
+namespace {
+
+// The update of elements [begin, end) in one pass over p, g, m and v (CPU, fp32):
+// what the tensor expressions in FlatAdamW::Step compute, without their
+// temporaries of the whole buffer's size.
+void AdamWRange(float* p, const float* g, float* m, float* v, int64_t begin, int64_t end,
+                float decay, float b1, float b2, float step_size, float inv_sqrt_bc2, float eps) {
+  for (int64_t i = begin; i < end; ++i) {
+    const float grad = g[i];
+    const float mi =
+        m[i] + (1.0f - b1) * (grad - m[i]);  // lerp, as torch computes it for weight < 0.5
+    const float vi = b2 * v[i] + (1.0f - b2) * grad * grad;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i] * decay - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+  }
+}
+
+}  // namespace
+
 void FlatAdamW::Step(double lr) {
   torch::NoGradGuard no_grad;
   ++step_;
   const double b1 = options_.beta1, b2 = options_.beta2;
-  if (options_.weight_decay != 0 && decay_numel_ > 0) {
-    params_.narrow(0, 0, decay_numel_).mul_(1.0 - lr * options_.weight_decay);
-  }
-  exp_avg_.lerp_(grads_, 1.0 - b1);                             // m = b1 m + (1 - b1) g
-  exp_avg_sq_.mul_(b2).addcmul_(grads_, grads_, 1.0 - b2);      // v = b2 v + (1 - b2) g^2
   const double bias_correction1 = 1.0 - std::pow(b1, static_cast<double>(step_));
   const double bias_correction2 = 1.0 - std::pow(b2, static_cast<double>(step_));
   const double step_size = lr / bias_correction1;
+  const double decay = 1.0 - lr * options_.weight_decay;
+  if (params_.is_cpu()) {
+    // One fused pass, split across the intra-op threads.
+    float* p = params_.data_ptr<float>();
+    const float* g = grads_.data_ptr<float>();
+    float* m = exp_avg_.data_ptr<float>();
+    float* v = exp_avg_sq_.data_ptr<float>();
+    const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bias_correction2));
+    auto update = [&](int64_t begin, int64_t end, float d) {
+      at::parallel_for(begin, end, 1 << 16, [&](int64_t b, int64_t e) {
+        AdamWRange(p, g, m, v, b, e, d, static_cast<float>(b1), static_cast<float>(b2),
+                   static_cast<float>(step_size), inv_sqrt_bc2, static_cast<float>(options_.eps));
+      });
+    };
+    update(0, decay_numel_, static_cast<float>(decay));  // decayed weights first in the layout
+    update(decay_numel_, params_.numel(), 1.0f);
+    return;
+  }
+  if (options_.weight_decay != 0 && decay_numel_ > 0) {
+    params_.narrow(0, 0, decay_numel_).mul_(decay);
+  }
+  exp_avg_.lerp_(grads_, 1.0 - b1);                         // m = b1 m + (1 - b1) g
+  exp_avg_sq_.mul_(b2).addcmul_(grads_, grads_, 1.0 - b2);  // v = b2 v + (1 - b2) g^2
   // p -= step_size * m / (sqrt(v) / sqrt(bc2) + eps)
   const torch::Tensor denom = (exp_avg_sq_.sqrt() / std::sqrt(bias_correction2)).add_(options_.eps);
   params_.addcdiv_(exp_avg_, denom, -step_size);

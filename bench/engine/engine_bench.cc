@@ -1,27 +1,43 @@
 // engine_bench: how fast a BERT training step runs, as ratios measured in one run.
 //
-//   engine_bench [--threads N] [--steps S] [--quick]
+//   engine_bench [--threads N] [--steps S] [--rounds R] [--tokens K]
+//                [--models a,b] [--seq 128,512] [--precision fp32,bf16] [--bench-dir DIR]
+//                [--trace FILE]
 //
-// For each model (bert-mini, bert-base-uncased), sequence length (128, 512)
+// For each model (bert-mini, bert-base-uncased), sequence length T (128, 512)
 // and precision (fp32, bf16), it times full training steps of the engine
-// (sparse MLM head, flat AdamW, clipping) and reports
-//   - achieved FLOP/s as a fraction of this machine's measured matrix-product
-//     peak at the same precision and thread count (MFU), and
+// (sparse MLM head, flat AdamW, clipping) on batches of K/T sequences and reports
+//   - achieved FLOP/s (matrix products of the work done: encoder and the head
+//     on the masked positions, forward and backward) as a fraction of this
+//     machine's matrix-product peak, measured at the same precision and
+//     thread count in the same run (MFU), and
 //   - throughput against the same architecture in PyTorch eager from Python
 //     with the dense prediction head, as Hugging Face computes it
-//     (hf_eager_bench.py, same libtorch, same threads, same batch).
-#include <torch/torch.h>
-
+//     (hf_eager_bench.py: same libtorch, threads, batch and masks).
+// The two sides run alternately, R rounds of S steps each after a warm-up
+// step; each side's best round counts, so that load from other processes on
+// a shared machine penalises neither side more than the other.
+// --trace FILE writes libtorch's profile of one engine step of the first
+// configuration (Chrome trace JSON) and exits.
 #include <ATen/autocast_mode.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/torch.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "engine/bert_model.h"
+#include "engine/cpu_memory.h"
 #include "engine/flat_adamw.h"
 
 namespace {
@@ -29,9 +45,12 @@ namespace {
 using bert::engine::BertConfig;
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double Seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
-// The best of several square products: this machine's matrix-product peak.
+// The best of several square products: this machine's matrix-product peak at
+// the current thread count.
 double MeasurePeak(torch::ScalarType dtype) {
   torch::NoGradGuard no_grad;
   double best = 0;
@@ -47,92 +66,285 @@ double MeasurePeak(torch::ScalarType dtype) {
   return best;
 }
 
-struct StepResult {
-  double sequences_per_second = 0;
-  double flops_per_second = 0;
+// bf16 autocast on the CPU for the scope's lifetime (libtorch 1.13's API, as
+// the trainer uses it); a no-op when disabled.
+class CpuAutocast {
+ public:
+  explicit CpuAutocast(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+  ~CpuAutocast() {
+    if (enabled_) at::autocast::set_cpu_enabled(false);
+  }
+
+ private:
+  bool enabled_;
 };
 
-StepResult TimeEngine(const BertConfig& config, int64_t T, int64_t B, int steps, bool bf16) {
-  torch::manual_seed(0);
-  bert::engine::BertForMaskedLM model(config);
-  bert::engine::InitBertWeights(model);
-  model->train();
-  bert::engine::FlatAdamW optimizer(model->NamedParameters(), {});
-  const torch::Tensor ids = torch::randint(5, config.vocab_size, {B, T}, torch::kInt64);        // (B,T)
-  const torch::Tensor positions = torch::nonzero(torch::rand({B * T}) < 0.15).view({-1});       // (M)
-  const torch::Tensor labels = ids.view({-1}).index_select(0, positions);                       // (M)
-  const int64_t M = positions.size(0);
-  auto step = [&] {
-    optimizer.ZeroGrad();
+// The engine's training step, as trainer.cc runs it, on one fixed batch.
+// Not thread-safe.
+class EngineStepper {
+ public:
+  EngineStepper(const BertConfig& config, int64_t T, int64_t B, bool bf16)
+      : config_(config), B_(B), T_(T), bf16_(bf16), model_(config) {
+    torch::manual_seed(0);
+    bert::engine::InitBertWeights(model_);
+    model_->train();
+    optimizer_ = std::make_unique<bert::engine::FlatAdamW>(model_->NamedParameters(),
+                                                           bert::engine::AdamWOptions{});
+    ids_ = torch::randint(5, config.vocab_size, {B, T}, torch::kInt64);   // (B,T)
+    positions_ = torch::nonzero(torch::rand({B * T}) < 0.15).view({-1});  // (M)
+    labels_ = ids_.view({-1}).index_select(0, positions_);                // (M)
+    Step();                                                               // warm up
+  }
+
+  void Step() {
+    optimizer_->ZeroGrad();
     torch::Tensor loss;
     {
-      if (bf16) {
-        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-        at::autocast::set_cpu_enabled(true);
-      }
-      loss = torch::cross_entropy_loss(model->MaskedLogits(ids, positions).to(torch::kFloat32), labels);
-      if (bf16) at::autocast::set_cpu_enabled(false);
+      CpuAutocast autocast(bf16_);
+      const torch::Tensor logits = model_->MaskedLogits(ids_, positions_);  // (M,V)
+      loss = torch::cross_entropy_loss(logits.to(torch::kFloat32), labels_);
     }
     loss.backward();
-    if (bf16) at::autocast::clear_cache();
-    optimizer.ClipGradNorm(1.0);
-    optimizer.Step(5e-5);
-  };
-  step();  // warm up
-  const auto start = Clock::now();
-  for (int i = 0; i < steps; ++i) step();
-  const double s = Seconds(start);
-  const double flops = 3.0 * (B * bert::engine::BertForwardFlops(config, T, 0) + bert::engine::BertForwardFlops(config, 0, M));
-  return {B * steps / s, flops * steps / s};
+    if (bf16_) at::autocast::clear_cache();
+    optimizer_->ClipGradNorm(1.0);
+    optimizer_->Step(5e-5);
+  }
+
+  // Sequences per second over `steps` steps.
+  double Time(int steps) {
+    const auto start = Clock::now();
+    for (int i = 0; i < steps; ++i) Step();
+    return static_cast<double>(B_) * steps / Seconds(start);
+  }
+
+  // Matrix-product FLOPs of one step: forward and backward (3x the forward).
+  double StepFlops() const {
+    return 3.0 * (static_cast<double>(B_) * bert::engine::BertForwardFlops(config_, T_, 0) +
+                  bert::engine::BertForwardFlops(config_, 0, positions_.size(0)));
+  }
+
+ private:
+  BertConfig config_;
+  int64_t B_, T_;
+  bool bf16_;
+  bert::engine::BertForMaskedLM model_;
+  std::unique_ptr<bert::engine::FlatAdamW> optimizer_;
+  torch::Tensor ids_, positions_, labels_;
+};
+
+// hf_eager_bench.py as a co-process: started once per configuration (model
+// built, one warm-up step), then asked to time rounds of steps.
+class EagerProcess {
+ public:
+  EagerProcess(const std::string& dir, const std::vector<std::string>& args) {
+    int to_child[2], from_child[2];
+    if (::pipe2(to_child, O_CLOEXEC) != 0) return;
+    if (::pipe2(from_child, O_CLOEXEC) != 0) {
+      ::close(to_child[0]);
+      ::close(to_child[1]);
+      return;
+    }
+    std::fflush(stdout);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(to_child[0], 0);
+      ::dup2(from_child[1], 1);
+      if (::chdir(dir.c_str()) != 0) ::_exit(127);
+      std::vector<std::string> argv = {"/usr/bin/python3", "hf_eager_bench.py"};
+      argv.insert(argv.end(), args.begin(), args.end());
+      std::vector<char*> raw;
+      for (auto& a : argv) raw.push_back(a.data());
+      raw.push_back(nullptr);
+      ::execv(raw[0], raw.data());
+      ::_exit(127);
+    }
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    in_ = ::fdopen(to_child[1], "w");
+    out_ = ::fdopen(from_child[0], "r");
+    const auto ready = ReadJson();
+    ready_ = ready.has_value() && ready->value("ready", false);
+  }
+  ~EagerProcess() {
+    if (in_ != nullptr) std::fclose(in_);
+    if (out_ != nullptr) std::fclose(out_);
+    if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+  }
+  bool ready() const { return ready_; }
+
+  // Sequences per second over `steps` steps; nullopt when the process failed.
+  std::optional<double> Time(int steps) {
+    if (!ready_) return std::nullopt;
+    std::fprintf(in_, "%d\n", steps);
+    std::fflush(in_);
+    const auto j = ReadJson();
+    if (!j || !j->contains("sequences_per_second")) {
+      ready_ = false;
+      return std::nullopt;
+    }
+    return (*j)["sequences_per_second"].get<double>();
+  }
+
+ private:
+  std::optional<nlohmann::json> ReadJson() {
+    if (out_ == nullptr) return std::nullopt;
+    char buffer[1024];
+    if (std::fgets(buffer, sizeof buffer, out_) == nullptr) return std::nullopt;
+    auto j = nlohmann::json::parse(buffer, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return std::nullopt;
+    return j;
+  }
+
+  pid_t pid_ = -1;
+  std::FILE* in_ = nullptr;
+  std::FILE* out_ = nullptr;
+  bool ready_ = false;
+};
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
 }
 
-double TimePythonEager(const std::string& preset, int64_t T, int64_t B, int steps, int threads, bool bf16,
-                       int64_t vocab) {
-  const std::string command = std::string("cd ") + BERT_BENCH_DIR + " && /usr/bin/python3 hf_eager_bench.py " + preset +
-                              " " + std::to_string(T) + " " + std::to_string(B) + " " + std::to_string(steps) + " " +
-                              std::to_string(threads) + " " + (bf16 ? "bf16" : "fp32") + " " + std::to_string(vocab);
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), &::pclose);
-  if (!pipe) return 0;
-  std::string out;
-  char buffer[512];
-  while (std::fgets(buffer, sizeof buffer, pipe.get()) != nullptr) out += buffer;
-  const auto j = nlohmann::json::parse(out, nullptr, false);
-  return j.is_discarded() ? 0 : j.value("sequences_per_second", 0.0);
+struct Options {
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int steps = 1;
+  int rounds = 2;
+  int64_t tokens = 1024;  // tokens a step: batch = tokens / T
+  std::vector<std::string> models = {"bert-mini", "bert-base-uncased"};
+  std::vector<std::string> seqs = {"128", "512"};
+  std::vector<std::string> precisions = {"fp32", "bf16"};
+  std::string bench_dir = BERT_BENCH_DIR;
+  std::string trace;  // profile one engine step into this file, then exit
+};
+
+bool ParseOptions(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "engine_bench: %s needs a value\n", flag.c_str());
+      return false;
+    }
+    const std::string value = argv[++i];
+    if (flag == "--threads")
+      o->threads = std::stoi(value);
+    else if (flag == "--steps")
+      o->steps = std::stoi(value);
+    else if (flag == "--rounds")
+      o->rounds = std::stoi(value);
+    else if (flag == "--tokens")
+      o->tokens = std::stoll(value);
+    else if (flag == "--models")
+      o->models = SplitList(value);
+    else if (flag == "--seq")
+      o->seqs = SplitList(value);
+    else if (flag == "--precision")
+      o->precisions = SplitList(value);
+    else if (flag == "--bench-dir")
+      o->bench_dir = value;
+    else if (flag == "--trace")
+      o->trace = value;
+    else {
+      std::fprintf(stderr, "engine_bench: unknown option %s\n", flag.c_str());
+      return false;
+    }
+  }
+  if (o->threads < 1 || o->steps < 1 || o->rounds < 1 || o->tokens < 1) {
+    std::fprintf(stderr,
+                 "engine_bench: --threads, --steps, --rounds and --tokens must be at least 1\n");
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2, steps = 2;
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--quick")) quick = true;
+  Options o;
+  try {
+    if (!ParseOptions(argc, argv, &o)) return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "engine_bench: bad option value: %s\n", e.what());
+    return 2;
   }
-  torch::set_num_threads(threads);
-  const double peak_fp32 = MeasurePeak(torch::kFloat32), peak_bf16 = MeasurePeak(torch::kBFloat16);
-  std::printf("threads %d; measured matrix-product peak: fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", threads,
-              peak_fp32 / 1e9, peak_bf16 / 1e9);
-  std::printf("%-18s %4s %3s %5s | %10s %8s %6s | %10s %6s\n", "model", "T", "B", "prec", "engine s/s", "GFLOP/s",
-              "MFU", "eager s/s", "ratio");
+  torch::set_num_threads(o.threads);
+  bert::engine::KeepFreedMemoryMapped();  // as Pretrain() does on the CPU
+  // The peak at each precision: the best product seen in the whole run,
+  // probed at the start and again after every round, so that a probe that
+  // ran while other processes held the cores does not flatter the MFU.
+  double peak_fp32 = MeasurePeak(torch::kFloat32), peak_bf16 = MeasurePeak(torch::kBFloat16);
+  struct Row {
+    std::string model, precision;
+    int64_t T, B;
+    double ours, flops, eager;
+  };
+  std::vector<Row> rows;
   const int64_t vocab = 30522;
-  for (const char* preset : {"bert-mini", "bert-base-uncased"}) {
-    for (int64_t T : {128, 512}) {
-      for (bool bf16 : {false, true}) {
-        if (quick && (T == 512 || bf16)) continue;
-        const BertConfig config = *bert::engine::PresetConfig(preset, vocab);
-        const int64_t B = std::max<int64_t>(1, 2048 / T);  // 2048 tokens a step
-        const StepResult ours = TimeEngine(config, T, B, steps, bf16);
-        const double eager = TimePythonEager(preset, T, B, steps, threads, bf16, vocab);
-        const double peak = bf16 ? peak_bf16 : peak_fp32;
-        std::printf("%-18s %4ld %3ld %5s | %10.2f %8.1f %5.1f%% | %10.2f %5.2fx\n", preset, static_cast<long>(T),
-                    static_cast<long>(B), bf16 ? "bf16" : "fp32", ours.sequences_per_second,
-                    ours.flops_per_second / 1e9, 100 * ours.flops_per_second / peak, eager,
-                    eager > 0 ? ours.sequences_per_second / eager : 0.0);
-        std::fflush(stdout);
+  try {
+    for (const std::string& preset : o.models) {
+      const auto config = bert::engine::PresetConfig(preset, vocab);
+      if (!config) {
+        std::fprintf(stderr, "engine_bench: unknown model preset %s\n", preset.c_str());
+        return 2;
+      }
+      for (const std::string& seq : o.seqs) {
+        const int64_t T = std::stoll(seq);
+        for (const std::string& precision : o.precisions) {
+          const bool bf16 = precision == "bf16";
+          const int64_t B = std::max<int64_t>(1, o.tokens / T);
+          EngineStepper ours(*config, T, B, bf16);
+          if (!o.trace.empty()) {
+            {
+              torch::autograd::profiler::RecordProfile profile(o.trace);
+              ours.Step();
+            }
+            std::printf("wrote the profile of one step of %s T=%ld %s to %s\n", preset.c_str(),
+                        static_cast<long>(T), precision.c_str(), o.trace.c_str());
+            return 0;
+          }
+          EagerProcess eager(
+              o.bench_dir, {preset, std::to_string(T), std::to_string(B), std::to_string(o.threads),
+                            precision, std::to_string(vocab)});
+          double best_ours = 0, best_eager = 0;
+          double& peak = bf16 ? peak_bf16 : peak_fp32;
+          for (int round = 0; round < o.rounds; ++round) {
+            best_ours = std::max(best_ours, ours.Time(o.steps));
+            best_eager = std::max(best_eager, eager.Time(o.steps).value_or(0.0));
+            peak = std::max(peak, MeasurePeak(bf16 ? torch::kBFloat16 : torch::kFloat32));
+          }
+          const double flops = best_ours / static_cast<double>(B) * ours.StepFlops();
+          rows.push_back({preset, precision, T, B, best_ours, flops, best_eager});
+          std::fprintf(stderr, "engine_bench: %s T=%ld %s done\n", preset.c_str(),
+                       static_cast<long>(T), precision.c_str());
+        }
       }
     }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "engine_bench: %s\n", e.what());
+    return 1;
+  }
+  std::printf(
+      "threads %d; matrix-product peak (best probe of the run): fp32 %.1f GFLOP/s, bf16 %.1f "
+      "GFLOP/s\n",
+      o.threads, peak_fp32 / 1e9, peak_bf16 / 1e9);
+  std::printf("%-18s %4s %3s %5s | %10s %8s %6s | %10s %6s\n", "model", "T", "B", "prec",
+              "engine s/s", "GFLOP/s", "MFU", "eager s/s", "ratio");
+  for (const Row& r : rows) {
+    const double peak = r.precision == "bf16" ? peak_bf16 : peak_fp32;
+    char ratio[32] = "n/a";
+    if (r.eager > 0) std::snprintf(ratio, sizeof ratio, "%5.2fx", r.ours / r.eager);
+    std::printf("%-18s %4ld %3ld %5s | %10.2f %8.1f %5.1f%% | %10.2f %6s\n", r.model.c_str(),
+                static_cast<long>(r.T), static_cast<long>(r.B), r.precision.c_str(), r.ours,
+                r.flops / 1e9, 100 * r.flops / peak, r.eager, ratio);
   }
   return 0;
 }

@@ -158,7 +158,11 @@ class BertPredictionHeadTransform(nn.Module):
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
 
     def forward(self, x):
-        return self.LayerNorm(nn.functional.gelu(self.dense(x)))
+        # LayerNorm in fp32 under CPU bf16 autocast: libtorch 1.13's CPU
+        # layer_norm rejects bf16 input with fp32 weights (torch 2.x autocast
+        # runs layer_norm in fp32 itself). A no-op in fp32.
+        x = nn.functional.gelu(self.dense(x))
+        return self.LayerNorm(x.to(self.LayerNorm.weight.dtype))
 
 
 class BertLMPredictionHead(nn.Module):

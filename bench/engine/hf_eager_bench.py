@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """Training-step throughput of the Hugging Face BERT architecture in PyTorch
 eager mode (hf_bert.py: dense prediction head, as transformers computes it),
-with torch.optim.AdamW, for the engine benchmark to compare against.
+with torch.optim.AdamW and gradient clipping, for engine_bench to compare
+against.
 
-    hf_eager_bench.py PRESET SEQ_LEN BATCH STEPS THREADS PRECISION VOCAB
+    hf_eager_bench.py PRESET SEQ_LEN BATCH THREADS PRECISION VOCAB
 
-Prints one JSON line: {"sequences_per_second": ...}.
+Builds the model, takes one warm-up step and prints {"ready": true}; then for
+each line "STEPS" read from stdin, times STEPS training steps and prints one
+JSON line {"sequences_per_second": ..., "seconds": ...}. Exits at end of input.
+Driven as a co-process, so that engine_bench can interleave its own timings
+with these ones on a shared machine.
 """
 import json
 import sys
@@ -17,8 +22,8 @@ import hf_bert
 
 
 def main():
-    preset, T, B, steps, threads, precision, vocab = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
-        int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], int(sys.argv[7])
+    preset, T, B, threads, precision, vocab = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
+        int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = hf_bert.BertForMaskedLM(hf_bert.preset(preset, vocab_size=vocab)).train()
@@ -40,11 +45,14 @@ def main():
         opt.zero_grad(set_to_none=True)
 
     step()  # warm up
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    seconds = time.perf_counter() - start
-    print(json.dumps({"sequences_per_second": B * steps / seconds}))
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        steps = int(line)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        seconds = time.perf_counter() - start
+        print(json.dumps({"sequences_per_second": B * steps / seconds, "seconds": seconds}), flush=True)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -53,7 +55,8 @@ WorkerRun Parse(int status, const std::string& out) {
 }
 
 std::string WriteConfig(const std::string& dir, const json& config) {
-  const std::string path = dir + "/config-" + std::to_string(config["distributed"].value("rank", 0)) + ".json";
+  const std::string path =
+      dir + "/config-" + std::to_string(config["distributed"].value("rank", 0)) + ".json";
   std::ofstream(path) << config.dump(2);
   return path;
 }
@@ -81,11 +84,24 @@ class TrainingTest : public ::testing::Test {
   json Config(const std::string& output_dir, int64_t max_steps) {
     return {{"dataset_dir", *root_ + "/dataset"},
             {"output_dir", output_dir},
-            {"model", {{"hidden_size", 64}, {"num_hidden_layers", 2}, {"num_attention_heads", 2},
-                       {"intermediate_size", 256}, {"max_position_embeddings", 64}, {"type_vocab_size", 2}}},
-            {"training", {{"max_steps", max_steps}, {"per_device_batch_size", 4}, {"learning_rate", 1e-3},
-                          {"warmup_steps", 2}, {"weight_decay", 0.01}, {"save_steps", 4}, {"logging_steps", 1},
-                          {"eval_steps", 0}, {"seed", 5}, {"peak_flops", 1e11}}},
+            {"model",
+             {{"hidden_size", 64},
+              {"num_hidden_layers", 2},
+              {"num_attention_heads", 2},
+              {"intermediate_size", 256},
+              {"max_position_embeddings", 64},
+              {"type_vocab_size", 2}}},
+            {"training",
+             {{"max_steps", max_steps},
+              {"per_device_batch_size", 4},
+              {"learning_rate", 1e-3},
+              {"warmup_steps", 2},
+              {"weight_decay", 0.01},
+              {"save_steps", 4},
+              {"logging_steps", 1},
+              {"eval_steps", 0},
+              {"seed", 5},
+              {"peak_flops", 1e11}}},
             {"device", "cpu"},
             {"threads", 1},
             {"distributed", {{"rank", 0}, {"world_size", 1}}}};
@@ -93,6 +109,24 @@ class TrainingTest : public ::testing::Test {
   WorkerRun Pretrain(const json& config) {
     fs::create_directories(config["output_dir"].get<std::string>());
     return Worker({"pretrain", "--config", WriteConfig(config["output_dir"], config)});
+  }
+
+  // Trains 4 steps into root/name, exports with the test vocabulary as the
+  // tokenizer, and returns the Hugging Face directory ("" after a failure).
+  std::string TrainAndExport(const std::string& name) {
+    const std::string train_dir = *root_ + "/" + name, tok_dir = train_dir + "-tokenizer",
+                      out_dir = train_dir + "-hf";
+    const WorkerRun trained = Pretrain(Config(train_dir, 4));
+    EXPECT_EQ(trained.status, 0) << trained.result.dump();
+    auto tokenizer = tokenizer::Tokenizer::FromVocab(vocab_->tokens, /*lowercase=*/true);
+    EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
+    if (trained.status != 0 || !tokenizer.ok() || !tokenizer->Save(tok_dir).ok()) return "";
+    const json config = {
+        {"checkpoint_dir", train_dir}, {"tokenizer_dir", tok_dir}, {"output_dir", out_dir}};
+    std::ofstream(train_dir + "-export.json") << config.dump();
+    const WorkerRun run = Worker({"export", "--config", train_dir + "-export.json"});
+    EXPECT_EQ(run.status, 0) << run.result.dump();
+    return run.status == 0 ? out_dir : "";
   }
 
   static std::string* root_;
@@ -130,7 +164,8 @@ TEST_F(TrainingTest, ResumeGivesTheSameLossesAsAnUninterruptedRun) {
   const WorkerRun past_corrupt = Pretrain(Config(b, 8));
   ASSERT_EQ(past_corrupt.status, 0) << past_corrupt.result.dump();
   EXPECT_NE(past_corrupt.log.find("skipping checkpoint"), std::string::npos) << past_corrupt.log;
-  EXPECT_NE(past_corrupt.log.find("resumed from checkpoint-4"), std::string::npos) << past_corrupt.log;
+  EXPECT_NE(past_corrupt.log.find("resumed from checkpoint-4"), std::string::npos)
+      << past_corrupt.log;
   EXPECT_DOUBLE_EQ(past_corrupt.losses.at(8), straight.losses.at(8));
   std::string why;
   EXPECT_TRUE(VerifyCheckpoint(b + "/checkpoints/checkpoint-8", &why)) << why;
@@ -179,7 +214,9 @@ TEST_F(TrainingTest, TwoGlooRanksMatchOneProcessAndResumeOnOne) {
   json ranked = single;
   ranked["output_dir"] = two;
   ranked["training"]["per_device_batch_size"] = 2;
-  ranked["distributed"] = {{"backend", "gloo"}, {"world_size", 2}, {"master_addr", "127.0.0.1"},
+  ranked["distributed"] = {{"backend", "gloo"},
+                           {"world_size", 2},
+                           {"master_addr", "127.0.0.1"},
                            {"master_port", testing::FreeLoopbackPort()}};
   fs::create_directories(two);
   std::vector<pid_t> pids;
@@ -203,11 +240,12 @@ TEST_F(TrainingTest, TwoGlooRanksMatchOneProcessAndResumeOnOne) {
     ::waitpid(pid, &status, 0);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "rank exit status " << status;
   }
-  const auto a = Weights(one + "/checkpoints/checkpoint-3"), b = Weights(two + "/checkpoints/checkpoint-3");
+  const auto a = Weights(one + "/checkpoints/checkpoint-3"),
+             b = Weights(two + "/checkpoints/checkpoint-3");
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [name, t] : a) {
-    EXPECT_TRUE(torch::allclose(t, b.at(name), 1e-4, 1e-6)) << name << " max diff "
-                                                          << (t - b.at(name)).abs().max().item<double>();
+    EXPECT_TRUE(torch::allclose(t, b.at(name), 1e-4, 1e-6))
+        << name << " max diff " << (t - b.at(name)).abs().max().item<double>();
   }
 
   // The two-rank run goes on as one process of the same global batch: re-split, not replayed.
@@ -277,7 +315,8 @@ TEST_F(TrainingTest, BadInputFailsWithACauseAndNoCrash) {
   const WorkerRun b = Pretrain(hpu);
   EXPECT_EQ(b.status, 1);
   EXPECT_EQ(b.result["failure_cause"], "SPEC_ERROR");
-  EXPECT_NE(b.result["message"].get<std::string>().find("hpu"), std::string::npos) << b.result.dump();
+  EXPECT_NE(b.result["message"].get<std::string>().find("hpu"), std::string::npos)
+      << b.result.dump();
 
   json heads = Config(*root_ + "/bad3", 2);
   heads["model"]["num_attention_heads"] = 3;
@@ -293,17 +332,10 @@ TEST_F(TrainingTest, BadInputFailsWithACauseAndNoCrash) {
 }
 
 TEST_F(TrainingTest, ExportsAHuggingFaceDirectoryThatPredicts) {
-  const std::string train_dir = *root_ + "/for-export", tok_dir = *root_ + "/tokenizer", out_dir = *root_ + "/hf";
-  ASSERT_EQ(Pretrain(Config(train_dir, 4)).status, 0);
-  auto tokenizer = tokenizer::Tokenizer::FromVocab(vocab_->tokens, /*lowercase=*/true);
-  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-  ASSERT_TRUE(tokenizer->Save(tok_dir).ok());
-  const json config = {{"checkpoint_dir", train_dir}, {"tokenizer_dir", tok_dir}, {"output_dir", out_dir}};
-  std::ofstream(*root_ + "/export.json") << config.dump();
-  const WorkerRun run = Worker({"export", "--config", *root_ + "/export.json"});
-  ASSERT_EQ(run.status, 0) << run.result.dump();
-  for (const char* f : {"config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-                        "special_tokens_map.json"}) {
+  const std::string out_dir = TrainAndExport("export");
+  ASSERT_FALSE(out_dir.empty());
+  for (const char* f : {"config.json", "model.safetensors", "vocab.txt", "tokenizer.json",
+                        "tokenizer_config.json", "special_tokens_map.json"}) {
     EXPECT_TRUE(fs::exists(out_dir + "/" + f)) << f;
   }
   std::ifstream config_file(out_dir + "/config.json");
@@ -320,19 +352,45 @@ TEST_F(TrainingTest, ExportsAHuggingFaceDirectoryThatPredicts) {
   EXPECT_EQ(names.size(), 5u + 16u * 2u + 5u);
   EXPECT_TRUE(names.count("bert.encoder.layer.1.attention.self.query.weight"));
   EXPECT_TRUE(names.count("cls.predictions.bias"));
-  EXPECT_FALSE(names.count("cls.predictions.decoder.weight"));  // tied, as save_pretrained leaves it out
+  EXPECT_FALSE(
+      names.count("cls.predictions.decoder.weight"));  // tied, as save_pretrained leaves it out
 
   std::string out;
-  const int status = testing::RunProcess(
-      {testing::BinaryPath("bert-worker"), "predict", "--model", out_dir, "--top-k", "3", "--json", "the [MASK] of the"},
-      &out);
+  const int status = testing::RunProcess({testing::BinaryPath("bert-worker"), "predict", "--model",
+                                          out_dir, "--top-k", "3", "--json", "the [MASK] of the"},
+                                         &out);
   ASSERT_EQ(status, 0) << out;
   const json fills = json::parse(out)["fills"];
   ASSERT_EQ(fills.size(), 1u);
   ASSERT_EQ(fills[0]["top"].size(), 3u);
   EXPECT_GE(fills[0]["top"][0]["score"].get<double>(), fills[0]["top"][1]["score"].get<double>());
   out.clear();
-  EXPECT_EQ(testing::RunProcess({testing::BinaryPath("bert-worker"), "predict", "--model", out_dir, "no mask"}, &out), 2);
+  EXPECT_EQ(
+      testing::RunProcess(
+          {testing::BinaryPath("bert-worker"), "predict", "--model", out_dir, "no mask"}, &out),
+      2);
+}
+
+// bench/engine/hf_check.py loads the export as transformers' BertForMaskedLM
+// would (safetensors names, shapes and dtypes parsed by hand, the config and
+// tokenizer files) and compares its predictions with `bert-worker predict`.
+// Needs /usr/bin/python3 with torch (Debian's python3-torch).
+TEST_F(TrainingTest, HfCheckLoadsTheExportAsTransformersDoes) {
+  if (testing::RunProcess({"/usr/bin/python3", "-c", "import torch"}, nullptr) != 0) {
+    GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
+  }
+  const std::string out_dir = TrainAndExport("hf-check");
+  ASSERT_FALSE(out_dir.empty());
+  const char* source = std::getenv("BERT_SOURCE_DIR");
+  const std::string script = std::string(source ? source : ".") + "/bench/engine/hf_check.py";
+  std::string out;
+  const int status =
+      testing::RunProcess({"/usr/bin/python3", script, out_dir, testing::BinaryPath("bert-worker"),
+                           "the [MASK] said that the [MASK] was"},
+                          &out);
+  std::cout << out;
+  EXPECT_EQ(status, 0);
+  EXPECT_NE(out.find("OK: loadable as Hugging Face BertForMaskedLM"), std::string::npos) << out;
 }
 
 }  // namespace

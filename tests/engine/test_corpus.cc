@@ -24,9 +24,11 @@ namespace fs = std::filesystem;
 
 std::vector<std::string> LoadEnglishLines(size_t max_lines) {
   std::vector<std::string> candidates;
-  if (const char* shared = std::getenv("BERT_SHARED_DIR")) candidates.push_back(std::string(shared) + "/corpus/brown.txt");
+  if (const char* shared = std::getenv("BERT_SHARED_DIR"))
+    candidates.push_back(std::string(shared) + "/corpus/brown.txt");
   const char* source = std::getenv("BERT_SOURCE_DIR");
-  candidates.push_back(std::string(source ? source : ".") + "/tests/engine/testdata/brown_excerpt.txt");
+  candidates.push_back(std::string(source ? source : ".") +
+                       "/tests/engine/testdata/brown_excerpt.txt");
   for (const std::string& path : candidates) {
     std::ifstream in(path);
     if (!in) continue;
@@ -65,7 +67,8 @@ static std::vector<std::string> Words(const std::string& line) {
 
 WordVocab BuildWordVocab(const std::vector<std::string>& lines, size_t size) {
   std::unordered_map<std::string, int64_t> counts;
-  for (const auto& line : lines) for (const auto& w : Words(line)) ++counts[w];
+  for (const auto& line : lines)
+    for (const auto& w : Words(line)) ++counts[w];
   std::vector<std::pair<std::string, int64_t>> sorted(counts.begin(), counts.end());
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
@@ -81,22 +84,30 @@ WordVocab BuildWordVocab(const std::vector<std::string>& lines, size_t size) {
 
 static std::string WriteShard(const std::string& path, const std::vector<uint16_t>& ids) {
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(ids.data()), static_cast<std::streamsize>(ids.size() * 2));
+  out.write(reinterpret_cast<const char*>(ids.data()),
+            static_cast<std::streamsize>(ids.size() * 2));
   out.close();
   Sha256Stream sha;
   sha.Update(ids.data(), ids.size() * 2);
   return sha.HexDigest();
 }
 
-int64_t WritePackedDataset(const std::string& dir, const std::vector<std::string>& lines, const WordVocab& vocab,
-                           int64_t seq_len, int64_t validation_blocks) {
-  fs::create_directories(dir);
+int64_t WritePackedDataset(const std::string& dir, const std::vector<std::string>& lines,
+                           const WordVocab& vocab, int64_t seq_len, int64_t validation_blocks) {
   std::vector<uint16_t> stream;
   for (const auto& line : lines) {
     stream.push_back(2);
     for (const auto& w : Words(line)) stream.push_back(static_cast<uint16_t>(vocab.Id(w)));
     stream.push_back(3);
   }
+  return WritePackedIds(dir, stream, static_cast<int64_t>(vocab.tokens.size()),
+                        static_cast<int64_t>(lines.size()), seq_len, validation_blocks);
+}
+
+int64_t WritePackedIds(const std::string& dir, const std::vector<uint16_t>& stream,
+                       int64_t vocab_size, int64_t documents, int64_t seq_len,
+                       int64_t validation_blocks) {
+  fs::create_directories(dir);
   const int64_t blocks = static_cast<int64_t>(stream.size()) / seq_len;
   std::vector<int64_t> order(static_cast<size_t>(blocks));
   for (int64_t i = 0; i < blocks; ++i) order[i] = i;
@@ -106,17 +117,19 @@ int64_t WritePackedDataset(const std::string& dir, const std::vector<std::string
   std::vector<uint16_t> train, validation;
   for (int64_t i = 0; i < blocks; ++i) {
     auto& out = i < train_blocks ? train : validation;
-    out.insert(out.end(), stream.begin() + order[i] * seq_len, stream.begin() + (order[i] + 1) * seq_len);
+    out.insert(out.end(), stream.begin() + order[i] * seq_len,
+               stream.begin() + (order[i] + 1) * seq_len);
   }
   // Two training shards, to exercise the cross-shard lookup.
   const int64_t half = train_blocks / 2;
-  std::vector<uint16_t> train0(train.begin(), train.begin() + half * seq_len), train1(train.begin() + half * seq_len, train.end());
+  std::vector<uint16_t> train0(train.begin(), train.begin() + half * seq_len),
+      train1(train.begin() + half * seq_len, train.end());
   nlohmann::json manifest = {
       {"format", "bert-packed-dataset"},
       {"format_version", 1},
       {"dtype", "uint16"},
       {"seq_len", seq_len},
-      {"vocab_size", vocab.tokens.size()},
+      {"vocab_size", vocab_size},
       {"tokenizer_sha256", ""},
       {"special_token_ids", {{"pad", 0}, {"unk", 1}, {"cls", 2}, {"sep", 3}, {"mask", 4}}},
       {"shuffle_seed", 34},
@@ -124,7 +137,9 @@ int64_t WritePackedDataset(const std::string& dir, const std::vector<std::string
        {{"train",
          {{"blocks", train_blocks},
           {"shards",
-           {{{"file", "train-00000.bin"}, {"blocks", half}, {"sha256", WriteShard(dir + "/train-00000.bin", train0)}},
+           {{{"file", "train-00000.bin"},
+             {"blocks", half},
+             {"sha256", WriteShard(dir + "/train-00000.bin", train0)}},
             {{"file", "train-00001.bin"},
              {"blocks", train_blocks - half},
              {"sha256", WriteShard(dir + "/train-00001.bin", train1)}}}}}},
@@ -134,8 +149,11 @@ int64_t WritePackedDataset(const std::string& dir, const std::vector<std::string
            {{{"file", "validation-00000.bin"},
              {"blocks", validation_blocks},
              {"sha256", WriteShard(dir + "/validation-00000.bin", validation)}}}}}}}},
-      {"stats", {{"documents", lines.size()}, {"tokens", stream.size()}, {"tokens_truncated", 0},
-                 {"tokens_dropped_remainder", static_cast<int64_t>(stream.size()) - blocks * seq_len}}}};
+      {"stats",
+       {{"documents", documents},
+        {"tokens", stream.size()},
+        {"tokens_truncated", 0},
+        {"tokens_dropped_remainder", static_cast<int64_t>(stream.size()) - blocks * seq_len}}}};
   std::ofstream(dir + "/manifest.json") << manifest.dump(2) << "\n";
   return train_blocks;
 }

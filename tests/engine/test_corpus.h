@@ -25,8 +25,14 @@ WordVocab BuildWordVocab(const std::vector<std::string>& lines, size_t size);
 // shuffled with seed 34; the last `validation_blocks` blocks form the
 // validation split. Writes shards and manifest.json into `dir`.
 // Returns the number of training blocks.
-int64_t WritePackedDataset(const std::string& dir, const std::vector<std::string>& lines, const WordVocab& vocab,
-                           int64_t seq_len, int64_t validation_blocks);
+int64_t WritePackedDataset(const std::string& dir, const std::vector<std::string>& lines,
+                           const WordVocab& vocab, int64_t seq_len, int64_t validation_blocks);
+
+// The same from a stream of token ids that already holds each document's
+// [CLS] and [SEP] (special ids 0-4 as in WordVocab, every id < vocab_size).
+int64_t WritePackedIds(const std::string& dir, const std::vector<uint16_t>& stream,
+                       int64_t vocab_size, int64_t documents, int64_t seq_len,
+                       int64_t validation_blocks);
 
 // A fresh empty directory under the test's temporary directory.
 std::string MakeTempDir(const std::string& name);
