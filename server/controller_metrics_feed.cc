@@ -31,30 +31,6 @@ std::vector<v1::Job> ListAllJobs(const JobManager& manager, std::vector<v1::Stat
   return jobs;
 }
 
-// The first stage that has not succeeded or been skipped (CurrentStage, const).
-const v1::Stage* CurrentStageOf(const v1::Job& job) {
-  for (const v1::Stage& stage : job.stages()) {
-    if (stage.state() != v1::SUCCEEDED && stage.state() != v1::SKIPPED) return &stage;
-  }
-  return nullptr;
-}
-
-// Pieces of `stage` an agent could take now, counted as the scheduler counts
-// tasks: a gang is one task once all its ranks are ready, a fan-out one per shard.
-int64_t ReadyPieces(const v1::Stage& stage, absl::Time now) {
-  auto ready = [now](const v1::ShardAttempt& s) {
-    return s.state() == v1::QUEUED && FromProto(s.not_before()) <= now;
-  };
-  if (IsGang(stage.kind())) {
-    bool all = stage.shards_size() > 0;
-    for (const v1::ShardAttempt& s : stage.shards()) all = all && ready(s);
-    return all ? 1 : 0;
-  }
-  int64_t n = 0;
-  for (const v1::ShardAttempt& s : stage.shards()) n += ready(s) ? 1 : 0;
-  return n;
-}
-
 // A finished stage reads as complete, whatever its last report said.
 v1::Progress CompletedProgress(const v1::Progress& last) {
   v1::Progress done = last;
@@ -116,9 +92,10 @@ std::set<std::string> ControllerMetricsFeed::FeedActiveJobs(absl::Time now) {
         metrics_->SetStageProgress(job.id(), stage.kind(), CompletedProgress(stage.progress()));
       }
     }
-    const v1::Stage* current = CurrentStageOf(job);
+    const v1::Stage* current = CurrentStage(job);
     if (current != nullptr && !IsFinal(current->state())) {
-      queued[PoolOf(job.spec(), current->kind())] += ReadyPieces(*current, now);
+      queued[PoolOf(job.spec(), current->kind())] +=
+          static_cast<int64_t>(ReadyTasks(*current, now).size());
     }
   }
   for (const std::string& pool : pools_) {

@@ -394,7 +394,6 @@ v1::Assignment JobManager::BuildAssignment(const v1::Job& job, const v1::Stage& 
 absl::Status JobManager::ScheduleLocked() {
   const absl::Time now = clock_->Now();
   std::vector<PendingTask> queue;
-  std::map<std::string, int64_t> queue_by_pool;
   std::map<std::string, AgentRoom> rooms;
   for (const auto& [id, agent] : agents_) {
     if (!leases_.Live(id)) continue;
@@ -425,8 +424,7 @@ absl::Status JobManager::ScheduleLocked() {
         }
       }
     }
-    v1::Job& mutable_job = jobs_.at(job_id);
-    const v1::Stage* stage = CurrentStage(&mutable_job);
+    const v1::Stage* stage = CurrentStage(job);
     if (stage == nullptr || IsFinal(stage->state())) continue;
     PendingTask base;
     base.job_id = job_id;
@@ -436,30 +434,13 @@ absl::Status JobManager::ScheduleLocked() {
     base.pool = PoolOf(job.spec(), stage->kind());
     base.accelerator = AcceleratorOf(job.spec(), stage->kind());
     base.devices = std::max(1, job.spec().resources().devices());
-    auto ready = [&](const v1::ShardAttempt& s) {
-      return s.state() == v1::QUEUED && FromProto(s.not_before()) <= now;
-    };
-    if (IsGang(stage->kind())) {
-      bool all = stage->shards_size() > 0;
-      for (const v1::ShardAttempt& s : stage->shards()) all = all && ready(s);
-      if (!all) continue;
+    for (std::vector<int32_t>& shards : ReadyTasks(*stage, now)) {
       PendingTask task = base;
-      for (const v1::ShardAttempt& s : stage->shards()) task.shards.push_back(s.shard_index());
-      queue_by_pool[task.pool] += 1;
+      task.shards = std::move(shards);
       queue.push_back(std::move(task));
-    } else {
-      for (const v1::ShardAttempt& s : stage->shards()) {
-        if (!ready(s)) continue;
-        PendingTask task = base;
-        task.shards.push_back(s.shard_index());
-        queue_by_pool[task.pool] += 1;
-        queue.push_back(std::move(task));
-      }
     }
   }
-  if (metrics_ != nullptr) {
-    for (const auto& [pool, n] : queue_by_pool) metrics_->SetQueueLength(pool, n);
-  }
+  // Queue length is exported by ControllerMetricsFeed (every pool, zeros too).
   if (queue.empty()) return absl::OkStatus();
   std::vector<AgentRoom> agent_rooms;
   for (auto& [id, room] : rooms) agent_rooms.push_back(room);

@@ -1,7 +1,10 @@
 #include "server/job_model.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "server/time_util.h"
 
 namespace bert::server {
 
@@ -37,11 +40,32 @@ v1::ShardAttempt* FindShard(v1::Stage* stage, int32_t shard_index) {
   return nullptr;
 }
 
-v1::Stage* CurrentStage(v1::Job* job) {
-  for (v1::Stage& stage : *job->mutable_stages()) {
+const v1::Stage* CurrentStage(const v1::Job& job) {
+  for (const v1::Stage& stage : job.stages()) {
     if (stage.state() != v1::SUCCEEDED && stage.state() != v1::SKIPPED) return &stage;
   }
   return nullptr;
+}
+
+v1::Stage* CurrentStage(v1::Job* job) { return const_cast<v1::Stage*>(CurrentStage(*job)); }
+
+std::vector<std::vector<int32_t>> ReadyTasks(const v1::Stage& stage, absl::Time now) {
+  auto ready = [now](const v1::ShardAttempt& s) {
+    return s.state() == v1::QUEUED && FromProto(s.not_before()) <= now;
+  };
+  std::vector<std::vector<int32_t>> tasks;
+  if (IsGang(stage.kind())) {
+    if (stage.shards().empty() || !std::all_of(stage.shards().begin(), stage.shards().end(), ready)) {
+      return tasks;
+    }
+    std::vector<int32_t>& gang = tasks.emplace_back();
+    for (const v1::ShardAttempt& s : stage.shards()) gang.push_back(s.shard_index());
+    return tasks;
+  }
+  for (const v1::ShardAttempt& s : stage.shards()) {
+    if (ready(s)) tasks.push_back({s.shard_index()});
+  }
+  return tasks;
 }
 
 std::string PoolOf(const v1::JobSpec& spec, v1::StageKind kind) {
