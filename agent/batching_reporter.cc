@@ -34,20 +34,7 @@ BatchingReporter::~BatchingReporter() { Finish(); }
 
 void BatchingReporter::Progress(int64_t done, int64_t total, std::string_view unit) {
   std::lock_guard lock(mu_);
-  v1::Progress p;
-  p.set_done(done);
-  p.set_total(total);
-  p.set_unit(std::string(unit));
-  p.set_eta_seconds(-1);
-  const auto now = Clock::now();
-  if (!rate_base_ || rate_base_->second > done) rate_base_ = {now, done};
-  const double secs = std::chrono::duration<double>(now - rate_base_->first).count();
-  if (secs > 0.5 && done > rate_base_->second) {
-    const double rate = static_cast<double>(done - rate_base_->second) / secs;
-    p.set_rate_per_second(rate);
-    if (total > 0) p.set_eta_seconds(static_cast<double>(total - done) / rate);
-  }
-  progress_ = std::move(p);
+  progress_ = rate_.Measure(done, total, unit);
 }
 
 void BatchingReporter::Metric(std::string_view name, double value, int64_t step) {

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "agent/progress_rate.h"
 #include "agent/stage_reporter.h"
 #include "bert/v1/agent_service.pb.h"
 
@@ -72,8 +73,7 @@ class BatchingReporter final : public StageReporter {
   bool cancelled_ = false;
   std::chrono::steady_clock::time_point finish_deadline_;
   int64_t dropped_on_finish_ = 0;
-  // For rate and ETA.
-  std::optional<std::pair<std::chrono::steady_clock::time_point, int64_t>> rate_base_;
+  ProgressRate rate_;
   std::thread sender_;
 };
 

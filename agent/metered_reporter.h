@@ -3,12 +3,11 @@
 // metrics and the stage's progress, rate and ETA.
 #pragma once
 
-#include <chrono>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <utility>
 
+#include "agent/progress_rate.h"
 #include "agent/stage_reporter.h"
 #include "bert/v1/job.pb.h"
 #include "metrics/agent_metrics.h"
@@ -16,27 +15,22 @@
 namespace bert::agent {
 
 // Thread-safe, as every ProgressSink. `next` and `metrics` must outlive it.
-class MeteredReporter final : public StageReporter {
+class MeteredReporter final : public ForwardingReporter {
  public:
   MeteredReporter(StageReporter& next, metrics::AgentMetrics& metrics, std::string job_id,
                   v1::StageKind stage)
-      : next_(next), metrics_(metrics), job_id_(std::move(job_id)), stage_(stage) {}
+      : ForwardingReporter(next), metrics_(metrics), job_id_(std::move(job_id)), stage_(stage) {}
 
   void Progress(int64_t done, int64_t total, std::string_view unit) override;
   void Metric(std::string_view name, double value, int64_t step) override;
-  void Log(std::string_view level, std::string_view message) override { next_.Log(level, message); }
-  bool Cancelled() const override { return next_.Cancelled(); }
-  void Checkpoint(const v1::CheckpointRecord& record) override { next_.Checkpoint(record); }
 
  private:
-  StageReporter& next_;
   metrics::AgentMetrics& metrics_;
   const std::string job_id_;
   const v1::StageKind stage_;
 
   std::mutex mu_;
-  // The first report: the rate is measured from it.
-  std::optional<std::pair<std::chrono::steady_clock::time_point, int64_t>> base_;
+  ProgressRate rate_;
 };
 
 }  // namespace bert::agent

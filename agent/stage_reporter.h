@@ -13,4 +13,23 @@ class StageReporter : public ProgressSink {
   virtual void Checkpoint(const v1::CheckpointRecord& record) = 0;
 };
 
+// Passes everything to `next` (which must outlive it); decorators override
+// what they add to.
+class ForwardingReporter : public StageReporter {
+ public:
+  explicit ForwardingReporter(StageReporter& next) : next_(next) {}
+  void Progress(int64_t done, int64_t total, std::string_view unit) override {
+    next_.Progress(done, total, unit);
+  }
+  void Metric(std::string_view name, double value, int64_t step) override {
+    next_.Metric(name, value, step);
+  }
+  void Log(std::string_view level, std::string_view message) override { next_.Log(level, message); }
+  bool Cancelled() const override { return next_.Cancelled(); }
+  void Checkpoint(const v1::CheckpointRecord& record) override { next_.Checkpoint(record); }
+
+ protected:
+  StageReporter& next_;
+};
+
 }  // namespace bert::agent

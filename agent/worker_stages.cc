@@ -65,22 +65,13 @@ absl::Status CopyTree(const fs::path& from, const fs::path& to) {
 
 // Forwards to the stage's reporter; Cancelled() also once StopAll() was called,
 // so one failed rank stops its siblings.
-class GangReporter final : public StageReporter {
+class GangReporter final : public ForwardingReporter {
  public:
-  explicit GangReporter(StageReporter& base) : base_(base) {}
-  void Progress(int64_t done, int64_t total, std::string_view unit) override {
-    base_.Progress(done, total, unit);
-  }
-  void Metric(std::string_view name, double value, int64_t step) override {
-    base_.Metric(name, value, step);
-  }
-  void Log(std::string_view level, std::string_view message) override { base_.Log(level, message); }
-  void Checkpoint(const v1::CheckpointRecord& record) override { base_.Checkpoint(record); }
-  bool Cancelled() const override { return stopped_ || base_.Cancelled(); }
+  using ForwardingReporter::ForwardingReporter;
+  bool Cancelled() const override { return stopped_ || next_.Cancelled(); }
   void StopAll() { stopped_ = true; }
 
  private:
-  StageReporter& base_;
   std::atomic<bool> stopped_{false};
 };
 
