@@ -1,5 +1,7 @@
 #include "engine/bert_model.h"
 
+#include "engine/dropout.h"
+
 #include <cmath>
 #include <limits>
 
@@ -39,7 +41,7 @@ torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids, const 
   // (B,T,C) + (1,T,C) + (B,T,C) or (C): absent token types are all type 0.
   torch::Tensor x = word_embeddings(input_ids) + position_embeddings->weight.narrow(0, 0, T).unsqueeze(0);
   x = token_type_ids.defined() ? x + token_type_embeddings(token_type_ids) : x + token_type_embeddings->weight[0];
-  return torch::dropout(Normalize(LayerNorm, x), dropout_p, is_training());
+  return Dropout(Normalize(LayerNorm, x), dropout_p, is_training());
 }
 
 BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& c)
@@ -68,7 +70,7 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch
   // softmax(Q K^T / sqrt(D) + mask) V: (B,H,T,D) x (B,H,D,T) -> (B,H,T,T) -> (B,H,T,D)
   torch::Tensor scores = torch::matmul(q * (1.0 / std::sqrt(static_cast<double>(D))), k.transpose(-2, -1));
   if (mask_bias.defined()) scores = scores + mask_bias;
-  torch::Tensor context = torch::matmul(torch::dropout(torch::softmax(scores, -1), p, is_training()), v);
+  torch::Tensor context = torch::matmul(Dropout(torch::softmax(scores, -1), p, is_training()), v);
 #endif
   return context.permute({0, 2, 1, 3}).reshape({B, T, H * D});  // (B,T,C)
 }
@@ -80,7 +82,7 @@ BertResidualOutputImpl::BertResidualOutputImpl(int64_t in, int64_t out, const Be
 }
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
-  torch::Tensor h = torch::dropout(dense(x), dropout_p, is_training());  // bf16 under autocast
+  torch::Tensor h = Dropout(dense(x), dropout_p, is_training());  // bf16 under autocast
   // The residual stream stays fp32: convert first, as a bf16 + fp32 add takes
   // libtorch's slow mixed-type path (several times a same-type add).
   if (h.scalar_type() != residual.scalar_type()) h = h.to(residual.scalar_type());

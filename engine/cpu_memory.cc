@@ -1,5 +1,20 @@
 #include "engine/cpu_memory.h"
 
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+#include <torch/version.h>
+
+#include <cstring>
+
+#include <map>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 #if defined(__GLIBC__)
 #include <malloc.h>
 
@@ -8,14 +23,107 @@
 
 namespace bert::engine {
 
-void KeepFreedMemoryMapped() {
+namespace {
+
+#if defined(__linux__)
+
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// Large blocks: their own mapping, in whole huge pages advised as huge-page
+// memory, kept when freed and handed out again (a step asks for the same
+// sizes each time) so that the kernel neither faults nor zero-fills them
+// again. A request takes the smallest kept block that is at least its size
+// and at most an eighth larger. What is kept is capped at a quarter of the
+// machine's memory; a block freed beyond that is unmapped. Smaller blocks:
+// c10's alloc_cpu (64-byte aligned malloc).
+class CachingHugePageAllocator final : public c10::Allocator {
+ public:
+  CachingHugePageAllocator() {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    cap_ = pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) / 4 : size_t{4} << 30;
+  }
+
+  c10::DataPtr allocate(size_t bytes) const override {
+    if (bytes < kLargeCpuBlock) {
+      void* data = c10::alloc_cpu(bytes);
+      return {data, data, &Free, c10::Device(c10::DeviceType::CPU)};
+    }
+    const size_t length = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    void* data = Instance().TakeKept(length);
+    if (data == nullptr) {
+      data = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (data == MAP_FAILED) throw std::bad_alloc();
+      ::madvise(data, length, MADV_HUGEPAGE);  // advice only: without THP, plain pages
+      std::lock_guard<std::mutex> lock(mutex_);
+      mapped_.emplace(data, length);
+    }
+    return {data, data, &Free, c10::Device(c10::DeviceType::CPU)};
+  }
+
+  c10::DeleterFnPtr raw_deleter() const override { return &Free; }
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    std::memcpy(dest, src, count);
+  }
+#endif
+
+  static CachingHugePageAllocator& Instance() {
+    static auto* allocator = new CachingHugePageAllocator();  // outlives static tensors
+    return *allocator;
+  }
+
+ private:
+  void* TakeKept(size_t length) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = kept_.lower_bound(length);
+    if (it == kept_.end() || it->first > length + length / 8) return nullptr;
+    void* data = it->second;
+    kept_bytes_ -= it->first;
+    kept_.erase(it);
+    return data;
+  }
+
+  static void Free(void* data) {
+    if (data == nullptr) return;
+    CachingHugePageAllocator& self = Instance();
+    {
+      std::lock_guard<std::mutex> lock(self.mutex_);
+      auto it = self.mapped_.find(data);
+      if (it == self.mapped_.end()) {
+        // not ours: a small block
+      } else if (self.kept_bytes_ + it->second <= self.cap_) {
+        self.kept_.emplace(it->second, data);
+        self.kept_bytes_ += it->second;
+        return;
+      } else {
+        const size_t length = it->second;
+        self.mapped_.erase(it);
+        ::munmap(data, length);
+        return;
+      }
+    }
+    c10::free_cpu(data);
+  }
+
+  mutable std::mutex mutex_;
+  mutable std::unordered_map<void*, size_t> mapped_;  // every large block: its length
+  mutable std::multimap<size_t, void*> kept_;          // freed large blocks by length
+  mutable size_t kept_bytes_ = 0;
+  size_t cap_;
+};
+
+#endif
+
+}  // namespace
+
+void UseFastCpuMemory() {
 #if defined(__GLIBC__)
-  // Blocks up to glibc's largest mmap threshold (32 MB: every activation of
-  // bert-base at 1,024 tokens a step) come from the heap and are reused after
-  // free; larger ones are still mapped, so that malloc never runs out of
-  // heap address space. The heap's free top is kept, not trimmed.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, INT_MAX);
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kLargeCpuBlock));
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);  // the heap's free top is kept, not trimmed
+#endif
+#if defined(__linux__)
+  c10::SetCPUAllocator(&CachingHugePageAllocator::Instance(), /*priority=*/1);
 #endif
 }
 

@@ -213,7 +213,7 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
   if (options.threads > 0) torch::set_num_threads(options.threads);
   const torch::Device device = ParseDevice(options.device, options.distributed.local_rank);
   const bool bf16 = opt.precision == "bf16";
-  if (device.is_cpu()) KeepFreedMemoryMapped();  // no page faults on each step's buffers
+  if (device.is_cpu()) UseFastCpuMemory();  // no page faults on each step's buffers
 
   // --- The world, the data -------------------------------------------------
   std::unique_ptr<Distributed> world = Distributed::Create(options.distributed);

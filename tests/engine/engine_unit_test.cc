@@ -12,6 +12,8 @@
 #include <ATen/autocast_mode.h>
 
 #include "engine/bert_model.h"
+#include "engine/cpu_memory.h"
+#include "engine/dropout.h"
 #include "engine/engine_error.h"
 #include "engine/flat_adamw.h"
 #include "engine/mlm_batch_loader.h"
@@ -359,6 +361,70 @@ TEST(BertModelTest, Bf16AutocastStaysCloseToFp32) {
   at::autocast::set_cpu_enabled(false);
   at::autocast::clear_cache();
   EXPECT_LT((bf16 - fp32).abs().max().item<double>(), 0.1);
+}
+
+TEST(DropoutTest, DropsAFractionPAndScalesTheRest) {
+  torch::manual_seed(11);
+  const torch::Tensor x = torch::rand({1000, 1000}) + 0.5;  // no zeros of its own
+  const torch::Tensor y = Dropout(x, 0.1, /*training=*/true);
+  const torch::Tensor kept = y != 0;
+  // 1e6 draws: the dropped fraction's standard deviation is 3e-4.
+  EXPECT_NEAR(1.0 - kept.to(torch::kFloat64).mean().item<double>(), 0.1, 2e-3);
+  EXPECT_TRUE(torch::allclose(y.masked_select(kept), x.masked_select(kept) / 0.9));
+  EXPECT_TRUE(torch::equal(Dropout(x, 0.1, /*training=*/false), x));
+  EXPECT_TRUE(torch::equal(Dropout(x, 0.0, /*training=*/true), x));
+  EXPECT_TRUE(torch::equal(Dropout(x, 1.0, /*training=*/true), torch::zeros_like(x)));
+  EXPECT_THROW(Dropout(x, 1.5, true), c10::Error);
+}
+
+TEST(DropoutTest, BackwardScalesTheGradientByTheSameMask) {
+  torch::manual_seed(12);
+  for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    const torch::Tensor x = (torch::rand({64, 300}) + 0.5).to(dtype).requires_grad_(true);
+    const torch::Tensor y = Dropout(x, 0.25, /*training=*/true);
+    const torch::Tensor g = torch::rand({64, 300}).to(dtype);
+    y.backward(g);
+    const torch::Tensor mask = (y != 0).to(torch::kFloat32);
+    const float scale = 1.0f / 0.75f;  // the kernel's product: float(g) * scale, rounded to dtype
+    const torch::Tensor expected = (g.to(torch::kFloat32) * mask * scale).to(dtype);
+    EXPECT_TRUE(torch::equal(x.grad(), expected)) << dtype;
+  }
+}
+
+TEST(DropoutTest, FollowsTheDefaultGeneratorAndNotTheThreadCount) {
+  const torch::Tensor x = torch::ones({3, 5000});  // several generator chunks
+  const int threads = at::get_num_threads();
+  torch::manual_seed(5);
+  at::set_num_threads(1);
+  const torch::Tensor one_thread = Dropout(x, 0.5, true);
+  const torch::Tensor next_draw = Dropout(x, 0.5, true);
+  torch::manual_seed(5);
+  at::set_num_threads(2);
+  const torch::Tensor two_threads = Dropout(x, 0.5, true);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(one_thread, two_threads));
+  EXPECT_FALSE(torch::equal(one_thread, next_draw));
+  // Rows are not copies of each other (each chunk its own stream).
+  EXPECT_FALSE(torch::equal(one_thread[0], one_thread[1]));
+}
+
+TEST(CpuMemoryTest, LargeBlocksAreReusedAndSmallOnesStillWork) {
+  UseFastCpuMemory();
+  const int64_t large = static_cast<int64_t>(kLargeCpuBlock) / 4 + 1000;  // floats
+  void* first = nullptr;
+  {
+    torch::Tensor a = torch::full({large}, 3.0f);
+    first = a.data_ptr();
+    EXPECT_EQ(a.sum().item<double>(), 3.0 * static_cast<double>(large));
+  }
+  torch::Tensor b = torch::empty({large - 10});  // a little smaller: the kept block fits it
+  EXPECT_EQ(b.data_ptr(), first);
+  b.fill_(1.0f);
+  torch::Tensor c = torch::ones({large * 3});  // far larger: a new block
+  EXPECT_NE(c.data_ptr(), first);
+  EXPECT_EQ(c.sum().item<double>(), 3.0 * static_cast<double>(large));
+  torch::Tensor small = torch::arange(100, torch::kFloat32);
+  EXPECT_EQ(small.sum().item<double>(), 4950.0);
 }
 
 }  // namespace
