@@ -21,6 +21,19 @@ torch::Tensor Normalize(torch::nn::LayerNorm& norm, const torch::Tensor& x) {
   return norm->forward(x.scalar_type() == dtype ? x : x.to(dtype));
 }
 
+// x W^T + b over the last dimension, as one addmm with the bias fused: libtorch
+// runs a 3-D input as a matmul and then a separate bias add_, which under bf16
+// autocast adds an fp32 bias to a bf16 product on its slow mixed-type path.
+torch::Tensor Dense(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes.back() = weight.size(0);
+  return torch::nn::functional::linear(x.reshape({-1, x.size(-1)}), weight, bias).view(sizes);
+}
+
+torch::Tensor Dense(torch::nn::Linear& linear, const torch::Tensor& x) {
+  return Dense(x, linear->weight, linear->bias);
+}
+
 }  // namespace
 
 BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& c) : dropout_p(c.hidden_dropout_prob) {
@@ -58,8 +71,9 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch
   // One product for Q, K and V: (B,T,C) x (3C,C)^T -> (B,T,3C) -> (3,B,H,T,D).
   const torch::Tensor w = torch::cat({query->weight, key->weight, value->weight});
   const torch::Tensor b = torch::cat({query->bias, key->bias, value->bias});
-  const torch::Tensor qkv = torch::nn::functional::linear(x, w, b).view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4});
-  const torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];  // (B,H,T,D) each
+  const torch::Tensor qkv = Dense(x, w, b).view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4});
+  const std::vector<torch::Tensor> parts = qkv.unbind(0);  // one backward node, not three selects
+  const torch::Tensor &q = parts[0], &k = parts[1], &v = parts[2];  // (B,H,T,D) each
   const double p = is_training() ? dropout_p : 0.0;
 #if TORCH_VERSION_MAJOR >= 2
   // Fused scaled-dot-product attention (flash / memory-efficient kernels on CUDA).
@@ -82,7 +96,7 @@ BertResidualOutputImpl::BertResidualOutputImpl(int64_t in, int64_t out, const Be
 }
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
-  torch::Tensor h = Dropout(dense(x), dropout_p, is_training());  // bf16 under autocast
+  torch::Tensor h = Dropout(Dense(dense, x), dropout_p, is_training());  // bf16 under autocast
   // The residual stream stays fp32: convert first, as a bf16 + fp32 add takes
   // libtorch's slow mixed-type path (several times a same-type add).
   if (h.scalar_type() != residual.scalar_type()) h = h.to(residual.scalar_type());
@@ -102,7 +116,7 @@ BertIntermediateImpl::BertIntermediateImpl(const BertConfig& c) {
   dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.intermediate_size));
 }
 
-torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& x) { return torch::gelu(dense(x)); }
+torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& x) { return torch::gelu(Dense(dense, x)); }
 
 BertLayerImpl::BertLayerImpl(const BertConfig& c) {
   attention = register_module("attention", BertAttention(c));
@@ -140,7 +154,7 @@ BertHeadTransformImpl::BertHeadTransformImpl(const BertConfig& c) {
 }
 
 torch::Tensor BertHeadTransformImpl::forward(const torch::Tensor& hidden) {
-  return Normalize(LayerNorm, torch::gelu(dense(hidden)));
+  return Normalize(LayerNorm, torch::gelu(Dense(dense, hidden)));
 }
 
 BertLMHeadImpl::BertLMHeadImpl(const BertConfig& c, torch::Tensor word_embeddings)
@@ -150,7 +164,7 @@ BertLMHeadImpl::BertLMHeadImpl(const BertConfig& c, torch::Tensor word_embedding
 }
 
 torch::Tensor BertLMHeadImpl::forward(const torch::Tensor& hidden) {
-  return torch::nn::functional::linear(transform(hidden), decoder_weight, bias);  // (N,V)
+  return Dense(transform(hidden), decoder_weight, bias);  // (N,V)
 }
 
 BertForMaskedLMImpl::BertForMaskedLMImpl(const BertConfig& c) : config(c) {

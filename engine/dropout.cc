@@ -1,44 +1,65 @@
 #include "engine/dropout.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
 #include <cstdint>
+#include <cstring>
 #include <mutex>
+
+// The kernels are compiled for AVX-512 and AVX2 as well, chosen at load time.
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#define BERT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define BERT_VECTOR_CLONES
+#endif
 
 namespace bert::engine {
 
 namespace {
 
-constexpr int64_t kChunk = 4096;  // elements per generator stream
-
-uint64_t SplitMix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
+// A 32-bit hash of the element index and the call's seed (the index through a
+// Weyl sequence, then Wellons' lowbias32 finaliser).
+inline uint32_t Draw(uint64_t seed, int64_t i) {
+  const auto index = static_cast<uint64_t>(i);
+  uint32_t x = static_cast<uint32_t>(index) * 0x9e3779b9u + static_cast<uint32_t>(index >> 32) * 0x85ebca6bu +
+               static_cast<uint32_t>(seed);
+  x ^= static_cast<uint32_t>(seed >> 32);
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
 }
 
-// xoshiro256+ (Blackman and Vigna): its high 32 bits are the uniform draws.
-struct Xoshiro256Plus {
-  uint64_t s[4];
-  Xoshiro256Plus(uint64_t seed, uint64_t stream) {
-    uint64_t state = seed ^ (stream * 0xd1b54a32d192ed03ull);
-    for (uint64_t& word : s) word = SplitMix64(state);
+inline float FromBf16(uint16_t bits) {
+  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &wide, sizeof f);
+  return f;
+}
+
+inline uint16_t ToBf16(float f) {  // round to nearest even, as c10::BFloat16 does
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  return (bits & 0x7fffffffu) > 0x7f800000u ? uint16_t{0x7fc0} : static_cast<uint16_t>(rounded);
+}
+
+// out[i] = x[i] * scale where element i is kept, else 0, for i in [begin, end).
+BERT_VECTOR_CLONES void DropFloat(const float* x, float* out, int64_t begin, int64_t end, uint64_t seed,
+                                  uint32_t keep_below, float scale) {
+  for (int64_t i = begin; i < end; ++i) out[i] = Draw(seed, i) < keep_below ? x[i] * scale : 0.0f;
+}
+
+BERT_VECTOR_CLONES void DropBf16(const uint16_t* x, uint16_t* out, int64_t begin, int64_t end, uint64_t seed,
+                                 uint32_t keep_below, float scale) {
+  for (int64_t i = begin; i < end; ++i) {
+    const uint16_t scaled = ToBf16(FromBf16(x[i]) * scale);
+    out[i] = Draw(seed, i) < keep_below ? scaled : uint16_t{0};
   }
-  uint64_t Next() {
-    const uint64_t result = s[0] + s[3];
-    const uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = (s[3] << 45) | (s[3] >> 19);
-    return result;
-  }
-};
+}
 
 uint64_t DrawSeed() {
   auto generator = at::detail::getDefaultCPUGenerator();
@@ -46,62 +67,44 @@ uint64_t DrawSeed() {
   return generator.get<at::CPUGeneratorImpl>()->random64();
 }
 
-// Writes out = keep ? x * scale : 0 and keep, for every element: an element is
-// kept when its 32-bit draw is below keep_threshold.
-template <typename T>
-void DropoutKernel(const T* x, T* out, uint8_t* keep, int64_t n, uint64_t seed, uint64_t keep_threshold,
-                   float scale) {
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-  at::parallel_for(0, chunks, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      Xoshiro256Plus rng(seed, static_cast<uint64_t>(c));
-      const int64_t first = c * kChunk, last = std::min(n, first + kChunk);
-      for (int64_t i = first; i < last; ++i) {
-        const bool kept = (rng.Next() >> 32) < keep_threshold;
-        keep[i] = kept;
-        out[i] = kept ? static_cast<T>(static_cast<float>(x[i]) * scale) : static_cast<T>(0);
-      }
+// The dropped and scaled copy of x (float or bfloat16, on the CPU).
+torch::Tensor Drop(const torch::Tensor& input, uint64_t seed, double p) {
+  const torch::Tensor x = input.contiguous();
+  torch::Tensor out = torch::empty_like(x);
+  const double keep = (1.0 - p) * 4294967296.0;
+  const uint32_t keep_below = keep >= 4294967295.0 ? 0xffffffffu : static_cast<uint32_t>(keep);
+  const auto scale = static_cast<float>(1.0 / (1.0 - p));
+  const bool bf16 = x.scalar_type() == torch::kBFloat16;
+  at::parallel_for(0, x.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
+    if (bf16) {
+      DropBf16(reinterpret_cast<const uint16_t*>(x.data_ptr()), reinterpret_cast<uint16_t*>(out.data_ptr()),
+               begin, end, seed, keep_below, scale);
+    } else {
+      DropFloat(x.data_ptr<float>(), out.data_ptr<float>(), begin, end, seed, keep_below, scale);
     }
   });
+  return out;
 }
 
-template <typename T>
-void ScaleByMask(const T* grad, const uint8_t* keep, T* out, int64_t n, float scale) {
-  at::parallel_for(0, n, 1 << 15, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      out[i] = keep[i] ? static_cast<T>(static_cast<float>(grad[i]) * scale) : static_cast<T>(0);
-    }
-  });
-}
-
+// Dropout is linear in x: its gradient is the incoming gradient dropped and
+// scaled by the same mask, recomputed from the seed.
 struct CpuDropout : torch::autograd::Function<CpuDropout> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input, double p) {
-    const torch::Tensor x = input.contiguous();
-    torch::Tensor out = torch::empty_like(x);
-    torch::Tensor keep = torch::empty(x.sizes(), x.options().dtype(torch::kUInt8));
-    const auto threshold = static_cast<uint64_t>((1.0 - p) * 4294967296.0);
-    const auto scale = static_cast<float>(1.0 / (1.0 - p));
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, double p) {
     const uint64_t seed = DrawSeed();
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "Dropout", [&] {
-      DropoutKernel<scalar_t>(x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), keep.data_ptr<uint8_t>(),
-                              x.numel(), seed, threshold, scale);
-    });
-    ctx->save_for_backward({keep});
-    ctx->saved_data["scale"] = static_cast<double>(scale);
-    return out;
+    ctx->saved_data["seed"] = static_cast<int64_t>(seed);
+    ctx->saved_data["p"] = p;
+    return Drop(x, seed, p);
   }
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
-    const torch::Tensor keep = ctx->get_saved_variables()[0];
-    const auto scale = static_cast<float>(ctx->saved_data["scale"].toDouble());
-    const torch::Tensor grad = grads[0].contiguous();
-    torch::Tensor out = torch::empty_like(grad);
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, grad.scalar_type(), "DropoutBackward", [&] {
-      ScaleByMask<scalar_t>(grad.data_ptr<scalar_t>(), keep.data_ptr<uint8_t>(), out.data_ptr<scalar_t>(),
-                            grad.numel(), scale);
-    });
-    return {out, torch::Tensor()};
+    const auto seed = static_cast<uint64_t>(ctx->saved_data["seed"].toInt());
+    const torch::Tensor& grad = grads[0];
+    const torch::Tensor dx = Drop(grad.scalar_type() == torch::kBFloat16 || grad.scalar_type() == torch::kFloat32
+                                      ? grad
+                                      : grad.to(torch::kFloat32),
+                                  seed, ctx->saved_data["p"].toDouble());
+    return {dx.to(grad.scalar_type()), torch::Tensor()};
   }
 };
 
@@ -110,7 +113,8 @@ struct CpuDropout : torch::autograd::Function<CpuDropout> {
 torch::Tensor Dropout(const torch::Tensor& x, double p, bool training) {
   TORCH_CHECK(p >= 0 && p <= 1, "dropout probability has to be between 0 and 1, but got ", p);
   if (!training || p == 0) return x;
-  if (!x.is_cpu() || p == 1) return torch::dropout(x, p, training);
+  const bool fast_dtype = x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16;
+  if (!x.is_cpu() || !fast_dtype || p == 1) return torch::dropout(x, p, training);
   return CpuDropout::apply(x, p);
 }
 

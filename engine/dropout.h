@@ -3,13 +3,14 @@
 // fast on the CPU.
 //
 // libtorch's CPU dropout draws a Bernoulli sample per element from one
-// sequential generator, which at bert-base took an eighth of a bf16 training
-// step. Here each 4,096-element chunk has its own xoshiro256+ stream, seeded
-// from one 64-bit draw of the default CPU generator and the chunk's index, so
-// the mask is drawn in parallel, does not depend on the thread count, and
-// follows the default generator's state (seeded per rank, checkpointed): a
-// resumed run drops the same elements. The forward pass writes the output and
-// a byte mask in one pass; the backward pass scales the gradient by the mask.
+// sequential generator and multiplies by a stored mask; at bert-base that was
+// an eighth of a bf16 training step. Here element i is kept when a 32-bit hash
+// of (i, seed) is below (1 - p) * 2^32, the seed being one 64-bit draw of the
+// default CPU generator per call. The draw is stateless, so the forward pass
+// is one vectorised, parallel pass that stores no mask, the backward pass
+// recomputes the same mask from the seed, the result does not depend on the
+// thread count, and it follows the default generator's state (seeded per rank,
+// checkpointed): a resumed run drops the same elements.
 // Tensors on other devices use torch::dropout.
 #pragma once
 
