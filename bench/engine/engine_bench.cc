@@ -277,7 +277,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   torch::set_num_threads(o.threads);
-  bert::engine::KeepFreedMemoryMapped();  // as Pretrain() does on the CPU
+  bert::engine::UseFastCpuMemory();  // as Pretrain() does on the CPU
   // The peak at each precision: the best product seen in the whole run,
   // probed at the start and again after every round, so that a probe that
   // ran while other processes held the cores does not flatter the MFU.
