@@ -34,7 +34,8 @@ constexpr size_t kHugePage = size_t{2} << 20;
 // sizes each time) so that the kernel neither faults nor zero-fills them
 // again. A request takes the smallest kept block that is at least its size
 // and at most an eighth larger. What is kept is capped at a quarter of the
-// machine's memory; a block freed beyond that is unmapped. Smaller blocks:
+// machine's memory: a free that would pass the cap first unmaps all kept
+// blocks (so that sizes no longer asked for do not stay). Smaller blocks:
 // c10's alloc_cpu (64-byte aligned malloc).
 class CachingHugePageAllocator final : public c10::Allocator {
  public:
@@ -84,6 +85,18 @@ class CachingHugePageAllocator final : public c10::Allocator {
     return data;
   }
 
+  // Unmaps every kept block (the caller holds mutex_): what sizes a run asks
+  // for can change (another batch shape), leaving kept blocks that no request
+  // fits any more.
+  void ReleaseKept() const {
+    for (const auto& [length, data] : kept_) {
+      ::munmap(data, length);
+      mapped_.erase(data);
+    }
+    kept_.clear();
+    kept_bytes_ = 0;
+  }
+
   static void Free(void* data) {
     if (data == nullptr) return;
     CachingHugePageAllocator& self = Instance();
@@ -92,14 +105,15 @@ class CachingHugePageAllocator final : public c10::Allocator {
       auto it = self.mapped_.find(data);
       if (it == self.mapped_.end()) {
         // not ours: a small block
-      } else if (self.kept_bytes_ + it->second <= self.cap_) {
-        self.kept_.emplace(it->second, data);
-        self.kept_bytes_ += it->second;
-        return;
       } else {
-        const size_t length = it->second;
-        self.mapped_.erase(it);
-        ::munmap(data, length);
+        if (self.kept_bytes_ + it->second > self.cap_) self.ReleaseKept();
+        if (it->second <= self.cap_) {
+          self.kept_.emplace(it->second, data);
+          self.kept_bytes_ += it->second;
+        } else {
+          ::munmap(data, it->second);
+          self.mapped_.erase(it);
+        }
         return;
       }
     }
@@ -119,7 +133,7 @@ class CachingHugePageAllocator final : public c10::Allocator {
 
 void UseFastCpuMemory() {
 #if defined(__GLIBC__)
-  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kLargeCpuBlock));
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum: other libraries' blocks too
   mallopt(M_TRIM_THRESHOLD, INT_MAX);  // the heap's free top is kept, not trimmed
 #endif
 #if defined(__linux__)
