@@ -29,6 +29,14 @@ namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
 
+// libtorch 2.3 made Allocator::allocate non-const and added copy_data.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define BERT_ALLOCATOR_API_2_3 1
+#define BERT_ALLOCATE_CONST
+#else
+#define BERT_ALLOCATE_CONST const
+#endif
+
 // Large blocks: their own mapping, in whole huge pages advised as huge-page
 // memory, kept when freed and handed out again (a step asks for the same
 // sizes each time) so that the kernel neither faults nor zero-fills them
@@ -44,7 +52,7 @@ class CachingHugePageAllocator final : public c10::Allocator {
     cap_ = pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) / 4 : size_t{4} << 30;
   }
 
-  c10::DataPtr allocate(size_t bytes) const override {
+  c10::DataPtr allocate(size_t bytes) BERT_ALLOCATE_CONST override {
     if (bytes < kLargeCpuBlock) {
       void* data = c10::alloc_cpu(bytes);
       return {data, data, &Free, c10::Device(c10::DeviceType::CPU)};
@@ -63,7 +71,7 @@ class CachingHugePageAllocator final : public c10::Allocator {
 
   c10::DeleterFnPtr raw_deleter() const override { return &Free; }
 
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#if defined(BERT_ALLOCATOR_API_2_3)
   void copy_data(void* dest, const void* src, std::size_t count) const override {
     std::memcpy(dest, src, count);
   }
