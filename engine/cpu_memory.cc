@@ -58,7 +58,7 @@ class CachingHugePageAllocator final : public c10::Allocator {
       return {data, data, &Free, c10::Device(c10::DeviceType::CPU)};
     }
     const size_t length = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-    void* data = Instance().TakeKept(length);
+    void* data = TakeKept(length);
     if (data == nullptr) {
       data = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (data == MAP_FAILED) throw std::bad_alloc();
@@ -106,26 +106,24 @@ class CachingHugePageAllocator final : public c10::Allocator {
   }
 
   static void Free(void* data) {
-    if (data == nullptr) return;
-    CachingHugePageAllocator& self = Instance();
-    {
-      std::lock_guard<std::mutex> lock(self.mutex_);
-      auto it = self.mapped_.find(data);
-      if (it == self.mapped_.end()) {
-        // not ours: a small block
-      } else {
-        if (self.kept_bytes_ + it->second > self.cap_) self.ReleaseKept();
-        if (it->second <= self.cap_) {
-          self.kept_.emplace(it->second, data);
-          self.kept_bytes_ += it->second;
-        } else {
-          ::munmap(data, it->second);
-          self.mapped_.erase(it);
-        }
-        return;
-      }
+    if (data != nullptr && !Instance().Keep(data)) c10::free_cpu(data);
+  }
+
+  // Keeps (or, past the cap, unmaps) a large block; false for a small one.
+  bool Keep(void* data) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = mapped_.find(data);
+    if (it == mapped_.end()) return false;
+    const size_t length = it->second;
+    if (kept_bytes_ + length > cap_) ReleaseKept();
+    if (length > cap_) {
+      mapped_.erase(it);
+      ::munmap(data, length);
+      return true;
     }
-    c10::free_cpu(data);
+    kept_.emplace(length, data);
+    kept_bytes_ += length;
+    return true;
   }
 
   mutable std::mutex mutex_;

@@ -99,12 +99,8 @@ struct CpuDropout : torch::autograd::Function<CpuDropout> {
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const auto seed = static_cast<uint64_t>(ctx->saved_data["seed"].toInt());
-    const torch::Tensor& grad = grads[0];
-    const torch::Tensor dx = Drop(grad.scalar_type() == torch::kBFloat16 || grad.scalar_type() == torch::kFloat32
-                                      ? grad
-                                      : grad.to(torch::kFloat32),
-                                  seed, ctx->saved_data["p"].toDouble());
-    return {dx.to(grad.scalar_type()), torch::Tensor()};
+    // The gradient has the output's dtype: float or bfloat16, as the input.
+    return {Drop(grads[0], seed, ctx->saved_data["p"].toDouble()), torch::Tensor()};
   }
 };
 
