@@ -8,7 +8,6 @@
 
 #include <map>
 #include <mutex>
-#include <new>
 #include <unordered_map>
 
 #if defined(__linux__)
@@ -59,13 +58,9 @@ class CachingHugePageAllocator final : public c10::Allocator {
     }
     const size_t length = (bytes + kHugePage - 1) / kHugePage * kHugePage;
     void* data = TakeKept(length);
-    if (data == nullptr) {
-      data = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (data == MAP_FAILED) throw std::bad_alloc();
-      ::madvise(data, length, MADV_HUGEPAGE);  // advice only: without THP, plain pages
-      std::lock_guard<std::mutex> lock(mutex_);
-      mapped_.emplace(data, length);
-    }
+    if (data == nullptr) data = MapNew(length);
+    TORCH_CHECK(data != nullptr, "CPU allocator: not enough memory: you tried to allocate ", bytes,
+                " bytes");
     return {data, data, &Free, c10::Device(c10::DeviceType::CPU)};
   }
 
@@ -83,6 +78,22 @@ class CachingHugePageAllocator final : public c10::Allocator {
   }
 
  private:
+  // A new mapping of `length` bytes (after unmapping the kept blocks if the
+  // first try fails), or nullptr.
+  void* MapNew(size_t length) const {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      void* data = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (data != MAP_FAILED) {
+        ::madvise(data, length, MADV_HUGEPAGE);  // advice only: without THP, plain pages
+        mapped_.emplace(data, length);
+        return data;
+      }
+      ReleaseKept();
+    }
+    return nullptr;
+  }
+
   void* TakeKept(size_t length) const {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = kept_.lower_bound(length);

@@ -425,6 +425,14 @@ TEST(CpuMemoryTest, LargeBlocksAreReusedAndSmallOnesStillWork) {
   EXPECT_EQ(c.sum().item<double>(), 3.0 * static_cast<double>(large));
   torch::Tensor small = torch::arange(100, torch::kFloat32);
   EXPECT_EQ(small.sum().item<double>(), 4950.0);
+  // More than the address space: a libtorch error naming the size, not a crash.
+  try {
+    torch::empty({int64_t{1} << 48}, torch::kUInt8);
+    ADD_FAILURE() << "a 256 TB tensor was allocated";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("281474976710656 bytes"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(b.data_ptr(), first);  // what was allocated is untouched
 }
 
 }  // namespace
