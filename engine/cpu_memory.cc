@@ -5,7 +5,6 @@
 #include <torch/version.h>
 
 #include <cstring>
-
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -48,7 +47,8 @@ class CachingHugePageAllocator final : public c10::Allocator {
  public:
   CachingHugePageAllocator() {
     const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-    cap_ = pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) / 4 : size_t{4} << 30;
+    cap_ = pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) / 4
+                                 : size_t{4} << 30;
   }
 
   c10::DataPtr allocate(size_t bytes) BERT_ALLOCATE_CONST override {
@@ -82,7 +82,8 @@ class CachingHugePageAllocator final : public c10::Allocator {
   // first try fails), or nullptr.
   void* MapNew(size_t length) const {
     for (int attempt = 0; attempt < 2; ++attempt) {
-      void* data = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      void* data =
+          ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       std::lock_guard<std::mutex> lock(mutex_);
       if (data != MAP_FAILED) {
         ::madvise(data, length, MADV_HUGEPAGE);  // advice only: without THP, plain pages
@@ -139,7 +140,7 @@ class CachingHugePageAllocator final : public c10::Allocator {
 
   mutable std::mutex mutex_;
   mutable std::unordered_map<void*, size_t> mapped_;  // every large block: its length
-  mutable std::multimap<size_t, void*> kept_;          // freed large blocks by length
+  mutable std::multimap<size_t, void*> kept_;         // freed large blocks by length
   mutable size_t kept_bytes_ = 0;
   size_t cap_;
 };
@@ -151,7 +152,7 @@ class CachingHugePageAllocator final : public c10::Allocator {
 void UseFastCpuMemory() {
 #if defined(__GLIBC__)
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum: other libraries' blocks too
-  mallopt(M_TRIM_THRESHOLD, INT_MAX);  // the heap's free top is kept, not trimmed
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);   // the heap's free top is kept, not trimmed
 #endif
 #if defined(__linux__)
   c10::SetCPUAllocator(&CachingHugePageAllocator::Instance(), /*priority=*/1);

@@ -9,7 +9,8 @@
 
 // The kernels are compiled for AVX-512 and AVX2 as well, chosen at load time.
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-#define BERT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define BERT_VECTOR_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define BERT_VECTOR_CLONES
 #endif
@@ -22,8 +23,8 @@ namespace {
 // Weyl sequence, then Wellons' lowbias32 finaliser).
 inline uint32_t Draw(uint64_t seed, int64_t i) {
   const auto index = static_cast<uint64_t>(i);
-  uint32_t x = static_cast<uint32_t>(index) * 0x9e3779b9u + static_cast<uint32_t>(index >> 32) * 0x85ebca6bu +
-               static_cast<uint32_t>(seed);
+  uint32_t x = static_cast<uint32_t>(index) * 0x9e3779b9u +
+               static_cast<uint32_t>(index >> 32) * 0x85ebca6bu + static_cast<uint32_t>(seed);
   x ^= static_cast<uint32_t>(seed >> 32);
   x ^= x >> 16;
   x *= 0x7feb352du;
@@ -48,13 +49,13 @@ inline uint16_t ToBf16(float f) {  // round to nearest even, as c10::BFloat16 do
 }
 
 // out[i] = x[i] * scale where element i is kept, else 0, for i in [begin, end).
-BERT_VECTOR_CLONES void DropFloat(const float* x, float* out, int64_t begin, int64_t end, uint64_t seed,
-                                  uint32_t keep_below, float scale) {
+BERT_VECTOR_CLONES void DropFloat(const float* x, float* out, int64_t begin, int64_t end,
+                                  uint64_t seed, uint32_t keep_below, float scale) {
   for (int64_t i = begin; i < end; ++i) out[i] = Draw(seed, i) < keep_below ? x[i] * scale : 0.0f;
 }
 
-BERT_VECTOR_CLONES void DropBf16(const uint16_t* x, uint16_t* out, int64_t begin, int64_t end, uint64_t seed,
-                                 uint32_t keep_below, float scale) {
+BERT_VECTOR_CLONES void DropBf16(const uint16_t* x, uint16_t* out, int64_t begin, int64_t end,
+                                 uint64_t seed, uint32_t keep_below, float scale) {
   for (int64_t i = begin; i < end; ++i) {
     const uint16_t scaled = ToBf16(FromBf16(x[i]) * scale);
     out[i] = Draw(seed, i) < keep_below ? scaled : uint16_t{0};
@@ -77,8 +78,8 @@ torch::Tensor Drop(const torch::Tensor& input, uint64_t seed, double p) {
   const bool bf16 = x.scalar_type() == torch::kBFloat16;
   at::parallel_for(0, x.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
     if (bf16) {
-      DropBf16(reinterpret_cast<const uint16_t*>(x.data_ptr()), reinterpret_cast<uint16_t*>(out.data_ptr()),
-               begin, end, seed, keep_below, scale);
+      DropBf16(reinterpret_cast<const uint16_t*>(x.data_ptr()),
+               reinterpret_cast<uint16_t*>(out.data_ptr()), begin, end, seed, keep_below, scale);
     } else {
       DropFloat(x.data_ptr<float>(), out.data_ptr<float>(), begin, end, seed, keep_below, scale);
     }
@@ -89,7 +90,8 @@ torch::Tensor Drop(const torch::Tensor& input, uint64_t seed, double p) {
 // Dropout is linear in x: its gradient is the incoming gradient dropped and
 // scaled by the same mask, recomputed from the seed.
 struct CpuDropout : torch::autograd::Function<CpuDropout> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, double p) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               double p) {
     const uint64_t seed = DrawSeed();
     ctx->saved_data["seed"] = static_cast<int64_t>(seed);
     ctx->saved_data["p"] = p;

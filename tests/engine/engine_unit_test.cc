@@ -1,6 +1,7 @@
 // Unit tests of the engine's parts: checksums, masking, the dataset reader and
 // batch order, the schedule, the model (names, sparse head, padding), the
 // optimizer and the safetensors codec.
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,8 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-
-#include <ATen/autocast_mode.h>
 
 #include "engine/bert_model.h"
 #include "engine/cpu_memory.h"
@@ -40,7 +39,8 @@ TEST(Sha256StreamTest, KnownVectors) {
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   Sha256Stream pieces;  // the same digest fed in uneven pieces
   const std::string text(1000, 'x');
-  for (size_t i = 0; i < text.size(); i += 7) pieces.Update(text.data() + i, std::min<size_t>(7, text.size() - i));
+  for (size_t i = 0; i < text.size(); i += 7)
+    pieces.Update(text.data() + i, std::min<size_t>(7, text.size() - i));
   EXPECT_EQ(pieces.HexDigest(), Sha(text));
 }
 
@@ -58,7 +58,8 @@ TEST(MlmMaskerTest, FollowsDataCollatorProportions) {
   int64_t chosen = 0, to_mask = 0, unchanged = 0, tokens = 0;
   for (int64_t s = 0; s < samples; ++s) {
     std::vector<int64_t> ids(T), original;
-    for (int64_t t = 0; t < T; ++t) ids[t] = t == 0 ? 2 : t == T - 1 ? 3 : 5 + (s * 31 + t * 17) % 995;
+    for (int64_t t = 0; t < T; ++t)
+      ids[t] = t == 0 ? 2 : t == T - 1 ? 3 : 5 + (s * 31 + t * 17) % 995;
     original = ids;
     std::vector<int64_t> positions, labels;
     masker.Mask(s, ids.data(), T, 0, &positions, &labels);
@@ -126,7 +127,8 @@ TEST_F(DatasetTest, ReadsBlocksAcrossShards) {
 }
 
 TEST_F(DatasetTest, RejectsTruncatedShardNamingIt) {
-  std::filesystem::resize_file(dir_ + "/train-00001.bin", std::filesystem::file_size(dir_ + "/train-00001.bin") - 3);
+  std::filesystem::resize_file(dir_ + "/train-00001.bin",
+                               std::filesystem::file_size(dir_ + "/train-00001.bin") - 3);
   try {
     PackedDataset::Open(dir_, false);
     FAIL() << "a truncated shard was accepted";
@@ -268,14 +270,17 @@ TEST(BertModelTest, SparseHeadLossEqualsDenseLoss) {
   // Dense, as Hugging Face: logits for every token, labels -100 elsewhere.
   torch::Tensor dense_labels = torch::full({48}, -100, torch::kInt64);
   dense_labels.index_put_({positions}, labels);
-  const torch::Tensor dense_loss = torch::cross_entropy_loss(model->forward(ids).view({48, 300}), dense_labels);
+  const torch::Tensor dense_loss =
+      torch::cross_entropy_loss(model->forward(ids).view({48, 300}), dense_labels);
   dense_loss.backward();
   const torch::Tensor dense_grad = model->bert->embeddings->word_embeddings->weight.grad().clone();
   model->zero_grad();
-  const torch::Tensor sparse_loss = torch::cross_entropy_loss(model->MaskedLogits(ids, positions), labels);
+  const torch::Tensor sparse_loss =
+      torch::cross_entropy_loss(model->MaskedLogits(ids, positions), labels);
   sparse_loss.backward();
   EXPECT_NEAR(sparse_loss.item<double>(), dense_loss.item<double>(), 1e-5);
-  EXPECT_TRUE(torch::allclose(model->bert->embeddings->word_embeddings->weight.grad(), dense_grad, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(model->bert->embeddings->word_embeddings->weight.grad(), dense_grad,
+                              1e-5, 1e-6));
 }
 
 TEST(BertModelTest, AttentionIgnoresPadding) {
@@ -291,7 +296,8 @@ TEST(BertModelTest, AttentionIgnoresPadding) {
   const torch::Tensor b = model->forward(padded, {}, mask).slice(1, 0, 10);
   EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-5));
   const torch::Tensor unmasked = model->forward(padded).slice(1, 0, 10);
-  EXPECT_FALSE(torch::allclose(a, unmasked, 1e-4, 1e-5)) << "padding should matter without the mask";
+  EXPECT_FALSE(torch::allclose(a, unmasked, 1e-4, 1e-5))
+      << "padding should matter without the mask";
 }
 
 TEST(FlatAdamWTest, MatchesTorchAdamWWithDecayGroups) {
@@ -307,9 +313,11 @@ TEST(FlatAdamWTest, MatchesTorchAdamWWithDecayGroups) {
   FlatAdamW flat(mine, options);
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(std::vector<torch::Tensor>{theirs[0]},
-                      std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(0.01).weight_decay(0.1).eps(1e-8)));
+                      std::make_unique<torch::optim::AdamWOptions>(
+                          torch::optim::AdamWOptions(0.01).weight_decay(0.1).eps(1e-8)));
   groups.emplace_back(std::vector<torch::Tensor>{theirs[1], theirs[2]},
-                      std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(0.01).weight_decay(0.0).eps(1e-8)));
+                      std::make_unique<torch::optim::AdamWOptions>(
+                          torch::optim::AdamWOptions(0.01).weight_decay(0.0).eps(1e-8)));
   torch::optim::AdamW reference(std::move(groups), torch::optim::AdamWOptions(0.01));
   for (int step = 0; step < 4; ++step) {
     const torch::Tensor x = torch::randn({3});
