@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "engine/cpu_kernels.h"
+
 namespace bert::engine {
 
 bool DecaysWeight(const std::string& name) {
@@ -54,26 +56,6 @@ double FlatAdamW::ClipGradNorm(double max_norm) {
   return norm;
 }
 
-namespace {
-
-// The update of elements [begin, end) in one pass over p, g, m and v (CPU, fp32):
-// what the tensor expressions in FlatAdamW::Step compute, without their
-// temporaries of the whole buffer's size.
-void AdamWRange(float* p, const float* g, float* m, float* v, int64_t begin, int64_t end,
-                float decay, float b1, float b2, float step_size, float inv_sqrt_bc2, float eps) {
-  for (int64_t i = begin; i < end; ++i) {
-    const float grad = g[i];
-    const float mi =
-        m[i] + (1.0f - b1) * (grad - m[i]);  // lerp, as torch computes it for weight < 0.5
-    const float vi = b2 * v[i] + (1.0f - b2) * grad * grad;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] * decay - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
-  }
-}
-
-}  // namespace
-
 void FlatAdamW::Step(double lr) {
   torch::NoGradGuard no_grad;
   ++step_;
@@ -88,15 +70,19 @@ void FlatAdamW::Step(double lr) {
     const float* g = grads_.data_ptr<float>();
     float* m = exp_avg_.data_ptr<float>();
     float* v = exp_avg_sq_.data_ptr<float>();
-    const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bias_correction2));
-    auto update = [&](int64_t begin, int64_t end, float d) {
-      at::parallel_for(begin, end, 1 << 16, [&](int64_t b, int64_t e) {
-        AdamWRange(p, g, m, v, b, e, d, static_cast<float>(b1), static_cast<float>(b2),
-                   static_cast<float>(step_size), inv_sqrt_bc2, static_cast<float>(options_.eps));
-      });
+    AdamWCoefficients c{static_cast<float>(decay),
+                        static_cast<float>(b1),
+                        static_cast<float>(b2),
+                        static_cast<float>(step_size),
+                        static_cast<float>(1.0 / std::sqrt(bias_correction2)),
+                        static_cast<float>(options_.eps)};
+    auto update = [&](int64_t begin, int64_t end) {
+      at::parallel_for(begin, end, 1 << 16,
+                       [&](int64_t b, int64_t e) { AdamWUpdate(p, g, m, v, b, e, c); });
     };
-    update(0, decay_numel_, static_cast<float>(decay));  // decayed weights first in the layout
-    update(decay_numel_, params_.numel(), 1.0f);
+    update(0, decay_numel_);  // decayed weights first in the layout
+    c.decay = 1.0f;
+    update(decay_numel_, params_.numel());
     return;
   }
   if (options_.weight_decay != 0 && decay_numel_ > 0) {
