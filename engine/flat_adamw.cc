@@ -1,6 +1,7 @@
 #include "engine/flat_adamw.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <cmath>
 
@@ -57,6 +58,7 @@ double FlatAdamW::ClipGradNorm(double max_norm) {
 }
 
 void FlatAdamW::Step(double lr) {
+  RECORD_FUNCTION("FlatAdamW::Step", std::vector<c10::IValue>());  // a span in profiles
   torch::NoGradGuard no_grad;
   ++step_;
   const double b1 = options_.beta1, b2 = options_.beta2;
