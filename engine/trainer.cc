@@ -8,13 +8,12 @@
 // M masked positions in a micro-batch, W world size, A accumulation steps.
 #include "engine/trainer.h"
 
-#include <ATen/autocast_mode.h>
-
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "engine/autocast_scope.h"
 #include "engine/bert_model.h"
 #include "engine/checkpoint.h"
 #include "engine/cpu_memory.h"
@@ -28,40 +27,6 @@ namespace bert::engine {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// bf16 autocast on the device for the scope's lifetime; a no-op when disabled.
-class AutocastScope {
- public:
-  AutocastScope(const torch::Device& device, bool enabled) : device_(device), enabled_(enabled) {
-    if (!enabled_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_dtype(device_.type(), at::kBFloat16);
-    at::autocast::set_autocast_enabled(device_.type(), true);
-#else
-    if (device_.is_cpu()) {
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(true);
-    } else {
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(true);
-    }
-#endif
-  }
-  ~AutocastScope() {
-    if (!enabled_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(device_.type(), false);
-#else
-    if (device_.is_cpu()) at::autocast::set_cpu_enabled(false);
-    else at::autocast::set_enabled(false);
-#endif
-    at::autocast::clear_cache();  // the cached bf16 copies of the weights are stale after the update
-  }
-
- private:
-  torch::Device device_;
-  bool enabled_;
-};
 
 torch::Device ParseDevice(const std::string& device, int64_t local_rank) {
   if (device == "cpu") return torch::Device(torch::kCPU);

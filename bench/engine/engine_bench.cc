@@ -19,7 +19,6 @@
 // a shared machine penalises neither side more than the other.
 // --trace FILE writes libtorch's profile of one engine step of the first
 // configuration (Chrome trace JSON) and exits.
-#include <ATen/autocast_mode.h>
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -36,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/autocast_scope.h"
 #include "engine/bert_model.h"
 #include "engine/cpu_memory.h"
 #include "engine/flat_adamw.h"
@@ -66,23 +66,6 @@ double MeasurePeak(torch::ScalarType dtype) {
   return best;
 }
 
-// bf16 autocast on the CPU for the scope's lifetime (libtorch 1.13's API, as
-// the trainer uses it); a no-op when disabled.
-class CpuAutocast {
- public:
-  explicit CpuAutocast(bool enabled) : enabled_(enabled) {
-    if (!enabled_) return;
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
-  }
-  ~CpuAutocast() {
-    if (enabled_) at::autocast::set_cpu_enabled(false);
-  }
-
- private:
-  bool enabled_;
-};
-
 // The engine's training step, as trainer.cc runs it, on one fixed batch.
 // Not thread-safe.
 class EngineStepper {
@@ -104,12 +87,11 @@ class EngineStepper {
     optimizer_->ZeroGrad();
     torch::Tensor loss;
     {
-      CpuAutocast autocast(bf16_);
+      bert::engine::AutocastScope autocast(torch::kCPU, bf16_);
       const torch::Tensor logits = model_->MaskedLogits(ids_, positions_);  // (M,V)
       loss = torch::cross_entropy_loss(logits.to(torch::kFloat32), labels_);
     }
     loss.backward();
-    if (bf16_) at::autocast::clear_cache();
     optimizer_->ClipGradNorm(1.0);
     optimizer_->Step(5e-5);
   }
