@@ -44,8 +44,6 @@ inline uint16_t ToBf16(float f) {
 
 }  // namespace
 
-uint32_t KeepDraw(uint64_t seed, int64_t i) { return Hash(seed, i); }
-
 BERT_VECTOR_CLONES void DropFloat(const float* x, float* out, int64_t begin, int64_t end,
                                   uint64_t seed, uint32_t keep_below, float scale) {
   for (int64_t i = begin; i < end; ++i) out[i] = Hash(seed, i) < keep_below ? x[i] * scale : 0.0f;

@@ -10,11 +10,10 @@
 
 namespace bert::engine {
 
-// Dropout's mask: element i is kept when KeepDraw(seed, i) < keep_below. A
-// 32-bit hash of the index (through a Weyl sequence) and the seed (Wellons'
-// lowbias32 finaliser): stateless, so any range can be drawn on any thread.
-uint32_t KeepDraw(uint64_t seed, int64_t i);
-
+// Dropout's mask: element i is kept when a 32-bit hash of the index
+// (through a Weyl sequence) and the seed (Wellons' lowbias32 finaliser) is
+// below keep_below. Stateless, so any range can be drawn on any thread, and
+// the backward pass redraws the forward pass's mask from the same seed.
 // out[i] = x[i] * scale where element i is kept, else 0 (x and out may be
 // the same array).
 void DropFloat(const float* x, float* out, int64_t begin, int64_t end, uint64_t seed,

@@ -52,9 +52,9 @@ class CachingHugePageAllocator final : public c10::Allocator {
   }
 
   c10::DataPtr allocate(size_t bytes) BERT_ALLOCATE_CONST override {
-    if (bytes < kLargeCpuBlock) {
+    if (bytes < kLargeCpuBlock) {  // freed straight to malloc, with no lookup or lock
       void* data = c10::alloc_cpu(bytes);
-      return {data, data, &Free, c10::Device(c10::DeviceType::CPU)};
+      return {data, data, &c10::free_cpu, c10::Device(c10::DeviceType::CPU)};
     }
     const size_t length = (bytes + kHugePage - 1) / kHugePage * kHugePage;
     void* data = TakeKept(length);
@@ -64,6 +64,7 @@ class CachingHugePageAllocator final : public c10::Allocator {
     return {data, data, &Free, c10::Device(c10::DeviceType::CPU)};
   }
 
+  // For raw_deallocate, which does not say which kind of block it frees.
   c10::DeleterFnPtr raw_deleter() const override { return &Free; }
 
 #if defined(BERT_ALLOCATOR_API_2_3)
@@ -117,6 +118,7 @@ class CachingHugePageAllocator final : public c10::Allocator {
     kept_bytes_ = 0;
   }
 
+  // Frees a block of either kind: large ones are kept, small ones go to malloc.
   static void Free(void* data) {
     if (data != nullptr && !Instance().Keep(data)) c10::free_cpu(data);
   }
