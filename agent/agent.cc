@@ -15,6 +15,7 @@
 #include "agent/metered_reporter.h"
 #include "agent/resources.h"
 #include "common/atomic_file.h"
+#include "protocol/grpc_status.h"
 
 namespace bert::agent {
 namespace {
@@ -36,11 +37,6 @@ bool SameRef(const v1::AssignmentRef& a, const v1::AssignmentRef& b) {
 std::string RefName(const v1::AssignmentRef& r) {
   return absl::StrCat(r.job_id(), "/", v1::StageKind_Name(r.stage()), "/shard-", r.shard_index(),
                       "#", r.attempt());
-}
-
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
 bool Transient(const absl::Status& s) {
@@ -109,51 +105,62 @@ absl::Status Agent::Observed(std::string_view method, std::chrono::steady_clock:
 }
 
 bool Agent::Sleep(milliseconds d) {
-  std::unique_lock lock(mu_);
-  cv_.wait_for(lock, d, [this] { return stopping_; });
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(d));
   return !stopping_;
 }
 
+std::string Agent::AgentId() const {
+  absl::MutexLock lock(&mu_);
+  return agent_id_;
+}
+
 void Agent::Stop() {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   stopping_ = true;
   if (acquiring_ != nullptr) acquiring_->TryCancel();
   for (auto& r : running_) {
     r->cancel = true;
     if (r->reporter) r->reporter->Cancel();
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 absl::Status Agent::Register() {
+  absl::MutexLock registering(&register_mu_);
   v1::RegisterRequest request;
   *request.mutable_agent() = info_;
   v1::RegisterResponse response;
   auto context = Context(milliseconds(10000));
   const auto start = std::chrono::steady_clock::now();
   absl::Status s =
-      Observed("Register", start, FromGrpc(stub_->Register(context.get(), request, &response)));
+      Observed("Register", start,
+               protocol::FromGrpcStatus(stub_->Register(context.get(), request, &response)));
   if (!s.ok()) return s;
+  std::string agent_id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!response.agent_id().empty()) agent_id_ = response.agent_id();
+    agent_id = agent_id_;
+  }
   if (options_.metrics != nullptr) {
-    options_.metrics->SetInfo(response.agent_id().empty() ? agent_id_ : response.agent_id(),
-                              info_.version(), options_.pools);
+    options_.metrics->SetInfo(agent_id, info_.version(), options_.pools);
     options_.metrics->SetConnected(true);
   }
-  if (!response.agent_id().empty()) agent_id_ = response.agent_id();
   if (response.heartbeat_interval_ms() > 0) heartbeat_ms_ = response.heartbeat_interval_ms();
   // Assignments the controller thinks we hold but we do not (we restarted):
   // give them back now rather than letting their lease run out.
   for (const v1::AssignmentRef& live : response.live_assignments()) {
     bool held = false;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       for (auto& r : running_) held = held || (!r->done && SameRef(r->ref, live));
     }
     if (held) continue;
     Say(absl::StrCat("abandoning ", RefName(live), " (not running here any more)"));
     Complete(live, StageFailure(v1::AGENT_LOST, "agent restarted; assignment abandoned"));
   }
-  Say(absl::StrCat("registered as ", agent_id_, " with ", options_.server, "; heartbeat every ",
+  Say(absl::StrCat("registered as ", agent_id, " with ", options_.server, "; heartbeat every ",
                    heartbeat_ms_.load(), " ms"));
   return absl::OkStatus();
 }
@@ -162,9 +169,9 @@ void Agent::HeartbeatLoop() {
   bool unreachable = false;
   while (Sleep(milliseconds(heartbeat_ms_.load()))) {
     v1::HeartbeatRequest request;
-    request.set_agent_id(agent_id_);
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
+      request.set_agent_id(agent_id_);
       for (auto& r : running_) {
         if (!r->done) *request.add_running() = r->ref;
       }
@@ -173,7 +180,8 @@ void Agent::HeartbeatLoop() {
     auto context = Context(milliseconds(std::max<int64_t>(heartbeat_ms_.load(), 2000)));
     const auto start = std::chrono::steady_clock::now();
     absl::Status s =
-        Observed("Heartbeat", start, FromGrpc(stub_->Heartbeat(context.get(), request, &response)));
+        Observed("Heartbeat", start,
+                 protocol::FromGrpcStatus(stub_->Heartbeat(context.get(), request, &response)));
     if (options_.metrics != nullptr) {
       options_.metrics->OnHeartbeat(s.ok());
       options_.metrics->SetConnected(s.ok());
@@ -189,7 +197,7 @@ void Agent::HeartbeatLoop() {
     unreachable = false;
     if (!s.ok()) response.set_reregister(true);
     for (const v1::AssignmentRef& c : response.cancel()) {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       for (auto& r : running_) {
         if (!SameRef(r->ref, c)) continue;
         Say(absl::StrCat("cancel ", RefName(c)));
@@ -219,8 +227,9 @@ void Agent::Complete(const v1::AssignmentRef& ref,
     v1::CompleteStageResponse response;
     auto context = Context(milliseconds(10000));
     const auto start = std::chrono::steady_clock::now();
-    absl::Status s = Observed("CompleteStage", start,
-                              FromGrpc(stub_->CompleteStage(context.get(), request, &response)));
+    absl::Status s =
+        Observed("CompleteStage", start,
+                 protocol::FromGrpcStatus(stub_->CompleteStage(context.get(), request, &response)));
     if (s.ok()) return;
     if (!Transient(s) || attempt >= 600) {
       Say(absl::StrCat("complete ", RefName(ref), " refused: ", s.ToString()));
@@ -240,8 +249,9 @@ void Agent::RunOne(Running* running, v1::Assignment assignment) {
     v1::ReportStageResponse response;
     auto context = Context(milliseconds(10000));
     const auto start = std::chrono::steady_clock::now();
-    absl::Status s = Observed("ReportStage", start,
-                              FromGrpc(stub_->ReportStage(context.get(), request, &response)));
+    absl::Status s =
+        Observed("ReportStage", start,
+                 protocol::FromGrpcStatus(stub_->ReportStage(context.get(), request, &response)));
     if (!s.ok()) return s;
     return response.cancel();
   };
@@ -251,7 +261,7 @@ void Agent::RunOne(Running* running, v1::Assignment assignment) {
   auto reporter = std::make_shared<BatchingReporter>(ref.stage(), send, options_.report_interval,
                                                      on_checkpoint);
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     running->reporter = reporter;
     if (running->cancel || stopping_) reporter->Cancel();
   }
@@ -288,13 +298,13 @@ void Agent::RunOne(Running* running, v1::Assignment assignment) {
   Say(absl::StrCat("finish ", RefName(ref), ": ", result.ok() ? "ok" : result.status().ToString()));
   Complete(ref, result);
   running->done = true;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void Agent::ReapFinished() {
   std::vector<std::unique_ptr<Running>> finished;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (auto it = running_.begin(); it != running_.end();) {
       if ((*it)->done) {
         finished.push_back(std::move(*it));
@@ -310,7 +320,10 @@ void Agent::ReapFinished() {
 absl::Status Agent::Run() {
   auto id = LoadOrCreateAgentId(options_.work_dir, options_.id, options_.pools);
   if (!id.ok()) return id.status();
-  agent_id_ = *id;
+  {
+    absl::MutexLock lock(&mu_);
+    agent_id_ = *id;
+  }
 
   v1::AgentResources resources;
   if (options_.accelerator == "auto") {
@@ -330,7 +343,7 @@ absl::Status Agent::Run() {
   env_.device = DeviceName(resources.accelerator());
   env_.threads = options_.threads > 0 ? options_.threads : std::max(1, resources.cpu_cores());
 
-  info_.set_id(agent_id_);
+  info_.set_id(*id);
   info_.set_hostname(Hostname());
   for (const auto& p : options_.pools) info_.add_pools(p);
   for (const auto& [k, v] : options_.labels) (*info_.mutable_labels())[k] = v;
@@ -338,7 +351,7 @@ absl::Status Agent::Run() {
   info_.set_address(options_.address.empty() ? Hostname() : options_.address);
   info_.set_shared_filesystem(options_.shared_fs);
   info_.set_version("0.1.0");
-  Say(absl::StrCat("agent ", agent_id_, ": pools ", absl::StrJoin(options_.pools, ","), ", ",
+  Say(absl::StrCat("agent ", *id, ": pools ", absl::StrJoin(options_.pools, ","), ", ",
                    resources.cpu_cores(), " cores, ", resources.memory_bytes() >> 20, " MiB, ",
                    resources.accelerator_count(), " x ", env_.device,
                    options_.shared_fs ? ", shared filesystem" : ""));
@@ -356,31 +369,31 @@ absl::Status Agent::Run() {
     ReapFinished();
     size_t busy;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) break;
       busy = running_.size();
     }
     if (static_cast<int>(busy) >= std::max(1, options_.slots)) {
-      std::unique_lock lock(mu_);
-      cv_.wait_for(lock, milliseconds(200));
+      absl::MutexLock lock(&mu_);
+      cv_.WaitWithTimeout(&mu_, absl::Milliseconds(200));
       continue;
     }
     v1::AcquireAssignmentRequest request;
-    request.set_agent_id(agent_id_);
+    request.set_agent_id(AgentId());
     request.set_wait_ms(2000);
     v1::AcquireAssignmentResponse response;
     auto context = Context(milliseconds(12000));
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) break;
       acquiring_ = context.get();
     }
     const auto start = std::chrono::steady_clock::now();
-    absl::Status s =
-        Observed("AcquireAssignment", start,
-                 FromGrpc(stub_->AcquireAssignment(context.get(), request, &response)));
+    absl::Status s = Observed(
+        "AcquireAssignment", start,
+        protocol::FromGrpcStatus(stub_->AcquireAssignment(context.get(), request, &response)));
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       acquiring_ = nullptr;
     }
     if (!s.ok()) {
@@ -393,26 +406,31 @@ absl::Status Agent::Run() {
       continue;
     }
     if (!response.has_assignment() || response.assignment().ref().job_id().empty()) continue;
-    std::unique_lock lock(mu_);
-    if (stopping_) {
-      lock.unlock();
+    bool stopping;
+    {
+      absl::MutexLock lock(&mu_);
+      stopping = stopping_;
+      if (!stopping) {
+        auto running = std::make_unique<Running>();
+        running->ref = response.assignment().ref();
+        Running* raw = running.get();
+        running->thread = std::thread(
+            [this, raw, a = response.assignment()]() mutable { RunOne(raw, std::move(a)); });
+        running_.push_back(std::move(running));
+      }
+    }
+    if (stopping) {
       // Taken but not started: hand it back at once.
       Complete(response.assignment().ref(), StageFailure(v1::AGENT_LOST, "agent shutting down"));
       break;
     }
-    auto running = std::make_unique<Running>();
-    running->ref = response.assignment().ref();
-    Running* raw = running.get();
-    running->thread = std::thread(
-        [this, raw, a = response.assignment()]() mutable { RunOne(raw, std::move(a)); });
-    running_.push_back(std::move(running));
   }
 
   Stop();
   heartbeat.join();
   std::vector<std::unique_ptr<Running>> all;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     all.swap(running_);
   }
   for (auto& r : all) r->thread.join();

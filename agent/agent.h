@@ -8,13 +8,14 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/artifact_transfer.h"
 #include "agent/assignment_runner.h"
 #include "agent/batching_reporter.h"
@@ -56,19 +57,21 @@ class Agent {
  private:
   struct Running {
     v1::AssignmentRef ref;
-    std::shared_ptr<BatchingReporter> reporter;  // null until inputs are ready
+    std::shared_ptr<BatchingReporter> reporter;  // null until inputs are ready; guarded by mu_
     std::thread thread;
     std::atomic<bool> done{false};
     std::atomic<bool> cancel{false};
   };
 
-  absl::Status Register();
-  void HeartbeatLoop();
-  void RunOne(Running* running, v1::Assignment assignment);
+  // One registration at a time (the main loop and the heartbeat both re-register).
+  absl::Status Register() ABSL_LOCKS_EXCLUDED(register_mu_, mu_);
+  void HeartbeatLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void RunOne(Running* running, v1::Assignment assignment) ABSL_LOCKS_EXCLUDED(mu_);
   void Complete(const v1::AssignmentRef& ref, const absl::StatusOr<std::vector<v1::Artifact>>& r);
-  void ReapFinished();
+  void ReapFinished() ABSL_LOCKS_EXCLUDED(mu_);
+  std::string AgentId() const ABSL_LOCKS_EXCLUDED(mu_);
   std::unique_ptr<grpc::ClientContext> Context(std::chrono::milliseconds timeout) const;
-  bool Sleep(std::chrono::milliseconds d);  // false when stopping
+  bool Sleep(std::chrono::milliseconds d) ABSL_LOCKS_EXCLUDED(mu_);  // false when stopping
   // Records a finished call to the controller (when metrics are on) and returns `status`.
   absl::Status Observed(std::string_view method, std::chrono::steady_clock::time_point start,
                         absl::Status status) const;
@@ -77,16 +80,18 @@ class Agent {
   std::shared_ptr<v1::AgentService::Stub> stub_;
   std::unique_ptr<ArtifactTransfer> transfer_;
   RunnerEnvironment env_;
-  v1::AgentInfo info_;
-  std::string agent_id_;
+  v1::AgentInfo info_;  // written by Run() before the heartbeat starts, read-only after
   std::atomic<int64_t> heartbeat_ms_{2000};
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  bool need_register_ = false;
-  std::vector<std::unique_ptr<Running>> running_;
-  grpc::ClientContext* acquiring_ = nullptr;  // the long-poll in flight, cancelled by Stop()
+  absl::Mutex register_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;  // signalled when an assignment finishes, and by Stop()
+  std::string agent_id_ ABSL_GUARDED_BY(mu_);  // the controller may rename us on Register
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Running::reporter is guarded by mu_ as well; Running::ref is set before the thread starts.
+  std::vector<std::unique_ptr<Running>> running_ ABSL_GUARDED_BY(mu_);
+  // The long-poll in flight, cancelled by Stop().
+  grpc::ClientContext* acquiring_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 }  // namespace bert::agent

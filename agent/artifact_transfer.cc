@@ -10,21 +10,16 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "agent/artifact_manifest.h"
 #include "common/atomic_file.h"
 #include "common/posix_error.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "protocol/artifact_manifest.h"
+#include "protocol/grpc_status.h"
 
 namespace bert::agent {
 namespace fs = std::filesystem;
 namespace {
-
-absl::Status FromGrpc(const grpc::Status& s, std::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat(std::string(what), ": ", s.error_message()));
-}
 
 bool Retryable(const absl::Status& s) {
   switch (s.code()) {
@@ -151,13 +146,13 @@ absl::Status ArtifactTransfer::DownloadOnce(const v1::Artifact& artifact,
     reader->Finish();
     return local;
   }
-  return FromGrpc(reader->Finish(), absl::StrCat("download ", artifact.id()));
+  return protocol::FromGrpcStatus(reader->Finish(), absl::StrCat("download ", artifact.id()));
 }
 
 absl::Status ArtifactTransfer::Download(const v1::Artifact& artifact, const std::string& dest) {
   std::error_code ec;
   if (fs::exists(dest, ec)) {
-    if (VerifyLocalArtifact(dest, artifact).ok()) return absl::OkStatus();
+    if (protocol::VerifyLocalArtifact(dest, artifact).ok()) return absl::OkStatus();
     RemoveAll(dest);
   }
   fs::create_directories(fs::path(dest).parent_path(), ec);
@@ -167,7 +162,7 @@ absl::Status ArtifactTransfer::Download(const v1::Artifact& artifact, const std:
     if (attempt > 0) std::this_thread::sleep_for(options_.retry_backoff * attempt);
     last = DownloadOnce(artifact, partial);
     if (last.ok()) {
-      last = VerifyLocalArtifact(partial, artifact);
+      last = protocol::VerifyLocalArtifact(partial, artifact);
       if (last.ok()) {
         if (!artifact.is_directory()) {
           BERT_RETURN_IF_ERROR(SyncFile(partial));
@@ -248,7 +243,8 @@ absl::StatusOr<v1::Artifact> ArtifactTransfer::UploadOnce(const v1::AssignmentRe
     writer->Write(chunk);
   }
   writer->WritesDone();
-  BERT_RETURN_IF_ERROR(FromGrpc(writer->Finish(), absl::StrCat("upload ", header.id())));
+  BERT_RETURN_IF_ERROR(
+      protocol::FromGrpcStatus(writer->Finish(), absl::StrCat("upload ", header.id())));
   return result;
 }
 
@@ -257,7 +253,7 @@ absl::StatusOr<v1::Artifact> ArtifactTransfer::Upload(const v1::AssignmentRef& r
                                                       const std::string& name,
                                                       v1::StageKind produced_by,
                                                       const std::string& path) {
-  BERT_ASSIGN_OR_RETURN(LocalArtifact local, DescribeLocalArtifact(path));
+  BERT_ASSIGN_OR_RETURN(protocol::LocalArtifact local, protocol::DescribeLocalArtifact(path));
   v1::Artifact header;
   header.set_id(artifact_id);
   header.set_name(name);
@@ -267,7 +263,7 @@ absl::StatusOr<v1::Artifact> ArtifactTransfer::Upload(const v1::AssignmentRef& r
   header.set_produced_by(produced_by);
   std::vector<std::string> files;
   if (local.is_directory) {
-    for (const ManifestEntry& e : local.files) files.push_back(e.relative_path);
+    for (const protocol::ManifestEntry& e : local.files) files.push_back(e.relative_path);
   } else {
     files.push_back("");
   }

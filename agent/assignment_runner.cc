@@ -3,24 +3,20 @@
 #include <filesystem>
 #include <system_error>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "agent/artifact_manifest.h"
 #include "agent/failure.h"
 #include "agent/stage.h"
 #include "common/status_macros.h"
+#include "protocol/artifact_ids.h"
+#include "protocol/artifact_manifest.h"
+#include "protocol/stage_names.h"
 
 namespace bert::agent {
 namespace fs = std::filesystem;
 namespace {
 
 constexpr absl::string_view kFileScheme = "file://";
-
-std::string StageDirName(v1::StageKind stage) {
-  return absl::AsciiStrToLower(v1::StageKind_Name(stage));
-}
 
 void CountArtifactBytes(const RunnerEnvironment& env, metrics::ArtifactDirection direction,
                         int64_t bytes) {
@@ -32,7 +28,7 @@ absl::StatusOr<std::string> MaterializeInput(const v1::Artifact& artifact,
   absl::string_view uri = artifact.uri();
   if (absl::ConsumePrefix(&uri, kFileScheme) && (env.shared_fs || env.transfer == nullptr)) {
     const std::string path(uri);
-    absl::Status verified = VerifyLocalArtifact(path, artifact);
+    absl::Status verified = protocol::VerifyLocalArtifact(path, artifact);
     if (verified.ok()) return path;
     if (env.transfer == nullptr || verified.code() != absl::StatusCode::kNotFound) {
       return StageFailure(v1::ARTIFACT_CORRUPT, verified.message());
@@ -56,16 +52,12 @@ absl::StatusOr<std::string> MaterializeInput(const v1::Artifact& artifact,
 
 }  // namespace
 
-std::string ArtifactId(const std::string& job_id, v1::StageKind stage, const std::string& name) {
-  return absl::StrCat(job_id, "/", StageDirName(stage), "/", name);
-}
-
 std::string OutputDirFor(const v1::Assignment& assignment, const RunnerEnvironment& env) {
   const fs::path root = env.shared_fs && !assignment.artifact_root().empty()
                             ? fs::path(assignment.artifact_root())
                             : fs::path(env.work_dir) / "jobs";
-  return (root / assignment.ref().job_id() / StageDirName(assignment.ref().stage()) /
-          absl::StrCat("shard-", assignment.ref().shard_index()))
+  return (root / assignment.ref().job_id() / protocol::StageName(assignment.ref().stage()) /
+          protocol::ShardDirName(assignment.ref().shard_index()))
       .string();
 }
 
@@ -73,12 +65,12 @@ void PublishCheckpoint(const v1::Assignment& assignment, const RunnerEnvironment
                        v1::CheckpointRecord* record) {
   record->set_job_id(assignment.ref().job_id());
   v1::Artifact* a = record->mutable_artifact();
-  a->set_id(ArtifactId(assignment.ref().job_id(), v1::PRETRAIN, a->name()));
+  a->set_id(protocol::CheckpointArtifactId(assignment.ref().job_id(), a->name()));
   a->set_produced_by(v1::PRETRAIN);
   absl::string_view uri = a->uri();
   if (!absl::ConsumePrefix(&uri, kFileScheme)) return;
   const std::string path(uri);
-  if (auto local = DescribeLocalArtifact(path); local.ok()) {
+  if (auto local = protocol::DescribeLocalArtifact(path); local.ok()) {
     a->set_size_bytes(local->size_bytes);
     a->set_sha256(local->sha256);
     a->set_is_directory(local->is_directory);
@@ -115,7 +107,7 @@ absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& as
   }
   for (const v1::Artifact& artifact : assignment.inputs()) {
     // A fan-out's parts matter only to the join of the stage that made them.
-    if (absl::StartsWith(artifact.name(), "parts-") &&
+    if (protocol::IsPartsArtifactName(artifact.name()) &&
         !(ctx.is_join() && artifact.produced_by() == ref.stage())) {
       continue;
     }
@@ -140,7 +132,7 @@ absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& as
 
   std::vector<v1::Artifact> published;
   for (const StageOutput& out : outputs) {
-    const std::string id = ArtifactId(ref.job_id(), ref.stage(), out.name);
+    const std::string id = protocol::OutputArtifactId(ref, ctx.shard_count, out.name);
     if (env.transfer != nullptr && !env.shared_fs) {
       auto uploaded = env.transfer->Upload(ref, id, out.name, ref.stage(), out.path);
       if (!uploaded.ok()) {
@@ -153,7 +145,7 @@ absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& as
       published.push_back(*uploaded);
       continue;
     }
-    auto local = DescribeLocalArtifact(out.path);
+    auto local = protocol::DescribeLocalArtifact(out.path);
     if (!local.ok()) return StageFailure(v1::INTERNAL, local.status().message());
     v1::Artifact& a = published.emplace_back();
     a.set_id(id);

@@ -28,14 +28,12 @@ struct RunnerEnvironment {
   metrics::AgentMetrics* metrics = nullptr;  // artifact bytes moved; null: none; not owned
 };
 
-// "<job>/<stage>/<name>", stage in lower case.
-std::string ArtifactId(const std::string& job_id, v1::StageKind stage, const std::string& name);
-
 // Where this piece writes: "<root>/<job>/<stage>/shard-<i>", root being the
 // controller's artifact root on a shared filesystem, else "<work_dir>/jobs".
 std::string OutputDirFor(const v1::Assignment& assignment, const RunnerEnvironment& env);
 
-// Runs it; the artifacts to hand to CompleteStage, or a StageFailure.
+// Runs it; the artifacts to hand to CompleteStage (ids as in
+// protocol/artifact_ids.h OutputArtifactId), or a StageFailure.
 absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& assignment,
                                                         const RunnerEnvironment& env,
                                                         StageReporter& reporter);

@@ -2,6 +2,9 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
 namespace bert::agent {
 namespace {
 
@@ -33,12 +36,12 @@ BatchingReporter::BatchingReporter(v1::StageKind stage, SendFn send,
 BatchingReporter::~BatchingReporter() { Finish(); }
 
 void BatchingReporter::Progress(int64_t done, int64_t total, std::string_view unit) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   progress_ = rate_.Measure(done, total, unit);
 }
 
 void BatchingReporter::Metric(std::string_view name, double value, int64_t step) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   v1::StageReport r;
   v1::MetricPoint* m = r.mutable_metric();
   m->set_name(std::string(name));
@@ -50,7 +53,7 @@ void BatchingReporter::Metric(std::string_view name, double value, int64_t step)
 }
 
 void BatchingReporter::Log(std::string_view level, std::string_view message) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (queued_logs_ >= max_queued_logs_) {
     ++dropped_logs_;
     return;
@@ -66,7 +69,7 @@ void BatchingReporter::Log(std::string_view level, std::string_view message) {
 }
 
 bool BatchingReporter::Cancelled() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return cancelled_;
 }
 
@@ -75,24 +78,24 @@ void BatchingReporter::Checkpoint(const v1::CheckpointRecord& record) {
   *r.mutable_checkpoint() = record;
   if (!r.checkpoint().has_created_at()) *r.mutable_checkpoint()->mutable_created_at() = Now();
   if (on_checkpoint_) on_checkpoint_(r.mutable_checkpoint());
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   queue_.push_back(std::move(r));
   urgent_ = true;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void BatchingReporter::Cancel() {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   cancelled_ = true;
 }
 
 int64_t BatchingReporter::dropped_logs() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return dropped_logs_;
 }
 
 int64_t BatchingReporter::dropped_on_finish() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return dropped_on_finish_;
 }
 
@@ -100,7 +103,7 @@ bool BatchingReporter::SendPending() {
   std::vector<v1::StageReport> batch;
   std::optional<v1::Progress> progress;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     progress = std::move(progress_);
     progress_.reset();
     while (!queue_.empty() && batch.size() < kMaxBatch) {
@@ -114,7 +117,7 @@ bool BatchingReporter::SendPending() {
   std::vector<v1::StageReport> to_send = batch;
   if (progress) *to_send.emplace_back().mutable_progress() = *progress;
   absl::StatusOr<bool> result = send_(std::move(to_send));
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (result.ok()) {
     if (*result) cancelled_ = true;
     return true;
@@ -133,12 +136,15 @@ bool BatchingReporter::SendPending() {
 }
 
 void BatchingReporter::SenderLoop() {
-  std::unique_lock lock(mu_);
   while (true) {
-    cv_.wait_for(lock, interval_, [this] { return stopping_ || urgent_; });
-    lock.unlock();
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time wake = absl::Now() + absl::FromChrono(interval_);
+      while (!stopping_ && !urgent_ && !cv_.WaitWithDeadline(&mu_, wake)) {
+      }
+    }
     const bool sent = SendPending();
-    lock.lock();
+    absl::MutexLock lock(&mu_);
     if (stopping_) {
       if (queue_.empty() && !progress_) return;
       if (Clock::now() >= finish_deadline_) {
@@ -148,19 +154,19 @@ void BatchingReporter::SenderLoop() {
     }
     if (!sent) {
       // Back off a little so an unreachable controller is not hammered.
-      cv_.wait_for(lock, interval_);
+      cv_.WaitWithTimeout(&mu_, absl::FromChrono(interval_));
     }
   }
 }
 
 void BatchingReporter::Finish(std::chrono::milliseconds deadline) {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!sender_.joinable() || stopping_) return;
     stopping_ = true;
     finish_deadline_ = Clock::now() + deadline;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   sender_.join();
 }
 

@@ -3,41 +3,29 @@
 #include <filesystem>
 #include <system_error>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "agent/failure.h"
 #include "common/status_macros.h"
 #include "data/prepare.h"
 #include "data/prepared_corpus.h"
 #include "data/preprocess.h"
+#include "protocol/artifact_ids.h"
+#include "protocol/failure_cause.h"
 #include "tokenizer/wordpiece_trainer.h"
 
 namespace bert::agent {
 namespace fs = std::filesystem;
 namespace {
 
-// Library errors keep their message; the cause follows the code, except that
-// a cancelled sink is the user's cancel.
-absl::Status AsStageFailure(const absl::Status& s, ProgressSink& sink, std::string_view what) {
+// Library errors keep their message, prefixed with `what`; the cause follows
+// the code (protocol/failure_cause.h), except that a cancelled sink is the
+// user's cancel.
+absl::Status AsStageFailure(const absl::Status& s, ProgressSink& sink, absl::string_view what) {
   if (s.ok()) return s;
   if (sink.Cancelled() || s.code() == absl::StatusCode::kCancelled) {
     return StageFailure(v1::CANCELLED_BY_USER, "cancelled");
   }
-  const std::string message = absl::StrCat(std::string(what), ": ", s.message());
-  switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange:
-      return StageFailure(v1::DATA_ERROR, message);
-    case absl::StatusCode::kDataLoss:
-      return StageFailure(v1::ARTIFACT_CORRUPT, message);
-    case absl::StatusCode::kResourceExhausted:
-      return StageFailure(v1::OUT_OF_MEMORY, message);
-    default:
-      return StageFailure(v1::INTERNAL, message);
-  }
+  return protocol::AsStageFailure(s, what);
 }
 
 // Gathers every shard's "parts-<i>" input into dir/parts (hard links when
@@ -48,7 +36,7 @@ absl::Status GatherParts(const StageContext& ctx, v1::StageKind kind, const fs::
   fs::create_directories(parts, ec);
   int found = 0;
   for (const StageInput* in : ctx.InputsFrom(kind)) {
-    if (!absl::StartsWith(in->artifact.name(), "parts-")) continue;
+    if (!protocol::IsPartsArtifactName(in->artifact.name())) continue;
     ++found;
     for (const auto& e : fs::recursive_directory_iterator(in->path, ec)) {
       if (!e.is_regular_file()) continue;
@@ -70,12 +58,10 @@ absl::Status GatherParts(const StageContext& ctx, v1::StageKind kind, const fs::
   return absl::OkStatus();
 }
 
-std::string PartsName(int shard) { return absl::StrFormat("parts-%05d", shard); }
-
 // The prepared corpus among the inputs, or an error.
 absl::StatusOr<std::string> CorpusDir(const StageContext& ctx) {
   for (const StageInput* in : ctx.InputsFrom(v1::PREPARE)) {
-    if (in->artifact.name() == "corpus") return in->path;
+    if (in->artifact.name() == protocol::kCorpusArtifact) return in->path;
   }
   return StageFailure(v1::SPEC_ERROR, "no prepared corpus among the inputs");
 }
@@ -89,7 +75,7 @@ class PrepareStage final : public Stage {
       const fs::path dir = out / "corpus";
       BERT_RETURN_IF_ERROR(GatherParts(ctx, v1::PREPARE, dir));
       BERT_RETURN_IF_ERROR(Finalize(ctx, dir, reporter));
-      return std::vector<StageOutput>{{"corpus", dir.string()}};
+      return std::vector<StageOutput>{{std::string(protocol::kCorpusArtifact), dir.string()}};
     }
     data::PrepareOptions options;
     options.worker_index = ctx.ref.shard_index();
@@ -101,13 +87,14 @@ class PrepareStage final : public Stage {
           AsStageFailure(data::PrepareWorker(ctx.spec.corpus(), dir.string(), options, reporter),
                          reporter, "prepare"));
       BERT_RETURN_IF_ERROR(Finalize(ctx, dir, reporter));
-      return std::vector<StageOutput>{{"corpus", dir.string()}};
+      return std::vector<StageOutput>{{std::string(protocol::kCorpusArtifact), dir.string()}};
     }
     const fs::path dir = out / "work";
     BERT_RETURN_IF_ERROR(
         AsStageFailure(data::PrepareWorker(ctx.spec.corpus(), dir.string(), options, reporter),
                        reporter, "prepare"));
-    return std::vector<StageOutput>{{PartsName(ctx.ref.shard_index()), (dir / "parts").string()}};
+    return std::vector<StageOutput>{
+        {protocol::PartsArtifactName(ctx.ref.shard_index()), (dir / "parts").string()}};
   }
 
  private:
@@ -151,7 +138,7 @@ class TokenizerStage final : public Stage {
     fs::remove_all(dir, ec);
     BERT_RETURN_IF_ERROR(AsStageFailure(trained->Save(dir.string()), reporter, "save tokenizer"));
     reporter.Log("info", absl::StrCat("tokenizer: ", trained->vocab_size(), " tokens"));
-    return std::vector<StageOutput>{{"tokenizer", dir.string()}};
+    return std::vector<StageOutput>{{std::string(protocol::kTokenizerArtifact), dir.string()}};
   }
 };
 
@@ -170,7 +157,7 @@ class PreprocessStage final : public Stage {
       const fs::path dir = out / "dataset";
       BERT_RETURN_IF_ERROR(GatherParts(ctx, v1::PREPROCESS, dir));
       BERT_RETURN_IF_ERROR(Finalize(ctx, corpus_dir, tokenizer_path, dir, reporter));
-      return std::vector<StageOutput>{{"dataset", dir.string()}};
+      return std::vector<StageOutput>{{std::string(protocol::kDatasetArtifact), dir.string()}};
     }
     data::PreprocessOptions options;
     options.worker_index = ctx.ref.shard_index();
@@ -182,10 +169,11 @@ class PreprocessStage final : public Stage {
                                               dir.string(), options, reporter),
                        reporter, "preprocess"));
     if (ctx.shard_count > 1) {
-      return std::vector<StageOutput>{{PartsName(ctx.ref.shard_index()), (dir / "parts").string()}};
+      return std::vector<StageOutput>{
+          {protocol::PartsArtifactName(ctx.ref.shard_index()), (dir / "parts").string()}};
     }
     BERT_RETURN_IF_ERROR(Finalize(ctx, corpus_dir, tokenizer_path, dir, reporter));
-    return std::vector<StageOutput>{{"dataset", dir.string()}};
+    return std::vector<StageOutput>{{std::string(protocol::kDatasetArtifact), dir.string()}};
   }
 
  private:

@@ -6,7 +6,7 @@ void MeteredReporter::Progress(int64_t done, int64_t total, std::string_view uni
   next_.Progress(done, total, unit);
   v1::Progress progress;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     progress = rate_.Measure(done, total, unit);
   }
   metrics_.jobs().SetStageProgress(job_id_, stage_, progress);

@@ -3,10 +3,11 @@
 // metrics and the stage's progress, rate and ETA.
 #pragma once
 
-#include <mutex>
 #include <string>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/progress_rate.h"
 #include "agent/stage_reporter.h"
 #include "bert/v1/job.pb.h"
@@ -29,8 +30,8 @@ class MeteredReporter final : public ForwardingReporter {
   const std::string job_id_;
   const v1::StageKind stage_;
 
-  std::mutex mu_;
-  ProgressRate rate_;
+  absl::Mutex mu_;
+  ProgressRate rate_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace bert::agent

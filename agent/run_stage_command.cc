@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -16,6 +17,7 @@
 #include "common/atomic_file.h"
 #include "common/loopback_port.h"
 #include "nlohmann/json.hpp"
+#include "protocol/stage_names.h"
 #include "spec/job_spec.h"
 
 namespace bert::agent {
@@ -79,14 +81,15 @@ void PrintReports(const std::vector<v1::StageReport>& batch) {
 }  // namespace
 
 int RunStageCommand(const RunStageOptions& options, const std::atomic<bool>& cancel) {
-  v1::StageKind kind;
-  if (!v1::StageKind_Parse(absl::AsciiStrToUpper(options.stage), &kind) ||
-      kind == v1::STAGE_KIND_UNSPECIFIED) {
+  const std::optional<v1::StageKind> stage =
+      protocol::ParseStageName(absl::AsciiStrToLower(options.stage));
+  if (!stage) {
     fprintf(stderr,
             "run-stage: unknown stage '%s' (prepare, tokenizer, preprocess, pretrain, export)\n",
             options.stage.c_str());
     return 2;
   }
+  const v1::StageKind kind = *stage;
   if (options.shards < 1 || options.shard < 0 || options.shard > options.shards ||
       (options.shard == options.shards && options.shards == 1)) {
     fprintf(stderr, "run-stage: --shard must be in 0..%d (%d = the join, when --shards > 1)\n",

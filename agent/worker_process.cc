@@ -14,6 +14,7 @@
 #include "agent/failure.h"
 #include "agent/subprocess.h"
 #include "nlohmann/json.hpp"
+#include "protocol/checkpoint_names.h"
 
 namespace bert::agent {
 namespace {
@@ -86,7 +87,7 @@ class WorkerSession {
       v1::CheckpointRecord record;
       record.set_step(Int(j, "step", 0));
       v1::Artifact* a = record.mutable_artifact();
-      a->set_name(absl::StrCat("checkpoint-", record.step()));
+      a->set_name(protocol::CheckpointDirName(record.step()));
       a->set_uri(absl::StrCat("file://", Str(j, "path")));
       a->set_size_bytes(Int(j, "size_bytes", 0));
       a->set_sha256(Str(j, "sha256"));

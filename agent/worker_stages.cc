@@ -6,14 +6,14 @@
 #include <system_error>
 #include <thread>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/failure.h"
 #include "agent/worker_process.h"
 #include "common/atomic_file.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "protocol/checkpoint_names.h"
+#include "protocol/worker_config.h"
 
 namespace bert::agent {
 namespace fs = std::filesystem;
@@ -21,13 +21,7 @@ namespace {
 
 // The step of a "checkpoint-<step>" name, or -1.
 int64_t CheckpointStep(const std::string& name) {
-  constexpr absl::string_view kPrefix = "checkpoint-";
-  int64_t step = -1;
-  if (!absl::StartsWith(name, kPrefix) ||
-      !absl::SimpleAtoi(absl::string_view(name).substr(kPrefix.size()), &step)) {
-    return -1;
-  }
-  return step;
+  return protocol::ParseCheckpointStep(name).value_or(-1);
 }
 
 // The newest checkpoint directory under `dir`, or "".
@@ -94,33 +88,86 @@ absl::Status RunWorkerWithConfig(const StageContext& ctx, StageReporter& reporte
   return RunWorker(options, reporter);
 }
 
+// The job spec's model and training settings (defaults already filled by the
+// spec library), this host's device and the gang's rendezvous, as CONFIG.json
+// for `bert-worker pretrain`; the rank fields are set per local rank.
+protocol::WorkerPretrainConfig PretrainConfig(const StageContext& ctx,
+                                              const std::string& dataset_dir,
+                                              int64_t vocab_size) {
+  protocol::WorkerPretrainConfig config;
+  config.dataset_dir = dataset_dir;
+  config.output_dir = ctx.output_dir;
+  config.device = ctx.device;
+  config.threads = ctx.threads;
+
+  const v1::ModelSpec& m = ctx.spec.model();
+  protocol::WorkerModelConfig& model = config.model;
+  model.vocab_size = vocab_size;
+  model.hidden_size = m.hidden_size();
+  model.num_hidden_layers = m.num_hidden_layers();
+  model.num_attention_heads = m.num_attention_heads();
+  model.intermediate_size = m.intermediate_size();
+  model.max_position_embeddings = m.max_position_embeddings();
+  model.type_vocab_size = m.type_vocab_size();
+  model.hidden_dropout_prob = m.hidden_dropout_prob();
+  model.attention_probs_dropout_prob = m.attention_probs_dropout_prob();
+
+  const v1::TrainingSpec& t = ctx.spec.training();
+  protocol::WorkerTrainingConfig& training = config.training;
+  training.max_steps = t.max_steps();
+  training.per_device_batch_size = t.per_device_batch_size();
+  training.learning_rate = t.learning_rate();
+  training.warmup_steps = t.warmup_steps();
+  training.warmup_ratio = t.warmup_ratio();
+  training.weight_decay = t.weight_decay();
+  training.gradient_accumulation_steps = t.gradient_accumulation_steps();
+  training.max_grad_norm = t.max_grad_norm();
+  training.mlm_probability = t.mlm_probability();
+  training.precision = t.precision();
+  training.save_steps = t.save_steps();
+  training.save_total_limit = t.save_total_limit();
+  training.logging_steps = t.logging_steps();
+  training.eval_steps = t.eval_steps();
+  training.seed = t.seed();
+
+  const v1::Rendezvous& rv = ctx.rendezvous;
+  protocol::WorkerDistributedConfig& distributed = config.distributed;
+  distributed.backend = ctx.device == "cuda" ? "nccl" : (ctx.device == "hpu" ? "hccl" : "gloo");
+  distributed.world_size = std::max(1, rv.world_size());
+  if (!rv.master_address().empty()) distributed.master_addr = rv.master_address();
+  if (rv.master_port() > 0) distributed.master_port = rv.master_port();
+  return config;
+}
+
 // Runs this host's ranks of a training gang, one bert-worker per local device
 // (`local_world_size` of them), each with its global rank and device index.
 // When one rank fails the others are stopped (they would wait in collectives
 // otherwise), and the first real failure is returned.
 absl::Status RunLocalRanks(const StageContext& ctx, StageReporter& reporter,
-                           const nlohmann::json& config) {
+                           const protocol::WorkerPretrainConfig& config) {
   const v1::Rendezvous& rv = ctx.rendezvous;
   const int world = std::max(1, rv.world_size());
   const int local = std::clamp(rv.local_world_size(), 1, world);
   auto rank_config = [&](int local_rank) {
-    nlohmann::json c = config;
-    c["distributed"]["rank"] = world > 1 ? rv.node_rank() * local + local_rank : 0;
-    c["distributed"]["local_rank"] = local_rank;
-    if (local > 1 && ctx.device == "cpu") c["threads"] = std::max(1, ctx.threads / local);
+    protocol::WorkerPretrainConfig c = config;
+    c.distributed.rank = world > 1 ? rv.node_rank() * local + local_rank : 0;
+    c.distributed.local_rank = local_rank;
+    if (local > 1 && ctx.device == "cpu") c.threads = std::max(1, ctx.threads / local);
     return c;
   };
-  if (local == 1) return RunWorkerWithConfig(ctx, reporter, "pretrain", rank_config(0));
+  if (local == 1) {
+    return RunWorkerWithConfig(ctx, reporter, "pretrain", protocol::ToJson(rank_config(0)));
+  }
 
   GangReporter gang(reporter);
   std::vector<absl::Status> results(local);
   std::vector<std::thread> ranks;
   for (int i = 0; i < local; ++i) {
     ranks.emplace_back([&, i] {
-      const nlohmann::json c = rank_config(i);
-      results[i] = RunWorkerWithConfig(ctx, gang, "pretrain", c,
+      const protocol::WorkerPretrainConfig c = rank_config(i);
+      results[i] = RunWorkerWithConfig(ctx, gang, "pretrain", protocol::ToJson(c),
                                        absl::StrCat("pretrain-config.rank", i, ".json"),
-                                       c["threads"].get<int>());
+                                       c.threads);
       if (!results[i].ok()) gang.StopAll();
     });
   }
@@ -150,7 +197,8 @@ class PretrainStage final : public Stage {
           absl::StrCat("pretrain: dataset ", dataset_dir, ": ", manifest_text.status().message()));
     }
     nlohmann::json manifest = nlohmann::json::parse(*manifest_text, nullptr, false);
-    if (manifest.is_discarded() || !manifest.contains("vocab_size")) {
+    if (manifest.is_discarded() || !manifest.contains("vocab_size") ||
+        !manifest["vocab_size"].is_number_integer()) {
       return StageFailure(v1::ARTIFACT_CORRUPT, absl::StrCat("pretrain: ", dataset_dir,
                                                              "/manifest.json has no vocab_size"));
     }
@@ -168,44 +216,8 @@ class PretrainStage final : public Stage {
       }
     }
 
-    const v1::ModelSpec& m = ctx.spec.model();
-    const v1::TrainingSpec& t = ctx.spec.training();
-    nlohmann::json config;
-    config["dataset_dir"] = dataset_dir;
-    config["output_dir"] = ctx.output_dir;
-    config["model"] = {{"hidden_size", m.hidden_size()},
-                       {"num_hidden_layers", m.num_hidden_layers()},
-                       {"num_attention_heads", m.num_attention_heads()},
-                       {"intermediate_size", m.intermediate_size()},
-                       {"max_position_embeddings", m.max_position_embeddings()},
-                       {"type_vocab_size", m.type_vocab_size()},
-                       {"vocab_size", manifest["vocab_size"]},
-                       {"hidden_dropout_prob", m.hidden_dropout_prob()},
-                       {"attention_probs_dropout_prob", m.attention_probs_dropout_prob()}};
-    config["training"] = {{"max_steps", t.max_steps()},
-                          {"per_device_batch_size", t.per_device_batch_size()},
-                          {"learning_rate", t.learning_rate()},
-                          {"warmup_steps", t.warmup_steps()},
-                          {"warmup_ratio", t.warmup_ratio()},
-                          {"weight_decay", t.weight_decay()},
-                          {"gradient_accumulation_steps", t.gradient_accumulation_steps()},
-                          {"max_grad_norm", t.max_grad_norm()},
-                          {"mlm_probability", t.mlm_probability()},
-                          {"precision", t.precision()},
-                          {"save_steps", t.save_steps()},
-                          {"save_total_limit", t.save_total_limit()},
-                          {"logging_steps", t.logging_steps()},
-                          {"eval_steps", t.eval_steps()},
-                          {"seed", t.seed()}};
-    config["device"] = ctx.device;
-    config["threads"] = ctx.threads;
-    const v1::Rendezvous& rv = ctx.rendezvous;
-    config["distributed"] = {
-        {"backend", ctx.device == "cuda" ? "nccl" : (ctx.device == "hpu" ? "hccl" : "gloo")},
-        {"world_size", std::max(1, rv.world_size())},
-        {"master_addr", rv.master_address().empty() ? "127.0.0.1" : rv.master_address()},
-        {"master_port", rv.master_port() > 0 ? rv.master_port() : 29500}};
-    BERT_RETURN_IF_ERROR(RunLocalRanks(ctx, reporter, config));
+    BERT_RETURN_IF_ERROR(RunLocalRanks(
+        ctx, reporter, PretrainConfig(ctx, dataset_dir, manifest["vocab_size"].get<int64_t>())));
 
     const std::string last = NewestCheckpoint(checkpoints);
     if (last.empty()) {
@@ -239,10 +251,11 @@ class ExportStage final : public Stage {
     const fs::path model = fs::path(ctx.output_dir) / "model";
     std::error_code ec;
     fs::remove_all(model, ec);  // a previous attempt's partial output
-    nlohmann::json config = {{"checkpoint_dir", checkpoint->path},
-                             {"tokenizer_dir", tokenizer_dir},
-                             {"output_dir", model.string()}};
-    BERT_RETURN_IF_ERROR(RunWorkerWithConfig(ctx, reporter, "export", config));
+    protocol::WorkerExportConfig config;
+    config.checkpoint_dir = checkpoint->path;
+    config.tokenizer_dir = tokenizer_dir;
+    config.output_dir = model.string();
+    BERT_RETURN_IF_ERROR(RunWorkerWithConfig(ctx, reporter, "export", protocol::ToJson(config)));
     if (!fs::is_directory(model)) {
       return StageFailure(v1::WORKER_CRASHED, "export: the worker succeeded but wrote no model");
     }

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/atomic_file.h"
+#include "protocol/grpc_status.h"
 
 namespace bert::client {
 namespace {
@@ -27,11 +28,6 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
 }
 
 }  // namespace
-
-absl::Status FromGrpcStatus(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
 
 absl::StatusOr<std::unique_ptr<BertClient>> BertClient::Create(const ClientOptions& options) {
   if (options.address.empty()) return absl::InvalidArgumentError("no server address given");
@@ -80,7 +76,8 @@ absl::StatusOr<bert::v1::SubmitJobResponse> BertClient::SubmitJob(
     const bert::v1::SubmitJobRequest& request) {
   bert::v1::SubmitJobResponse response;
   auto context = NewContext(false);
-  absl::Status status = FromGrpcStatus(stub_->SubmitJob(context.get(), request, &response));
+  absl::Status status =
+      protocol::FromGrpcStatus(stub_->SubmitJob(context.get(), request, &response));
   if (!status.ok()) return status;
   return response;
 }
@@ -89,7 +86,8 @@ absl::StatusOr<bert::v1::ValidateSpecResponse> BertClient::ValidateSpec(
     const bert::v1::ValidateSpecRequest& request) {
   bert::v1::ValidateSpecResponse response;
   auto context = NewContext(false);
-  absl::Status status = FromGrpcStatus(stub_->ValidateSpec(context.get(), request, &response));
+  absl::Status status =
+      protocol::FromGrpcStatus(stub_->ValidateSpec(context.get(), request, &response));
   if (!status.ok()) return status;
   return response;
 }
@@ -99,7 +97,7 @@ absl::StatusOr<bert::v1::Job> BertClient::GetJob(const std::string& job_id) {
   request.set_job_id(job_id);
   bert::v1::Job job;
   auto context = NewContext(false);
-  absl::Status status = FromGrpcStatus(stub_->GetJob(context.get(), request, &job));
+  absl::Status status = protocol::FromGrpcStatus(stub_->GetJob(context.get(), request, &job));
   if (!status.ok()) return status;
   return job;
 }
@@ -108,7 +106,8 @@ absl::StatusOr<bert::v1::ListJobsResponse> BertClient::ListJobs(
     const bert::v1::ListJobsRequest& request) {
   bert::v1::ListJobsResponse response;
   auto context = NewContext(false);
-  absl::Status status = FromGrpcStatus(stub_->ListJobs(context.get(), request, &response));
+  absl::Status status =
+      protocol::FromGrpcStatus(stub_->ListJobs(context.get(), request, &response));
   if (!status.ok()) return status;
   return response;
 }
@@ -120,7 +119,7 @@ absl::StatusOr<bert::v1::Job> BertClient::CancelJob(const std::string& job_id,
   request.set_reason(reason);
   bert::v1::Job job;
   auto context = NewContext(false);
-  absl::Status status = FromGrpcStatus(stub_->CancelJob(context.get(), request, &job));
+  absl::Status status = protocol::FromGrpcStatus(stub_->CancelJob(context.get(), request, &job));
   if (!status.ok()) return status;
   return job;
 }
@@ -131,7 +130,8 @@ absl::StatusOr<bert::v1::ListCheckpointsResponse> BertClient::ListCheckpoints(
   request.set_job_id(job_id);
   bert::v1::ListCheckpointsResponse response;
   auto context = NewContext(false);
-  absl::Status status = FromGrpcStatus(stub_->ListCheckpoints(context.get(), request, &response));
+  absl::Status status =
+      protocol::FromGrpcStatus(stub_->ListCheckpoints(context.get(), request, &response));
   if (!status.ok()) return status;
   return response;
 }
@@ -143,7 +143,8 @@ absl::StatusOr<bert::v1::GetMetricsResponse> BertClient::GetMetrics(
   for (const std::string& name : names) request.add_names(name);
   bert::v1::GetMetricsResponse response;
   auto context = NewContext(false);
-  absl::Status status = FromGrpcStatus(stub_->GetMetrics(context.get(), request, &response));
+  absl::Status status =
+      protocol::FromGrpcStatus(stub_->GetMetrics(context.get(), request, &response));
   if (!status.ok()) return status;
   return response;
 }
@@ -153,7 +154,8 @@ absl::StatusOr<bert::v1::ListAgentsResponse> BertClient::ListAgents(const std::s
   request.set_pool(pool);
   bert::v1::ListAgentsResponse response;
   auto context = NewContext(false);
-  absl::Status status = FromGrpcStatus(stub_->ListAgents(context.get(), request, &response));
+  absl::Status status =
+      protocol::FromGrpcStatus(stub_->ListAgents(context.get(), request, &response));
   if (!status.ok()) return status;
   return response;
 }
@@ -183,7 +185,7 @@ absl::Status BertClient::WatchJob(const std::string& job_id, const WatchOptions&
         return absl::OkStatus();
       }
     }
-    const absl::Status status = FromGrpcStatus(reader->Finish());
+    const absl::Status status = protocol::FromGrpcStatus(reader->Finish());
     if (status.ok()) return status;
     // Only a dropped connection is worth retrying; NotFound etc. are answers.
     const bool transient = status.code() == absl::StatusCode::kUnavailable ||

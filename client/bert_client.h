@@ -76,7 +76,4 @@ class BertClient {
   std::unique_ptr<bert::v1::JobService::Stub> stub_;
 };
 
-// grpc::Status -> absl::Status with the same code and message.
-absl::Status FromGrpcStatus(const grpc::Status& status);
-
 }  // namespace bert::client

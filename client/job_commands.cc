@@ -2,11 +2,24 @@
 // spec_commands.cc, job_queries.cc and watch_command.cc.
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <vector>
+
 #include "client/commands.h"
 #include "client/job_command_impl.h"
+#include "protocol/stage_names.h"
 
 namespace bert::client {
 namespace {
+
+// What `logs --stage` accepts: every stage's name, and "job" for job-wide lines.
+std::vector<std::string> LogStageNames() {
+  std::vector<std::string> names;
+  for (bert::v1::StageKind kind : protocol::PipelineStages())
+    names.push_back(protocol::StageName(kind));
+  names.push_back("job");
+  return names;
+}
 
 void AddSpecFileOptions(CLI::App* command, SpecFileOptions* options) {
   command->add_option("file", options->file, "job spec (YAML); '-' reads stdin")->required();
@@ -65,7 +78,7 @@ void RegisterJobCommands(CLI::App& app) {
   command->add_option("job", logs.job_id, "job id")->required();
   command->add_flag("--follow,-f", logs.follow, "keep printing new lines until the job ends");
   command->add_option("--stage", logs.stage, "only this stage's lines")
-      ->check(CLI::IsMember({"prepare", "tokenizer", "preprocess", "pretrain", "export", "job"}));
+      ->check(CLI::IsMember(LogStageNames()));
   command->callback([] { RunLogs(logs); });
 
   command = app.add_subcommand("cancel", "cancel a queued or running job");

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "protocol/stage_names.h"
 
 namespace bert::client {
 
@@ -51,8 +52,8 @@ std::string TruncateColumns(const std::string& line, int columns) {
 }
 
 std::string StageName(bert::v1::StageKind kind) {
-  if (kind == bert::v1::STAGE_KIND_UNSPECIFIED) return "job";
-  return absl::AsciiStrToLower(bert::v1::StageKind_Name(kind));
+  if (kind == bert::v1::STAGE_KIND_UNSPECIFIED) return "job";  // job-wide lines
+  return bert::protocol::StageName(kind);
 }
 
 std::string StateName(bert::v1::State state) {

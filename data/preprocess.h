@@ -29,7 +29,7 @@
 #include "absl/status/statusor.h"
 #include "bert/v1/spec.pb.h"
 #include "common/progress_sink.h"
-#include "data/dataset_manifest.h"
+#include "formats/dataset_manifest.h"
 
 namespace bert::data {
 
@@ -51,7 +51,7 @@ absl::Status PreprocessWorker(const std::string& corpus_dir, const std::string& 
 
 // Writes the packed dataset into out_dir from the n workers' parts, then removes
 // out_dir/parts. Returns the existing manifest when out_dir already holds a dataset.
-absl::StatusOr<DatasetManifest> FinalizePreprocess(const std::string& corpus_dir,
+absl::StatusOr<formats::DatasetManifest> FinalizePreprocess(const std::string& corpus_dir,
                                                    const std::string& tokenizer_path,
                                                    const bert::v1::PreprocessSpec& spec,
                                                    const std::string& out_dir, int num_workers,

@@ -12,7 +12,8 @@
 #include <sstream>
 
 #include "engine/engine_error.h"
-#include "engine/sha256_stream.h"
+#include "formats/sha256.h"
+#include "protocol/checkpoint_names.h"
 
 namespace bert::engine {
 namespace fs = std::filesystem;
@@ -69,7 +70,7 @@ class HashingFile {
  private:
   std::string path_;
   int fd_ = -1;
-  Sha256Stream sha_;
+  formats::Sha256 sha_;
   uint64_t size_ = 0;
 };
 
@@ -152,9 +153,8 @@ BertConfig ConfigFromJson(const nlohmann::json& j) {
 }  // namespace
 
 WrittenCheckpoint WriteCheckpoint(const std::string& checkpoints_dir, const CheckpointData& data) {
-  const std::string name = "checkpoint-" + std::to_string(data.step);
-  const std::string final_dir = checkpoints_dir + "/" + name;
-  const std::string tmp_dir = checkpoints_dir + "/." + name + ".tmp";
+  const std::string final_dir = checkpoints_dir + "/" + protocol::CheckpointDirName(data.step);
+  const std::string tmp_dir = checkpoints_dir + "/" + protocol::CheckpointTempDirName(data.step);
   std::error_code ec;
   fs::create_directories(checkpoints_dir, ec);
   if (ec) Fail(checkpoints_dir, "cannot create: " + ec.message());
@@ -210,13 +210,17 @@ bool VerifyCheckpoint(const std::string& dir, std::string* why) {
         *why = name + ": missing";
         return false;
       }
-      const std::string sha = Sha256OfFile(dir + "/" + name, &size);
+      const formats::Result<std::string> sha = formats::Sha256File(dir + "/" + name, &size);
+      if (!sha.ok()) {
+        *why = sha.error().message;
+        return false;
+      }
       if (size != f.at("size_bytes").get<uint64_t>()) {
         *why = name + ": " + std::to_string(size) + " bytes, manifest says " + f.at("size_bytes").dump() +
                " (truncated)";
         return false;
       }
-      if (sha != f.at("sha256").get<std::string>()) {
+      if (*sha != f.at("sha256").get<std::string>()) {
         *why = name + ": SHA-256 does not match the manifest (corrupt)";
         return false;
       }
@@ -262,11 +266,9 @@ std::vector<std::pair<int64_t, std::string>> ListCheckpoints(const std::string& 
   std::error_code ec;
   if (!fs::is_directory(checkpoints_dir, ec)) return out;
   for (const auto& entry : fs::directory_iterator(checkpoints_dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!name.starts_with("checkpoint-") || !entry.is_directory()) continue;
-    const std::string digits = name.substr(11);
-    if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) continue;
-    out.emplace_back(std::stoll(digits), entry.path().string());
+    const std::optional<int64_t> step = protocol::ParseCheckpointStep(entry.path().filename().string());
+    if (!step || !entry.is_directory()) continue;
+    out.emplace_back(*step, entry.path().string());
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   return out;
@@ -285,8 +287,7 @@ std::optional<std::string> NewestValidCheckpoint(const std::string& checkpoints_
 void PruneCheckpoints(const std::string& checkpoints_dir, int64_t keep) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(checkpoints_dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.starts_with(".checkpoint-") && name.ends_with(".tmp")) fs::remove_all(entry.path(), ec);
+    if (protocol::IsCheckpointTempDirName(entry.path().filename().string())) fs::remove_all(entry.path(), ec);
   }
   if (keep <= 0) return;
   const auto all = ListCheckpoints(checkpoints_dir);

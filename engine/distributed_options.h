@@ -1,20 +1,14 @@
 // DistributedOptions: where a rank sits in a training world and how the ranks
-// meet (docs/worker-protocol.md, "distributed"). Plain data, no libtorch.
+// meet (docs/worker-protocol.md, "distributed"). Plain data, no libtorch: the
+// worker protocol's "distributed" part, whose fields and defaults are written
+// once in protocol/worker_config.h. An empty backend means the device's default
+// and is resolved (protocol::ResolvedBackend) before the engine gets it.
 #pragma once
 
-#include <cstdint>
-#include <string>
+#include "protocol/worker_config.h"
 
 namespace bert::engine {
 
-struct DistributedOptions {
-  std::string backend = "gloo";  // "gloo" (CPU) or "nccl" (CUDA)
-  int64_t rank = 0;
-  int64_t world_size = 1;
-  int64_t local_rank = 0;        // the CUDA device index on this host
-  std::string master_addr = "127.0.0.1";
-  int64_t master_port = 29500;   // rank 0 serves the TCP store here
-  int64_t timeout_seconds = 300;
-};
+using DistributedOptions = protocol::WorkerDistributedConfig;
 
 }  // namespace bert::engine

@@ -11,36 +11,21 @@
 #include "engine/bert_config.h"
 #include "engine/distributed_options.h"
 #include "engine/written_checkpoint.h"
+#include "protocol/worker_config.h"
 
 namespace bert::engine {
 
-// bert.v1.TrainingSpec's fields and defaults.
-struct TrainingOptions {
-  int64_t max_steps = 100000;
-  int64_t per_device_batch_size = 32;
-  double learning_rate = 5e-5;
-  int64_t warmup_steps = 0;
-  double warmup_ratio = 0.0;  // used when warmup_steps is 0
-  double weight_decay = 0.0;
-  int64_t gradient_accumulation_steps = 1;
-  double max_grad_norm = 1.0;
-  double mlm_probability = 0.15;
-  std::string precision = "fp32";  // "fp32" or "bf16"
-  int64_t save_steps = 500;        // 0: no periodic checkpoints
-  int64_t save_total_limit = 0;    // 0: keep all
-  int64_t logging_steps = 50;
-  int64_t eval_steps = 500;        // 0: no periodic evaluation
-  uint64_t seed = 42;
-  int64_t eval_max_blocks = 0;     // 0: the whole validation split
-  double peak_flops = 0;           // per device, for MFU; 0: measured (CPU) or looked up (CUDA)
-};
+// The training settings and their defaults: the worker protocol's "training"
+// part (protocol/worker_config.h), written there once.
+using TrainingOptions = protocol::WorkerTrainingConfig;
 
+// Built from CONFIG.json by engine/worker_config.h (ToPretrainOptions).
 struct PretrainOptions {
   std::string dataset_dir;
   std::string output_dir;  // checkpoints go to output_dir/checkpoints
   BertConfig model;        // vocab_size is taken from the dataset when 0
   TrainingOptions training;
-  std::string device = "cpu";  // "cpu", "cuda" (device local_rank) or "hpu"
+  std::string device = protocol::kDefaultWorkerDevice;  // "cpu", "cuda" (device local_rank) or "hpu"
   int threads = 0;             // intra-op CPU threads; 0: libtorch's default
   DistributedOptions distributed;
 };

@@ -85,7 +85,7 @@ AgentMetrics::AgentMetrics(absl::Duration job_retention)
 
 void AgentMetrics::SetInfo(std::string_view agent_id, std::string_view version,
                            const std::vector<std::string>& pools) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   // One series: a new identity replaces the old one.
   if (info_gauge_ != nullptr) info_.Remove(info_gauge_);
   info_gauge_ =
@@ -103,7 +103,7 @@ void AgentMetrics::OnHeartbeat(bool ok) {
 void AgentMetrics::OnAssignmentStarted(std::string_view job_id, v1::StageKind stage) {
   running_.Add({{"stage", StageLabel(stage)}}).Increment();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++running_by_job_[std::string(job_id)];
   }
   jobs_.OnJobActive(job_id);
@@ -115,7 +115,7 @@ void AgentMetrics::OnAssignmentFinished(std::string_view job_id, v1::StageKind s
   assignments_.Add({{"stage", StageLabel(stage)}, {"result", StateLabel(result)}}).Increment();
   stage_duration_.Add({{"stage", StageLabel(stage)}}, StageDurationBuckets()).Observe(seconds);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = running_by_job_.find(job_id);
     if (it != running_by_job_.end() && --it->second > 0) return;  // another piece still runs
     if (it != running_by_job_.end()) running_by_job_.erase(it);

@@ -9,11 +9,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bert/v1/job.pb.h"
 #include "metrics/controller_metrics.h"  // ArtifactDirection
@@ -38,7 +39,7 @@ class AgentMetrics {
   // bert_agent_info{agent_id, version} 1, and the agent's pools
   // (bert_agent_pool_member{pool} 1). Call once after registering.
   void SetInfo(std::string_view agent_id, std::string_view version,
-               const std::vector<std::string>& pools);
+               const std::vector<std::string>& pools) ABSL_LOCKS_EXCLUDED(mu_);
   // 1 while the agent holds a registration with the controller, else 0.
   void SetConnected(bool connected);
   void OnHeartbeat(bool ok);
@@ -46,9 +47,9 @@ class AgentMetrics {
   // An assignment starts and finishes (result SUCCEEDED, FAILED or CANCELLED).
   // Also drives jobs()' lifecycle: a job's retention clock starts when its
   // last running assignment here finishes.
-  void OnAssignmentStarted(std::string_view job_id, v1::StageKind stage);
+  void OnAssignmentStarted(std::string_view job_id, v1::StageKind stage) ABSL_LOCKS_EXCLUDED(mu_);
   void OnAssignmentFinished(std::string_view job_id, v1::StageKind stage, v1::State result,
-                            double seconds, absl::Time now);
+                            double seconds, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   // A worker or stage process ended; `cause` FAILURE_CAUSE_UNSPECIFIED = clean exit.
   void OnWorkerExit(v1::StageKind stage, v1::FailureCause cause);
 
@@ -65,9 +66,9 @@ class AgentMetrics {
   BoundedLabelSet pools_{64};
 
   prometheus::Family<prometheus::Gauge>& info_;
-  std::mutex mu_;
-  prometheus::Gauge* info_gauge_ = nullptr;                 // guarded by mu_
-  std::map<std::string, int, std::less<>> running_by_job_;  // guarded by mu_
+  absl::Mutex mu_;
+  prometheus::Gauge* info_gauge_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::map<std::string, int, std::less<>> running_by_job_ ABSL_GUARDED_BY(mu_);
   prometheus::Family<prometheus::Gauge>& pool_member_;
   prometheus::Gauge& connected_;
   prometheus::Family<prometheus::Counter>& heartbeats_;

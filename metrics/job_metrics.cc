@@ -51,7 +51,7 @@ bool JobMetrics::SetMetric(std::string_view job_id, std::string_view name, doubl
                            int64_t step) {
   auto it = by_worker_name_.find(name);
   if (it == by_worker_name_.end()) return false;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   const std::string id(job_id);
   if (forgotten_.count(id) != 0) return false;
   Set(*it->second, id, {}, value);
@@ -61,7 +61,7 @@ bool JobMetrics::SetMetric(std::string_view job_id, std::string_view name, doubl
 
 void JobMetrics::SetStageProgress(std::string_view job_id, v1::StageKind stage,
                                   const v1::Progress& progress) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   const std::string id(job_id);
   if (forgotten_.count(id) != 0) return;
   const std::string stage_label = StageLabel(stage);
@@ -89,7 +89,7 @@ void JobMetrics::Set(GaugeFamily& family, const std::string& job_id, prometheus:
 }
 
 void JobMetrics::OnJobActive(std::string_view job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   const std::string id(job_id);
   finished_at_.erase(id);
   if (forgotten_.erase(id) != 0) {
@@ -103,12 +103,12 @@ void JobMetrics::OnJobActive(std::string_view job_id) {
 }
 
 void JobMetrics::OnJobFinished(std::string_view job_id, absl::Time now) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   finished_at_.emplace(std::string(job_id), now);  // keeps the first finish time
 }
 
 void JobMetrics::ExpireFinishedJobs(absl::Time now) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<std::string> expired;
   for (const auto& [job_id, finished] : finished_at_) {
     if (now - finished >= retention_) expired.push_back(job_id);
@@ -117,7 +117,7 @@ void JobMetrics::ExpireFinishedJobs(absl::Time now) {
 }
 
 void JobMetrics::ForgetJob(std::string_view job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   ForgetLocked(std::string(job_id));
 }
 
@@ -138,12 +138,12 @@ void JobMetrics::ForgetLocked(const std::string& job_id) {
 }
 
 size_t JobMetrics::JobCount() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return jobs_.size();
 }
 
 std::vector<std::string> JobMetrics::UnfinishedJobIds() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<std::string> ids;
   for (const auto& [job_id, series] : jobs_) {
     if (!finished_at_.contains(job_id)) ids.push_back(job_id);

@@ -8,13 +8,14 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bert/v1/job.pb.h"
 #include "prometheus/family.h"
@@ -38,10 +39,12 @@ class JobMetrics {
   // "eval/accuracy", "eval/perplexity". A train/* metric with step >= 0 also
   // sets the job's step gauge. Returns false (and records nothing) for
   // other names, or for a job already forgotten.
-  bool SetMetric(std::string_view job_id, std::string_view name, double value, int64_t step);
+  bool SetMetric(std::string_view job_id, std::string_view name, double value, int64_t step)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // A stage's progress report: progress ratio (when total > 0), rate in
   // `unit`s per second, and ETA (when eta_seconds >= 0).
-  void SetStageProgress(std::string_view job_id, v1::StageKind stage, const v1::Progress& progress);
+  void SetStageProgress(std::string_view job_id, v1::StageKind stage, const v1::Progress& progress)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Lifecycle. A job's series exist from its first report; once it has
   // finished and the retention period has passed they are removed, and
@@ -49,20 +52,20 @@ class JobMetrics {
   // (an agent that takes another stage of the same job).
   //
   // The job runs (again): cancels a pending expiry and accepts reports.
-  void OnJobActive(std::string_view job_id);
+  void OnJobActive(std::string_view job_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Starts the retention clock of a finished (succeeded, failed, cancelled)
   // job, or of an agent's finished assignment.
-  void OnJobFinished(std::string_view job_id, absl::Time now);
+  void OnJobFinished(std::string_view job_id, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   // Removes the series of jobs finished at least `retention` before `now`.
   // Call periodically (e.g. once a minute).
-  void ExpireFinishedJobs(absl::Time now);
+  void ExpireFinishedJobs(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   // Removes a job's series now (as if its retention had passed).
-  void ForgetJob(std::string_view job_id);
+  void ForgetJob(std::string_view job_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Jobs that currently have series.
-  size_t JobCount() const;
+  size_t JobCount() const ABSL_LOCKS_EXCLUDED(mu_);
   // Jobs that have series and no finish time (no OnJobFinished since they
   // were last active): what a feed re-checks for jobs that ended unseen.
-  std::vector<std::string> UnfinishedJobIds() const;
+  std::vector<std::string> UnfinishedJobIds() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   using GaugeFamily = prometheus::Family<prometheus::Gauge>;
@@ -71,9 +74,9 @@ class JobMetrics {
   };
 
   GaugeFamily& AddFamily(const std::string& name, const std::string& help);
-  // requires mu_
-  void Set(GaugeFamily& family, const std::string& job_id, prometheus::Labels labels, double value);
-  void ForgetLocked(const std::string& job_id);
+  void Set(GaugeFamily& family, const std::string& job_id, prometheus::Labels labels, double value)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ForgetLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   prometheus::Registry& registry_;
   const std::string prefix_;
@@ -84,11 +87,11 @@ class JobMetrics {
   GaugeFamily* stage_rate_ = nullptr;
   GaugeFamily* stage_eta_ = nullptr;
 
-  mutable std::mutex mu_;
-  std::map<std::string, Series, std::less<>> jobs_;
-  std::map<std::string, absl::Time, std::less<>> finished_at_;
-  std::set<std::string, std::less<>> forgotten_;
-  std::deque<std::string> forgotten_order_;  // caps forgotten_
+  mutable absl::Mutex mu_;
+  std::map<std::string, Series, std::less<>> jobs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Time, std::less<>> finished_at_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string, std::less<>> forgotten_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> forgotten_order_ ABSL_GUARDED_BY(mu_);  // caps forgotten_
 };
 
 }  // namespace bert::metrics

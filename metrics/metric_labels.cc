@@ -22,7 +22,7 @@ std::string CodeLabel(int code) {
 }
 
 std::string BoundedLabelSet::Admit(std::string_view value) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (values_.find(value) != values_.end()) return std::string(value);
   if (values_.size() >= max_values_) return "other";
   values_.emplace(value);

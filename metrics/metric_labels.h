@@ -3,11 +3,12 @@
 #pragma once
 
 #include <cstddef>
-#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "bert/v1/job.pb.h"
 
 namespace bert::metrics {
@@ -25,11 +26,11 @@ std::string CodeLabel(int code);
 class BoundedLabelSet {
  public:
   explicit BoundedLabelSet(size_t max_values) : max_values_(max_values) {}
-  std::string Admit(std::string_view value);
+  std::string Admit(std::string_view value) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  std::mutex mu_;
-  std::set<std::string, std::less<>> values_;
+  absl::Mutex mu_;
+  std::set<std::string, std::less<>> values_ ABSL_GUARDED_BY(mu_);
   const size_t max_values_;
 };
 

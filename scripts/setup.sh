@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
+  clang
   protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
   libabsl-dev librocksdb-dev prometheus-cpp-dev libyaml-cpp-dev libssl-dev
   libtorch-dev libgloo-dev libopenblas0-openmp

@@ -15,36 +15,11 @@
 #include "common/posix_error.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "protocol/artifact_manifest.h"
 
 namespace bert::server {
 namespace fs = std::filesystem;
 namespace {
-
-// Regular files under `dir`, as sorted '/'-separated relative paths.
-std::vector<std::string> ListFiles(const std::string& dir) {
-  std::vector<std::string> files;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file()) files.push_back(fs::relative(it->path(), dir).generic_string());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-// The manifest text of a directory (see agent_service.proto) and its total size.
-absl::StatusOr<std::pair<std::string, int64_t>> Manifest(const std::string& dir) {
-  std::string text;
-  int64_t total = 0;
-  for (const std::string& rel : ListFiles(dir)) {
-    const std::string path = dir + "/" + rel;
-    BERT_ASSIGN_OR_RETURN(std::string sha, Sha256File(path));
-    std::error_code ec;
-    const int64_t size = static_cast<int64_t>(fs::file_size(path, ec));
-    total += size;
-    absl::StrAppend(&text, sha, " ", size, " ", rel, "\n");
-  }
-  return std::make_pair(text, total);
-}
 
 int64_t SizeOf(const std::string& path) {
   std::error_code ec;
@@ -142,9 +117,10 @@ absl::StatusOr<v1::Artifact> ArtifactStore::Upload::Finish() {
   std::string sha;
   int64_t size = 0;
   if (header_.is_directory()) {
-    BERT_ASSIGN_OR_RETURN(auto manifest, Manifest(partial_));
-    sha = Sha256Hex(manifest.first);
-    size = manifest.second;
+    BERT_ASSIGN_OR_RETURN(protocol::LocalArtifact received,
+                          protocol::DescribeLocalArtifact(partial_));
+    sha = received.sha256;
+    size = received.size_bytes;
   } else {
     size = SizeOf(partial_);
     if (size == header_.size_bytes()) {
@@ -185,7 +161,9 @@ absl::StatusOr<std::map<std::string, int64_t>> ArtifactStore::HeldBytes(
   if (fs::is_regular_file(partial, ec)) {
     held[""] = SizeOf(partial);
   } else if (fs::is_directory(partial, ec)) {
-    for (const std::string& rel : ListFiles(partial)) held[rel] = SizeOf(partial + "/" + rel);
+    for (const std::string& rel : protocol::ListManifestFiles(partial)) {
+      held[rel] = SizeOf(partial + "/" + rel);
+    }
   }
   return held;
 }
@@ -198,7 +176,7 @@ absl::Status ArtifactStore::Download(const v1::Artifact& artifact, const std::st
   const bool whole_directory = artifact.is_directory() && relative_path.empty();
   if (whole_directory) {
     if (offset != 0) return absl::InvalidArgumentError("offset: needs relative_path for a directory");
-    files = ListFiles(path);
+    files = protocol::ListManifestFiles(path);
   } else {
     if (!relative_path.empty()) BERT_RETURN_IF_ERROR(CheckId(relative_path, "relative_path"));
     files.push_back(relative_path);
@@ -238,7 +216,7 @@ absl::Status ArtifactStore::Download(const v1::Artifact& artifact, const std::st
       return absl::OutOfRangeError(absl::StrCat("offset ", start, " is past the end (", pos, ")"));
     }
     const std::string sha = hasher.HexDigest();
-    if (whole_directory) absl::StrAppend(&manifest, sha, " ", pos, " ", rel, "\n");
+    if (whole_directory) manifest += protocol::ManifestLine({rel, pos, sha});
     if (!artifact.is_directory() && !artifact.sha256().empty() && sha != artifact.sha256()) {
       return absl::DataLossError(absl::StrCat("artifact ", artifact.id(), " is corrupt on the controller: sha256 ",
                                               sha, ", recorded ", artifact.sha256()));

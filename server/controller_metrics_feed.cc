@@ -81,7 +81,7 @@ void ControllerMetricsFeed::PollOnce() {
 std::set<std::string> ControllerMetricsFeed::FeedActiveJobs(absl::Time now) {
   std::set<std::string> active;
   std::map<std::string, int64_t> queued;
-  for (const v1::Job& job : ListAllJobs(*manager_, {v1::QUEUED, v1::RUNNING})) {
+  for (const v1::Job& job : manager_->ActiveJobs()) {
     active.insert(job.id());
     for (const v1::Stage& stage : job.stages()) {
       pools_.insert(PoolOf(job.spec(), stage.kind()));
@@ -129,7 +129,7 @@ void ControllerMetricsFeed::RecountStages() {
   for (const v1::Job& job : ListAllJobs(*manager_, {})) {
     for (const v1::Stage& stage : job.stages()) ++counts[{stage.kind(), stage.state()}];
   }
-  for (v1::StageKind kind : kPipeline) {
+  for (v1::StageKind kind : protocol::PipelineStages()) {
     for (v1::State state : kStageStates) {
       auto it = counts.find({kind, state});
       metrics_->SetStagesByState(kind, state, it == counts.end() ? 0 : it->second);

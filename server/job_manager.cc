@@ -1,8 +1,7 @@
-// JobManager: jobs, stages and their state machines (the job API half).
-// The agent half (register, heartbeat, acquire, report, complete, leases,
-// scheduling) is in job_manager_agents.cc.
+// JobManager: the lock, the active jobs, and the commit. Each method finds
+// what it needs by id, asks the parts (state machine, registry, builder,
+// intake, scheduler) what changes, and commits it.
 #include "server/job_manager.h"
-#include "server/job_manager_change.h"
 
 #include <algorithm>
 #include <random>
@@ -12,15 +11,54 @@
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "server/job_model.h"
+#include "server/report_intake.h"
+#include "server/scheduler.h"
 #include "server/time_util.h"
 #include "spec/job_spec.h"
 
 namespace bert::server {
-
-
 namespace {
+
 constexpr size_t kMaxSpecBytes = 1 << 20;
 constexpr size_t kMaxIdempotencyKeyBytes = 256;
+// Store records a ListJobs page may read looking for matches before it returns
+// what it has with a token to continue.
+constexpr int kMaxJobsScannedPerPage = 10000;
+
+// Active jobs whose current stage has a queued piece (possibly in backoff).
+bool HasQueuedWork(const v1::Job& job) {
+  const v1::Stage* stage = CurrentStage(job);
+  if (stage == nullptr || IsFinal(stage->state())) return false;
+  return std::any_of(stage->shards().begin(), stage->shards().end(),
+                     [](const v1::ShardAttempt& s) { return s.state() == v1::QUEUED; });
+}
+
+PieceUse UseOf(const v1::Job& job, v1::StageKind kind) {
+  if (AcceleratorOf(job.spec(), kind) == v1::CPU) return PieceUse{true, 0};
+  return PieceUse{false, std::max(1, job.spec().resources().devices())};
+}
+
+bool Matches(const v1::ListJobsRequest& request, const v1::Job& job) {
+  if (!request.states().empty() &&
+      std::find(request.states().begin(), request.states().end(), job.state()) ==
+          request.states().end()) {
+    return false;
+  }
+  if (!absl::StartsWith(job.name(), request.name_prefix())) return false;
+  for (const auto& [key, value] : request.labels()) {
+    auto label = job.spec().labels().find(key);
+    if (label == job.spec().labels().end() || label->second != value) return false;
+  }
+  return true;
+}
+
+bool OnlyActiveStates(const v1::ListJobsRequest& request) {
+  if (request.states().empty()) return false;
+  return std::all_of(request.states().begin(), request.states().end(), [](int s) {
+    return s == v1::QUEUED || s == v1::RUNNING;
+  });
+}
+
 }  // namespace
 
 JobManager::JobManager(storage::Store* store, EventBus* bus, const Clock* clock,
@@ -30,7 +68,8 @@ JobManager::JobManager(storage::Store* store, EventBus* bus, const Clock* clock,
       clock_(clock),
       options_(std::move(options)),
       metrics_(metrics),
-      leases_(clock, options_.lease_ttl) {}
+      builder_(AssignmentBuilderOptions{options_.artifact_root, options_.rendezvous_base_port}),
+      agents_(clock, options_.lease_ttl) {}
 
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(
     storage::Store* store, EventBus* bus, const Clock* clock, JobManagerOptions options,
@@ -41,32 +80,36 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(
   return manager;
 }
 
+// ---------------------------------------------------------------- loading
+
 absl::Status JobManager::Load() {
   const absl::Time now = clock_->Now();
   const absl::Duration restart_lease = std::max(options_.lease_ttl, options_.restart_grace);
   BERT_ASSIGN_OR_RETURN(std::vector<v1::AgentInfo> agents, store_->ListAgents());
-  for (v1::AgentInfo& agent : agents) {
-    const std::string id = agent.id();
-    agents_[id].info = std::move(agent);
-    // Every known agent gets one grace period to come back after a controller restart.
-    if (agents_[id].info.healthy()) leases_.Renew(id, restart_lease);
-  }
+  // Every known agent gets one grace period to come back after a controller restart.
+  for (const v1::AgentInfo& agent : agents) agents_.Restore(agent, restart_lease);
   std::map<v1::State, int64_t> job_counts;
-  absl::Status status = store_->ForEachJob([&](const v1::Job& job) {
-    jobs_[job.id()] = job;
+  std::vector<v1::Job> active;
+  BERT_RETURN_IF_ERROR(store_->ForEachJob([&](const v1::Job& job) {
     ++job_counts[job.state()];
-    if (IsFinal(job.state())) return true;
+    if (!IsFinal(job.state())) active.push_back(job);
+    return true;
+  }));
+  for (v1::Job& job : active) {
+    BERT_RETURN_IF_ERROR(ReplayReports(&job));
     for (const v1::Stage& stage : job.stages()) {
       for (const v1::ShardAttempt& shard : stage.shards()) {
         if (shard.state() != v1::RUNNING) continue;
-        delivered_at_[ShardKey{job.id(), stage.kind(), shard.shard_index()}] = now;
-        if (!leases_.Live(shard.agent_id())) leases_.Renew(shard.agent_id(), restart_lease);
-        if (!agents_.contains(shard.agent_id())) agents_[shard.agent_id()].info.set_id(shard.agent_id());
+        const PieceKey key{job.id(), stage.kind(), shard.shard_index()};
+        agents_.Run(key, shard.agent_id(), UseOf(job, stage.kind()));
+        agents_.MarkDelivered(key, now);
+        if (!agents_.Live(shard.agent_id())) agents_.Heartbeat(shard.agent_id(), restart_lease);
       }
     }
-    return true;
-  });
-  BERT_RETURN_IF_ERROR(status);
+    if (HasQueuedWork(job)) waiting_.insert(job.id());
+    const std::string id = job.id();
+    active_[id] = std::move(job);
+  }
   if (metrics_ != nullptr) {
     for (v1::State s : {v1::QUEUED, v1::RUNNING, v1::SUCCEEDED, v1::FAILED, v1::CANCELLED}) {
       metrics_->SetJobsByState(s, job_counts[s]);
@@ -75,7 +118,125 @@ absl::Status JobManager::Load() {
   return absl::OkStatus();
 }
 
-std::string JobManager::NewJobId() const {
+absl::Status JobManager::ReplayReports(v1::Job* job) {
+  constexpr int kPage = 4096;
+  for (;;) {
+    BERT_ASSIGN_OR_RETURN(std::vector<v1::Event> events,
+                          store_->ListEvents(job->id(), job->last_event_seq(), kPage));
+    for (const v1::Event& event : events) {
+      if (event.has_progress()) {
+        if (v1::Stage* stage = FindStage(job, event.progress().stage())) {
+          *stage->mutable_progress() = event.progress().progress();
+        }
+      } else if (event.has_metric()) {
+        (*job->mutable_latest_metrics())[event.metric().name()] = event.metric().value();
+      }
+      job->set_last_event_seq(event.seq());
+    }
+    if (static_cast<int>(events.size()) < kPage) return absl::OkStatus();
+  }
+}
+
+// ---------------------------------------------------------------- commit
+
+absl::Status JobManager::Commit(JobStateMachine& change,
+                                std::vector<std::pair<std::string, v1::Assignment>> deliveries) {
+  return CommitWith(change, storage::StoreBatch(), std::move(deliveries));
+}
+
+absl::Status JobManager::CommitWith(JobStateMachine& change, storage::StoreBatch batch,
+                                    std::vector<std::pair<std::string, v1::Assignment>> deliveries) {
+  const std::string id = change.job().id();
+  for (const v1::Event& event : change.events()) batch.PutEvent(event);
+  for (const v1::Artifact& artifact : change.artifacts()) batch.PutArtifact(artifact);
+  for (const v1::CheckpointRecord& record : change.checkpoints()) batch.PutCheckpoint(record);
+  const bool final = IsFinal(change.job().state());
+  int& unsaved = unsaved_events_[id];
+  const bool rewrite = change.rewrite_job() || final ||
+                       unsaved + static_cast<int>(change.events().size()) >= options_.max_unsaved_events;
+  if (rewrite) batch.PutJob(change.job());
+  const absl::Time start = absl::Now();
+  absl::Status written = store_->Write(batch);
+  if (!written.ok()) {
+    if (unsaved == 0) unsaved_events_.erase(id);
+    return written;
+  }
+  if (metrics_ != nullptr) {
+    metrics_->ObserveStoreWrite(absl::ToDoubleSeconds(absl::Now() - start));
+    for (auto [from, to] : change.job_transitions()) metrics_->OnJobStateChanged(from, to);
+    for (auto [kind, from, to] : change.stage_transitions()) {
+      metrics_->OnStageStateChanged(kind, from, to);
+    }
+    for (auto [kind, cause] : change.retries()) metrics_->OnRetry(kind, cause);
+    for (const v1::Event& event : change.events()) {
+      if (event.has_metric()) {
+        metrics_->SetJobMetric(id, event.metric().name(), event.metric().value(), event.metric().step());
+      }
+    }
+  }
+  if (rewrite) {
+    unsaved = 0;
+  } else {
+    unsaved += static_cast<int>(change.events().size());
+  }
+  SyncPieces(change.job());
+  if (final) {
+    active_.erase(id);
+    waiting_.erase(id);
+    unsaved_events_.erase(id);
+  } else {
+    if (HasQueuedWork(change.job())) {
+      waiting_.insert(id);
+    } else {
+      waiting_.erase(id);
+    }
+    active_[id] = std::move(change.mutable_job());
+  }
+  bus_->Publish(change.events());
+  for (auto& [agent_id, assignment] : deliveries) {
+    agents_.ForgetDelivery(KeyOf(assignment.ref()));
+    agents_.Enqueue(agent_id, std::move(assignment));
+  }
+  ++work_generation_;
+  return absl::OkStatus();
+}
+
+void JobManager::SyncPieces(const v1::Job& job) {
+  const bool final = IsFinal(job.state());
+  for (const v1::Stage& stage : job.stages()) {
+    for (const v1::ShardAttempt& shard : stage.shards()) {
+      const PieceKey key{job.id(), stage.kind(), shard.shard_index()};
+      const std::optional<std::string> holder = agents_.AgentOf(key);
+      if (!final && shard.state() == v1::RUNNING) {
+        if (holder != shard.agent_id()) agents_.Run(key, shard.agent_id(), UseOf(job, stage.kind()));
+      } else if (holder) {
+        agents_.Release(key);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- lookups
+
+const v1::Job* JobManager::Active(const std::string& job_id) const {
+  auto it = active_.find(job_id);
+  return it == active_.end() ? nullptr : &it->second;
+}
+
+absl::StatusOr<v1::Job> JobManager::LookupLocked(const std::string& job_id) const {
+  if (const v1::Job* job = Active(job_id)) return *job;
+  BERT_ASSIGN_OR_RETURN(std::optional<v1::Job> stored, store_->GetJob(job_id));
+  if (!stored) return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
+  return *std::move(stored);
+}
+
+std::optional<v1::Artifact> JobManager::NewestCheckpoint(const std::string& job_id) const {
+  auto checkpoints = store_->ListCheckpoints(job_id);
+  if (!checkpoints.ok() || checkpoints->empty()) return std::nullopt;
+  return checkpoints->back().artifact();
+}
+
+absl::StatusOr<std::string> JobManager::NewJobId() const {
   static thread_local std::mt19937_64 rng(std::random_device{}());
   const absl::Time now = clock_->Now();
   for (;;) {
@@ -83,105 +244,13 @@ std::string JobManager::NewJobId() const {
         "j-", absl::FormatTime("%Y%m%d-%H%M%S", now, absl::UTCTimeZone()),
         absl::StrFormat("%03d", static_cast<int>(absl::ToUnixMillis(now) % 1000)), "-",
         absl::StrFormat("%04x", static_cast<unsigned>(rng() & 0xffff)));
-    if (!jobs_.contains(id)) return id;
+    if (active_.contains(id)) continue;
+    BERT_ASSIGN_OR_RETURN(std::optional<v1::Job> stored, store_->GetJob(id));
+    if (!stored) return id;
   }
 }
 
-void JobManager::Emit(Change& change, v1::Event event) {
-  event.set_job_id(change.job.id());
-  event.set_seq(change.job.last_event_seq() + 1);
-  change.job.set_last_event_seq(event.seq());
-  if (!event.has_time()) *event.mutable_time() = ToProto(clock_->Now());
-  change.batch.PutEvent(event);
-  change.events.push_back(std::move(event));
-}
-
-void JobManager::SetJobState(Change& change, v1::State to, v1::FailureCause cause,
-                             const std::string& message) {
-  v1::Job& job = change.job;
-  const v1::State from = job.state();
-  if (from == to) return;
-  job.set_state(to);
-  const auto now = ToProto(clock_->Now());
-  if (to == v1::RUNNING && !job.has_started_at()) *job.mutable_started_at() = now;
-  if (IsFinal(to)) {
-    *job.mutable_finished_at() = now;
-    job.set_failure_cause(cause);
-    job.set_failure_message(message);
-  }
-  v1::Event event;
-  v1::JobTransition* t = event.mutable_job();
-  t->set_from(from);
-  t->set_to(to);
-  t->set_failure_cause(cause);
-  t->set_message(message);
-  Emit(change, std::move(event));
-  change.job_transitions.emplace_back(from, to);
-}
-
-void JobManager::SetStageState(Change& change, v1::Stage* stage, v1::State to,
-                               v1::FailureCause cause, const std::string& message) {
-  const v1::State from = stage->state();
-  if (from == to) return;
-  stage->set_state(to);
-  const auto now = ToProto(clock_->Now());
-  if (to == v1::RUNNING && !stage->has_started_at()) *stage->mutable_started_at() = now;
-  if (IsFinal(to)) *stage->mutable_finished_at() = now;
-  if (to == v1::FAILED || to == v1::CANCELLED) {
-    stage->set_failure_cause(cause);
-    stage->set_failure_message(message);
-  }
-  v1::Event event;
-  v1::StageTransition* t = event.mutable_stage();
-  t->set_stage(stage->kind());
-  t->set_from(from);
-  t->set_to(to);
-  t->set_attempt(stage->attempt());
-  t->set_failure_cause(cause);
-  t->set_message(message);
-  Emit(change, std::move(event));
-  change.stage_transitions.emplace_back(stage->kind(), from, to);
-}
-
-absl::Status JobManager::Commit(Change& change) {
-  change.batch.PutJob(change.job);
-  const absl::Time start = absl::Now();
-  BERT_RETURN_IF_ERROR(store_->Write(change.batch));
-  if (metrics_ != nullptr) {
-    metrics_->ObserveStoreWrite(absl::ToDoubleSeconds(absl::Now() - start));
-    for (auto [from, to] : change.job_transitions) metrics_->OnJobStateChanged(from, to);
-    for (auto [kind, from, to] : change.stage_transitions) {
-      metrics_->OnStageStateChanged(kind, from, to);
-    }
-  }
-  const std::string id = change.job.id();
-  jobs_[id] = std::move(change.job);
-  bus_->Publish(change.events);
-  const absl::Time now = clock_->Now();
-  for (auto& [agent_id, assignment] : change.deliveries) {
-    delivered_at_.erase(ShardKey{id, assignment.ref().stage(), assignment.ref().shard_index()});
-    agents_[agent_id].outbox.push_back(std::move(assignment));
-  }
-  (void)now;
-  ++work_generation_;
-  return absl::OkStatus();
-}
-
-void JobManager::Advance(Change& change) {
-  v1::Stage* stage = CurrentStage(&change.job);
-  if (stage == nullptr) {
-    SetJobState(change, v1::SUCCEEDED, v1::FAILURE_CAUSE_UNSPECIFIED, "");
-    return;
-  }
-  if (stage->state() != v1::QUEUED || stage->shards_size() > 0) return;
-  const int pieces = std::max(1, stage->shard_count());
-  for (int i = 0; i < pieces; ++i) {
-    v1::ShardAttempt* shard = stage->add_shards();
-    shard->set_shard_index(i);
-    shard->set_state(v1::QUEUED);
-  }
-  *stage->mutable_queued_at() = ToProto(clock_->Now());
-}
+// ---------------------------------------------------------------- jobs
 
 absl::StatusOr<SubmitResult> JobManager::Submit(const v1::SubmitJobRequest& request,
                                                 const std::string& subject) {
@@ -207,72 +276,29 @@ absl::StatusOr<SubmitResult> JobManager::Submit(const v1::SubmitJobRequest& requ
     BERT_ASSIGN_OR_RETURN(auto existing,
                           store_->FindIdempotencyKey(subject, request.idempotency_key()));
     if (existing.has_value()) {
-      auto it = jobs_.find(*existing);
-      if (it == jobs_.end()) {
+      absl::StatusOr<v1::Job> job = LookupLocked(*existing);
+      if (absl::IsNotFound(job.status())) {
         return absl::InternalError(absl::StrCat("idempotency key names unknown job ", *existing));
       }
-      if (it->second.spec_yaml() != request.spec_yaml()) {
+      BERT_RETURN_IF_ERROR(job.status());
+      if (job->spec_yaml() != request.spec_yaml()) {
         return absl::AlreadyExistsError(
             absl::StrCat("idempotency_key '", request.idempotency_key(), "' was used for job ",
                          *existing, " with a different spec"));
       }
-      return SubmitResult{it->second, true};
+      return SubmitResult{*std::move(job), true};
     }
   }
-
-  const absl::Time now = clock_->Now();
-  v1::Job job;
-  job.set_id(NewJobId());
-  job.set_name(parsed.spec.name().empty() ? job.id() : parsed.spec.name());
-  *job.mutable_spec() = parsed.spec;
-  job.set_spec_yaml(request.spec_yaml());
-  job.set_submitted_by(subject);
-  job.set_idempotency_key(request.idempotency_key());
-  *job.mutable_created_at() = ToProto(now);
-  const v1::JobSpec& spec = job.spec();
-  const std::vector<v1::StageKind> planned = spec::PlannedStages(spec);
-  Change change(std::move(job));
-  SetJobState(change, v1::QUEUED, v1::FAILURE_CAUSE_UNSPECIFIED, "submitted");
-  for (v1::StageKind kind : kPipeline) {
-    v1::Stage* stage = change.job.add_stages();
-    stage->set_kind(kind);
-    stage->set_max_attempts(std::max(1, spec.resources().max_attempts()));
-    int shards = 1;
-    if (IsFanOut(kind)) shards = std::max(1, spec.resources().prep_shards());
-    if (IsGang(kind)) shards = std::max(1, spec.resources().hosts());
-    stage->set_shard_count(shards);
-    const bool runs = std::find(planned.begin(), planned.end(), kind) != planned.end();
-    if (runs) {
-      SetStageState(change, stage, v1::QUEUED, v1::FAILURE_CAUSE_UNSPECIFIED, "");
-      continue;
-    }
-    // The spec supplies this stage's output: record it as the stage's output.
-    v1::Artifact supplied;
-    if (kind == v1::TOKENIZER && !spec.tokenizer().from().empty()) {
-      supplied.set_name("tokenizer");
-      supplied.set_uri("file://" + spec.tokenizer().from());
-    } else if (kind == v1::PREPROCESS && !spec.preprocess().from_dataset().empty()) {
-      supplied.set_name("dataset");
-      supplied.set_uri("file://" + spec.preprocess().from_dataset());
-      supplied.set_is_directory(true);
-    }
-    if (!supplied.name().empty()) {
-      supplied.set_id(absl::StrCat(change.job.id(), "/", StageName(kind), "/", supplied.name()));
-      supplied.set_produced_by(kind);
-      *supplied.mutable_created_at() = ToProto(now);
-      *stage->add_outputs() = supplied;
-      change.batch.PutArtifact(supplied);
-    }
-    SetStageState(change, stage, v1::SKIPPED, v1::FAILURE_CAUSE_UNSPECIFIED,
-                  "the spec supplies this stage's output");
-  }
-  Advance(change);
+  BERT_ASSIGN_OR_RETURN(const std::string id, NewJobId());
+  JobStateMachine change = JobStateMachine::Submit(id, parsed.spec, request.spec_yaml(), subject,
+                                                   request.idempotency_key(), clock_->Now());
+  storage::StoreBatch batch;
   if (!request.idempotency_key().empty()) {
-    change.batch.PutIdempotencyKey(subject, request.idempotency_key(), change.job.id());
+    batch.PutIdempotencyKey(subject, request.idempotency_key(), id);
   }
-  const std::string id = change.job.id();
-  BERT_RETURN_IF_ERROR(Commit(change));
-  return SubmitResult{jobs_[id], false};
+  v1::Job submitted = change.job();
+  BERT_RETURN_IF_ERROR(CommitWith(change, std::move(batch), {}));
+  return SubmitResult{std::move(submitted), false};
 }
 
 v1::ValidateSpecResponse JobManager::Validate(const v1::ValidateSpecRequest& request) const {
@@ -288,16 +314,22 @@ v1::ValidateSpecResponse JobManager::Validate(const v1::ValidateSpecRequest& req
 
 absl::StatusOr<v1::Job> JobManager::GetJob(const std::string& job_id) const {
   absl::MutexLock lock(&mu_);
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
-  return it->second;
+  return LookupLocked(job_id);
 }
 
 absl::StatusOr<bool> JobManager::IsFinished(const std::string& job_id) const {
   absl::MutexLock lock(&mu_);
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
-  return IsFinal(it->second.state());
+  if (Active(job_id) != nullptr) return false;
+  BERT_ASSIGN_OR_RETURN(v1::Job job, LookupLocked(job_id));
+  return IsFinal(job.state());
+}
+
+std::vector<v1::Job> JobManager::ActiveJobs() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::Job> jobs;
+  jobs.reserve(active_.size());
+  for (const auto& [id, job] : active_) jobs.push_back(job);
+  return jobs;
 }
 
 absl::StatusOr<v1::ListJobsResponse> JobManager::ListJobs(const v1::ListJobsRequest& request) const {
@@ -306,82 +338,377 @@ absl::StatusOr<v1::ListJobsResponse> JobManager::ListJobs(const v1::ListJobsRequ
   }
   const int page_size = request.page_size() == 0 ? 50 : request.page_size();
   v1::ListJobsResponse response;
-  absl::MutexLock lock(&mu_);
-  // Ids sort by creation time; newest first.
-  auto it = request.page_token().empty() ? jobs_.rbegin()
-                                         : std::make_reverse_iterator(jobs_.lower_bound(request.page_token()));
-  for (; it != jobs_.rend(); ++it) {
-    const v1::Job& job = it->second;
-    if (!request.states().empty() &&
-        std::find(request.states().begin(), request.states().end(), job.state()) ==
-            request.states().end()) {
-      continue;
-    }
-    if (!absl::StartsWith(job.name(), request.name_prefix())) continue;
-    bool labels_match = true;
-    for (const auto& [key, value] : request.labels()) {
-      auto label = job.spec().labels().find(key);
-      if (label == job.spec().labels().end() || label->second != value) labels_match = false;
-    }
-    if (!labels_match) continue;
+  // Ids sort by creation time; newest first, strictly before the page token.
+  auto add = [&](const v1::Job& job) {
+    if (!Matches(request, job)) return true;
     if (response.jobs_size() == page_size) {
       response.set_next_page_token(response.jobs(page_size - 1).id());
-      break;
+      return false;
     }
     *response.add_jobs() = job;
+    return true;
+  };
+  if (OnlyActiveStates(request)) {
+    absl::MutexLock lock(&mu_);
+    auto it = request.page_token().empty()
+                  ? active_.rbegin()
+                  : std::make_reverse_iterator(active_.lower_bound(request.page_token()));
+    for (; it != active_.rend() && add(it->second); ++it) {
+    }
+    return response;
+  }
+  // Finished jobs live in the store only; active ones are read from memory
+  // (their stored record may lack the newest reports).
+  int scanned = 0;
+  std::string last_scanned;
+  std::vector<v1::Job> stored;
+  BERT_RETURN_IF_ERROR(store_->ForEachJobBefore(request.page_token(), [&](const v1::Job& job) {
+    last_scanned = job.id();
+    if (Matches(request, job)) stored.push_back(job);
+    return static_cast<int>(stored.size()) <= page_size && ++scanned < kMaxJobsScannedPerPage;
+  }));
+  {
+    absl::MutexLock lock(&mu_);
+    for (v1::Job& job : stored) {
+      if (const v1::Job* active = Active(job.id())) job = *active;
+    }
+  }
+  for (const v1::Job& job : stored) {
+    if (!add(job)) return response;
+  }
+  if (scanned >= kMaxJobsScannedPerPage && response.next_page_token().empty()) {
+    response.set_next_page_token(last_scanned);
   }
   return response;
 }
 
 absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id, const std::string& reason) {
   absl::MutexLock lock(&mu_);
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
-  if (IsFinal(it->second.state())) return it->second;
-  Change change(it->second);
-  const std::string message = reason.empty() ? "cancelled by user" : reason;
-  change.job.set_cancel_requested(true);
-  for (v1::Stage& stage : *change.job.mutable_stages()) {
-    if (IsFinal(stage.state())) continue;
-    for (v1::ShardAttempt& shard : *stage.mutable_shards()) {
-      if (!IsFinal(shard.state())) {
-        shard.set_state(v1::CANCELLED);
-        shard.clear_agent_id();
-      }
-    }
-    stage.clear_agent_ids();
-    SetStageState(change, &stage, v1::CANCELLED, v1::CANCELLED_BY_USER, message);
-  }
-  SetJobState(change, v1::CANCELLED, v1::CANCELLED_BY_USER, message);
+  const v1::Job* job = Active(job_id);
+  if (job == nullptr) return LookupLocked(job_id);  // finished (or NOT_FOUND)
+  JobStateMachine change(*job, clock_->Now());
+  change.Cancel(reason);
+  v1::Job cancelled = change.job();
   BERT_RETURN_IF_ERROR(Commit(change));
-  return jobs_[job_id];
+  return cancelled;
 }
 
 std::vector<v1::AgentInfo> JobManager::ListAgents(const std::string& pool) const {
   absl::MutexLock lock(&mu_);
-  std::vector<v1::AgentInfo> out;
-  for (const auto& [id, agent] : agents_) {
-    if (!pool.empty() && std::find(agent.info.pools().begin(), agent.info.pools().end(), pool) ==
-                             agent.info.pools().end()) {
-      continue;
-    }
-    v1::AgentInfo info = agent.info;
-    info.set_healthy(leases_.Live(id));
-    info.clear_assignment_ids();
-    for (const auto& [job_id, job] : jobs_) {
-      if (IsFinal(job.state())) continue;
-      for (const v1::Stage& stage : job.stages()) {
-        for (const v1::ShardAttempt& shard : stage.shards()) {
-          if (shard.state() == v1::RUNNING && shard.agent_id() == id) {
-            info.add_assignment_ids(absl::StrCat(job_id, "/", StageName(stage.kind()), "/",
-                                                 shard.shard_index(), "#", shard.attempt()));
-          }
+  std::vector<v1::AgentInfo> agents = agents_.List(pool);
+  for (v1::AgentInfo& info : agents) {
+    for (const PieceKey& key : agents_.PiecesOf(info.id())) {
+      const v1::Job* job = Active(key.job_id);
+      const v1::Stage* stage = job == nullptr ? nullptr : FindStage(*job, key.stage);
+      if (stage == nullptr) continue;
+      for (const v1::ShardAttempt& shard : stage->shards()) {
+        if (shard.shard_index() == key.shard) {
+          info.add_assignment_ids(absl::StrCat(key.job_id, "/", protocol::StageName(key.stage), "/",
+                                               key.shard, "#", shard.attempt()));
         }
       }
     }
-    out.push_back(std::move(info));
   }
-  return out;
+  return agents;
+}
+
+// ---------------------------------------------------------------- agents
+
+absl::StatusOr<v1::RegisterResponse> JobManager::Register(const v1::AgentInfo& agent) {
+  if (agent.id().empty()) return absl::InvalidArgumentError("agent.id: required");
+  if (agent.id().size() > 200) return absl::InvalidArgumentError("agent.id: longer than 200 bytes");
+  if (agent.pools().empty()) return absl::InvalidArgumentError("agent.pools: name at least one pool");
+  if (agent.resources().accelerator_count() < 0) {
+    return absl::InvalidArgumentError("agent.resources.accelerator_count: must not be negative");
+  }
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  storage::StoreBatch batch;
+  batch.PutAgent(agents_.Register(agent));
+  BERT_RETURN_IF_ERROR(store_->Write(batch));
+
+  v1::RegisterResponse response;
+  response.set_agent_id(agent.id());
+  response.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(options_.heartbeat_interval));
+  response.set_lease_ttl_ms(absl::ToInt64Milliseconds(options_.lease_ttl));
+  const std::set<PieceKey> undelivered = agents_.Undelivered(agent.id());
+  for (const PieceKey& key : agents_.PiecesOf(agent.id())) {
+    if (undelivered.contains(key)) continue;
+    const v1::Job* job = Active(key.job_id);
+    const v1::Stage* stage = job == nullptr ? nullptr : FindStage(*job, key.stage);
+    if (stage == nullptr) continue;
+    for (const v1::ShardAttempt& shard : stage->shards()) {
+      if (shard.shard_index() != key.shard || shard.state() != v1::RUNNING) continue;
+      agents_.MarkDelivered(key, now);  // the agent gets a grace period to list it
+      v1::AssignmentRef* ref = response.add_live_assignments();
+      ref->set_job_id(key.job_id);
+      ref->set_stage(key.stage);
+      ref->set_shard_index(key.shard);
+      ref->set_attempt(shard.attempt());
+    }
+  }
+  ++work_generation_;
+  return response;
+}
+
+absl::StatusOr<v1::HeartbeatResponse> JobManager::Heartbeat(const v1::HeartbeatRequest& request) {
+  absl::MutexLock lock(&mu_);
+  v1::HeartbeatResponse response;
+  const std::string& agent_id = request.agent_id();
+  if (agents_.Find(agent_id) == nullptr || !agents_.Live(agent_id)) {
+    response.set_reregister(true);
+    for (const v1::AssignmentRef& ref : request.running()) *response.add_cancel() = ref;
+    return response;
+  }
+  const absl::Time deadline = agents_.Heartbeat(agent_id);
+  std::set<PieceKey> running;
+  for (const v1::AssignmentRef& ref : request.running()) {
+    running.insert(KeyOf(ref));
+    bool live = false;
+    auto job = active_.find(ref.job_id());
+    if (job != active_.end() && server::CheckLive(&job->second, ref).ok()) {
+      v1::ShardAttempt* shard = FindShard(FindStage(&job->second, ref.stage()), ref.shard_index());
+      live = shard->agent_id() == agent_id;
+      // Volatile: renewed in memory only; a restart gives every lease a fresh ttl.
+      if (live) *shard->mutable_lease_deadline() = ToProto(deadline);
+    }
+    if (!live) *response.add_cancel() = ref;
+  }
+  BERT_RETURN_IF_ERROR(LoseAgentWork(
+      agent_id, running, true,
+      absl::StrCat("agent ", agent_id, " no longer runs it (not in its heartbeat)")));
+  return response;
+}
+
+absl::Status JobManager::LoseAgentWork(const std::string& agent_id, const std::set<PieceKey>& keep,
+                                       bool only_after_grace, const std::string& why) {
+  const absl::Time now = clock_->Now();
+  const absl::Duration grace = std::max(options_.lease_ttl, 2 * options_.heartbeat_interval);
+  std::map<std::string, std::vector<PieceKey>> lost_by_job;
+  for (const PieceKey& key : agents_.PiecesOf(agent_id)) {
+    if (keep.contains(key)) continue;
+    if (only_after_grace) {
+      const std::optional<absl::Time> delivered = agents_.DeliveredAt(key);
+      if (!delivered || *delivered + grace > now) continue;
+    }
+    lost_by_job[key.job_id].push_back(key);
+  }
+  for (const auto& [job_id, keys] : lost_by_job) {
+    const v1::Job* job = Active(job_id);
+    if (job == nullptr) continue;
+    JobStateMachine change(*job, now);
+    for (const PieceKey& key : keys) {
+      // An earlier piece's failure may have restarted this one's gang already.
+      const v1::Stage* stage = FindStage(change.job(), key.stage);
+      const v1::ShardAttempt* shard = nullptr;
+      for (const v1::ShardAttempt& s : stage->shards()) {
+        if (s.shard_index() == key.shard) shard = &s;
+      }
+      if (shard == nullptr || shard->state() != v1::RUNNING || shard->agent_id() != agent_id) continue;
+      if (metrics_ != nullptr && only_after_grace) {
+        metrics_->OnLeaseExpired(metrics::LeaseExpiryCause::kAssignment);
+      }
+      change.FailPiece(key.stage, key.shard, v1::AGENT_LOST, why, options_.retry);
+    }
+    BERT_RETURN_IF_ERROR(Commit(change));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobManager::Tick() {
+  absl::MutexLock lock(&mu_);
+  for (const std::string& agent_id : agents_.TakeExpired()) {
+    v1::AgentInfo unhealthy;
+    if (agents_.MarkUnhealthy(agent_id, &unhealthy)) {
+      storage::StoreBatch batch;
+      batch.PutAgent(unhealthy);
+      BERT_RETURN_IF_ERROR(store_->Write(batch));
+    }
+    if (metrics_ != nullptr) metrics_->OnLeaseExpired(metrics::LeaseExpiryCause::kAgentHeartbeat);
+    BERT_RETURN_IF_ERROR(LoseAgentWork(
+        agent_id, {}, false,
+        absl::StrCat("agent ", agent_id, " lost: no heartbeat for ",
+                     absl::FormatDuration(options_.lease_ttl))));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobManager::ScheduleLocked() {
+  if (waiting_.empty()) return absl::OkStatus();
+  const absl::Time now = clock_->Now();
+  std::vector<PendingTask> queue;
+  for (const std::string& job_id : waiting_) {
+    const v1::Job& job = active_.at(job_id);
+    const v1::Stage* stage = CurrentStage(job);
+    PendingTask base;
+    base.job_id = job_id;
+    base.priority = job.spec().priority();
+    base.order = absl::ToUnixNanos(FromProto(job.created_at()));
+    base.stage = stage->kind();
+    base.pool = PoolOf(job.spec(), stage->kind());
+    base.accelerator = AcceleratorOf(job.spec(), stage->kind());
+    base.devices = std::max(1, job.spec().resources().devices());
+    for (std::vector<int32_t>& shards : ReadyTasks(*stage, now)) {
+      PendingTask task = base;
+      task.shards = std::move(shards);
+      queue.push_back(std::move(task));
+    }
+  }
+  // Queue length is exported by ControllerMetricsFeed (every pool, zeros too).
+  if (queue.empty()) return absl::OkStatus();
+  std::vector<AgentRoom> rooms = agents_.FreeRooms();
+  if (rooms.empty()) return absl::OkStatus();
+  const std::vector<Placement> placements = Schedule(queue, std::move(rooms));
+
+  // Commit per job (a job may get several placements at once).
+  std::map<std::string, std::vector<const Placement*>> by_job;
+  for (const Placement& p : placements) by_job[queue[p.task].job_id].push_back(&p);
+  for (const auto& [job_id, job_placements] : by_job) {
+    JobStateMachine change(active_.at(job_id), now);
+    std::vector<std::pair<const Placement*, size_t>> started;
+    for (const Placement* p : job_placements) {
+      const PendingTask& task = queue[p->task];
+      for (size_t i = 0; i < task.shards.size(); ++i) {
+        const v1::ShardAttempt* shard = change.StartPiece(task.stage, task.shards[i], p->agent_ids[i],
+                                                          agents_.LeaseDeadline(p->agent_ids[i]));
+        if (metrics_ != nullptr && shard != nullptr && shard->attempt() == 1) {
+          const v1::Stage* stage = FindStage(change.job(), task.stage);
+          metrics_->ObserveQueueWait(task.stage,
+                                     absl::ToDoubleSeconds(now - FromProto(stage->queued_at())));
+        }
+        started.emplace_back(p, i);
+      }
+    }
+    std::vector<std::pair<std::string, v1::Assignment>> deliveries;
+    for (const auto& [p, i] : started) {
+      const PendingTask& task = queue[p->task];
+      const std::string& agent_id = p->agent_ids[i];
+      const v1::Stage* stage = FindStage(change.job(), task.stage);
+      const v1::ShardAttempt* shard = nullptr;
+      for (const v1::ShardAttempt& s : stage->shards()) {
+        if (s.shard_index() == task.shards[i]) shard = &s;
+      }
+      PlacementContext context;
+      context.agent = agents_.Find(agent_id);
+      context.gang_master = IsGang(task.stage) ? agents_.Find(p->agent_ids.front()) : nullptr;
+      context.gang_size = IsGang(task.stage) ? static_cast<int>(p->agent_ids.size()) : 1;
+      context.lease_deadline = agents_.LeaseDeadline(agent_id);
+      if (task.stage == v1::PRETRAIN) {
+        auto checkpoints = store_->ListCheckpoints(job_id);
+        if (checkpoints.ok()) {
+          for (auto it = checkpoints->rbegin();
+               it != checkpoints->rend() &&
+               static_cast<int>(context.resume_checkpoints.size()) < AssignmentBuilder::kResumeCheckpoints;
+               ++it) {
+            context.resume_checkpoints.push_back(it->artifact());
+          }
+        }
+      }
+      deliveries.emplace_back(agent_id, builder_.Build(change.job(), *stage, *shard, context));
+    }
+    BERT_RETURN_IF_ERROR(Commit(change, std::move(deliveries)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<v1::Assignment>> JobManager::Acquire(const std::string& agent_id,
+                                                                  absl::Duration wait) {
+  const absl::Time deadline = absl::Now() + wait;
+  absl::MutexLock lock(&mu_);
+  if (agents_.Find(agent_id) == nullptr || !agents_.Live(agent_id)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("agent '", agent_id, "' is not registered (or its lease expired): register"));
+  }
+  for (;;) {
+    for (int round = 0; round < 2; ++round) {
+      while (std::optional<v1::Assignment> a = agents_.Dequeue(agent_id)) {
+        if (!server::CheckLive(Active(a->ref().job_id()), a->ref()).ok()) continue;
+        agents_.MarkDelivered(KeyOf(a->ref()), clock_->Now());
+        return a;
+      }
+      if (round == 0) BERT_RETURN_IF_ERROR(ScheduleLocked());
+    }
+    const absl::Time now = absl::Now();
+    if (now >= deadline) return std::optional<v1::Assignment>();
+    // Wake on any change of the queues, or every second for backoffs that end.
+    struct WaitArg {
+      const int64_t* current;
+      int64_t seen;
+    } arg{&work_generation_, work_generation_};
+    mu_.AwaitWithDeadline(absl::Condition(
+                              +[](WaitArg* w) { return *w->current != w->seen; }, &arg),
+                          std::min(deadline, now + absl::Seconds(1)));
+    if (agents_.Find(agent_id) == nullptr || !agents_.Live(agent_id)) {
+      return std::optional<v1::Assignment>();
+    }
+  }
+}
+
+// ---------------------------------------------------------------- reports
+
+absl::Status JobManager::CheckLive(const v1::AssignmentRef& ref) const {
+  absl::MutexLock lock(&mu_);
+  if (const v1::Job* job = Active(ref.job_id())) return server::CheckLive(job, ref);
+  BERT_ASSIGN_OR_RETURN(v1::Job job, LookupLocked(ref.job_id()));
+  return server::CheckLive(&job, ref);
+}
+
+absl::StatusOr<v1::ReportStageResponse> JobManager::Report(const v1::ReportStageRequest& request) {
+  BERT_RETURN_IF_ERROR(ReportIntake::CheckShape(request));
+  const v1::AssignmentRef& ref = request.ref();
+  v1::ReportStageResponse response;
+  absl::MutexLock lock(&mu_);
+  const v1::Job* job = Active(ref.job_id());
+  if (job == nullptr) {
+    BERT_ASSIGN_OR_RETURN(v1::Job finished, LookupLocked(ref.job_id()));
+    if (finished.state() == v1::CANCELLED) {
+      response.set_cancel(true);
+      return response;
+    }
+    return server::CheckLive(&finished, ref);
+  }
+  BERT_RETURN_IF_ERROR(server::CheckLive(job, ref));
+  if (request.reports().empty()) return response;
+  JobStateMachine change(*job, clock_->Now());
+  BERT_RETURN_IF_ERROR(ReportIntake::Apply(request, &change));
+  BERT_RETURN_IF_ERROR(Commit(change));
+  return response;
+}
+
+absl::Status JobManager::Complete(const v1::CompleteStageRequest& request) {
+  const v1::AssignmentRef& ref = request.ref();
+  absl::MutexLock lock(&mu_);
+  const v1::Job* job = Active(ref.job_id());
+  if (job == nullptr) {
+    BERT_ASSIGN_OR_RETURN(v1::Job finished, LookupLocked(ref.job_id()));
+    if (finished.state() == v1::CANCELLED) return absl::OkStatus();
+    return server::CheckLive(&finished, ref);
+  }
+  BERT_RETURN_IF_ERROR(server::CheckLive(job, ref));
+  const absl::Time now = clock_->Now();
+  const v1::Stage* stage = FindStage(*job, ref.stage());
+  BERT_ASSIGN_OR_RETURN(std::vector<v1::Artifact> outputs, ReportIntake::Outputs(request, *stage, now));
+  const v1::ShardAttempt* shard = FindShard(const_cast<v1::Stage*>(stage), ref.shard_index());
+  if (metrics_ != nullptr && shard->has_lease_deadline()) {
+    // Duration is approximate: from the stage's start to now.
+    metrics_->ObserveStageDuration(ref.stage(), request.success() ? v1::SUCCEEDED : v1::FAILED,
+                                   absl::ToDoubleSeconds(now - FromProto(stage->started_at())));
+  }
+  JobStateMachine change(*job, now);
+  if (request.success()) {
+    change.SucceedPiece(ref.stage(), ref.shard_index(), std::move(outputs),
+                        [&] { return NewestCheckpoint(ref.job_id()); });
+  } else {
+    change.FailPiece(ref.stage(), ref.shard_index(), request.failure_cause(), request.message(),
+                     options_.retry);
+  }
+  return Commit(change);
+}
+
+absl::Status JobManager::RecordArtifact(const v1::Artifact& artifact) {
+  storage::StoreBatch batch;
+  batch.PutArtifact(artifact);
+  return store_->Write(batch);
 }
 
 }  // namespace bert::server

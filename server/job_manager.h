@@ -1,12 +1,20 @@
-// The controller's core: job and stage state machines, agent registry and
-// leases, scheduling and retries. Plain class, no gRPC: the services in
-// job_service.h and agent_service.h translate RPCs into these calls.
+// The controller's core, wired: it holds the active jobs, the agent registry
+// and the lock, and commits. The rules live in the parts it calls:
+//   job_state_machine.h   job + event -> changes (transitions, retries, events)
+//   agent_registry.h      agents, leases, their pieces and outboxes
+//   assignment_builder.h  placement -> assignment (inputs, rendezvous)
+//   report_intake.h       an agent's reports checked against its live attempt
+//   scheduler.h           queue + free rooms -> placements (pure)
 //
 // Every state change is one StoreBatch holding the new job record and the
 // events that describe it (dense per-job seq from 1), written before the
 // in-memory state changes and before the events are published, so a crash
 // never separates a change from its events and watchers never see an event
-// that is not durable.
+// that is not durable. Reports append their events without rewriting the job;
+// a restart replays them onto the stored job.
+//
+// Only unfinished jobs are held in memory; finished ones are read from the
+// store on demand. No RPC's work grows with the number of jobs ever submitted.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +23,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -25,12 +32,15 @@
 #include "bert/v1/agent_service.pb.h"
 #include "bert/v1/job.pb.h"
 #include "bert/v1/job_service.pb.h"
-#include "server/clock.h"
 #include "metrics/controller_metrics.h"
+#include "server/agent_registry.h"
+#include "server/assignment_builder.h"
+#include "server/clock.h"
 #include "server/event_bus.h"
-#include "server/lease_tracker.h"
+#include "server/job_state_machine.h"
 #include "server/retry_policy.h"
 #include "storage/store.h"
+#include "storage/store_batch.h"
 
 namespace bert::server {
 
@@ -48,6 +58,9 @@ struct JobManagerOptions {
   bool check_spec_paths = true;
   // First port of the gang rendezvous range (c10d TCPStore on rank 0's host).
   int rendezvous_base_port = 29500;
+  // Report events appended before the job record is rewritten with them (bounds
+  // what a restart replays).
+  int max_unsaved_events = 1000;
 };
 
 struct SubmitResult {
@@ -59,9 +72,9 @@ struct SubmitResult {
 // (may be null) must outlive it.
 class JobManager {
  public:
-  // Loads every job and agent from the store and reconciles running work: each
-  // running piece waits one lease for its agent to come back, else it is
-  // re-queued as AGENT_LOST.
+  // Loads every unfinished job and every agent from the store and reconciles
+  // running work: each running piece waits one lease for its agent to come
+  // back, else it is re-queued as AGENT_LOST.
   static absl::StatusOr<std::unique_ptr<JobManager>> Create(storage::Store* store, EventBus* bus,
                                                             const Clock* clock,
                                                             JobManagerOptions options,
@@ -69,90 +82,84 @@ class JobManager {
 
   // --- Job API (users) ---
   absl::StatusOr<SubmitResult> Submit(const v1::SubmitJobRequest& request,
-                                      const std::string& subject);
+                                      const std::string& subject) ABSL_LOCKS_EXCLUDED(mu_);
   v1::ValidateSpecResponse Validate(const v1::ValidateSpecRequest& request) const;
-  absl::StatusOr<v1::Job> GetJob(const std::string& job_id) const;
-  absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) const;
-  absl::StatusOr<v1::Job> Cancel(const std::string& job_id, const std::string& reason);
-  std::vector<v1::AgentInfo> ListAgents(const std::string& pool) const;
+  absl::StatusOr<v1::Job> GetJob(const std::string& job_id) const ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Every unfinished job (the metrics feed's view), without touching the store.
+  std::vector<v1::Job> ActiveJobs() const ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<v1::Job> Cancel(const std::string& job_id, const std::string& reason)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<v1::AgentInfo> ListAgents(const std::string& pool) const ABSL_LOCKS_EXCLUDED(mu_);
   // True when the job exists and has reached a final state.
-  absl::StatusOr<bool> IsFinished(const std::string& job_id) const;
+  absl::StatusOr<bool> IsFinished(const std::string& job_id) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- Agent API ---
-  absl::StatusOr<v1::RegisterResponse> Register(const v1::AgentInfo& agent);
-  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
+  absl::StatusOr<v1::RegisterResponse> Register(const v1::AgentInfo& agent) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Waits up to `wait` (real time) for an assignment for this agent.
   absl::StatusOr<std::optional<v1::Assignment>> Acquire(const std::string& agent_id,
-                                                        absl::Duration wait);
-  absl::StatusOr<v1::ReportStageResponse> Report(const v1::ReportStageRequest& request);
-  absl::Status Complete(const v1::CompleteStageRequest& request);
+                                                        absl::Duration wait) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<v1::ReportStageResponse> Report(const v1::ReportStageRequest& request)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Complete(const v1::CompleteStageRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
   // OK when `ref` names a live attempt (an upload may proceed).
-  absl::Status CheckLive(const v1::AssignmentRef& ref) const;
+  absl::Status CheckLive(const v1::AssignmentRef& ref) const ABSL_LOCKS_EXCLUDED(mu_);
   // Records an artifact uploaded through the controller.
   absl::Status RecordArtifact(const v1::Artifact& artifact);
 
   // Expires leases whose heartbeats stopped and re-queues their work; the
   // server calls it periodically, tests after moving the fake clock.
-  absl::Status Tick();
+  absl::Status Tick() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  struct ShardKey {
-    std::string job_id;
-    v1::StageKind stage;
-    int32_t shard;
-    auto operator<=>(const ShardKey&) const = default;
-  };
-  struct AgentState {
-    v1::AgentInfo info;
-    std::vector<v1::Assignment> outbox;  // placed, not yet acquired
-  };
-  // A change in progress: the job copy to commit, the batch and the events.
-  struct Change;
-
   JobManager(storage::Store* store, EventBus* bus, const Clock* clock, JobManagerOptions options,
              metrics::ControllerMetrics* metrics);
 
   absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Commit(Change& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Emit(Change& change, v1::Event event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SetJobState(Change& change, v1::State to, v1::FailureCause cause,
-                   const std::string& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SetStageState(Change& change, v1::Stage* stage, v1::State to, v1::FailureCause cause,
-                     const std::string& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Makes the first unfinished stage current (creating its pieces), or finishes the job.
-  void Advance(Change& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void OnShardSucceeded(Change& change, v1::Stage* stage) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FailShard(Change& change, v1::Stage* stage, v1::ShardAttempt* shard,
-                 v1::FailureCause cause, const std::string& message)
+  // Replays the report events stored after the job record was last written.
+  absl::Status ReplayReports(v1::Job* job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the change (and `deliveries`, assignments to hand out once durable),
+  // then updates memory, the registry and metrics, and publishes its events.
+  absl::Status Commit(JobStateMachine& change,
+                      std::vector<std::pair<std::string, v1::Assignment>> deliveries = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FailJob(Change& change, v1::Stage* failed, v1::FailureCause cause,
-               const std::string& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Commit with more writes (`batch`) in the same atomic store batch.
+  absl::Status CommitWith(JobStateMachine& change, storage::StoreBatch batch,
+                          std::vector<std::pair<std::string, v1::Assignment>> deliveries)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Brings the registry's view of one job's running pieces up to date.
+  void SyncPieces(const v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ScheduleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status LoseAgentWork(const std::string& agent_id, const std::set<ShardKey>& keep,
-                             bool only_delivered_before_grace, const std::string& why)
+  // Fails, as AGENT_LOST, the pieces running on `agent_id` except `keep`
+  // (with `only_after_grace`, only those delivered more than a grace ago).
+  absl::Status LoseAgentWork(const std::string& agent_id, const std::set<PieceKey>& keep,
+                             bool only_after_grace, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::Assignment BuildAssignment(const v1::Job& job, const v1::Stage& stage,
-                                 const v1::ShardAttempt& shard, const AgentState& agent,
-                                 const std::vector<std::string>& gang_agents) const
+  // The job, in memory when unfinished, else from the store; NOT_FOUND names it.
+  absl::StatusOr<v1::Job> LookupLocked(const std::string& job_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status CheckLiveLocked(const v1::AssignmentRef& ref) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string NewJobId() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const v1::Job* Active(const std::string& job_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<v1::Artifact> NewestCheckpoint(const std::string& job_id) const;
+  absl::StatusOr<std::string> NewJobId() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   storage::Store* const store_;
   EventBus* const bus_;
   const Clock* const clock_;
   const JobManagerOptions options_;
   metrics::ControllerMetrics* const metrics_;
+  const AssignmentBuilder builder_;
 
   mutable absl::Mutex mu_;
-  std::map<std::string, v1::Job> jobs_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, AgentState> agents_ ABSL_GUARDED_BY(mu_);
-  LeaseTracker leases_ ABSL_GUARDED_BY(mu_);
-  // When each running piece was handed to its agent (or the controller
-  // restarted): a piece the agent's heartbeat does not list after a grace
-  // period is lost.
-  std::map<ShardKey, absl::Time> delivered_at_ ABSL_GUARDED_BY(mu_);
+  // Unfinished jobs; a job leaves when it reaches a final state.
+  std::map<std::string, v1::Job> active_ ABSL_GUARDED_BY(mu_);
+  // Active jobs whose current stage has queued pieces (the scheduler's input).
+  std::set<std::string> waiting_ ABSL_GUARDED_BY(mu_);
+  // Report events appended since each active job's record was last written.
+  std::map<std::string, int> unsaved_events_ ABSL_GUARDED_BY(mu_);
+  AgentRegistry agents_ ABSL_GUARDED_BY(mu_);
   int64_t work_generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped when queues change
 };
 

@@ -8,14 +8,10 @@
 
 namespace bert::server {
 
-std::string StageName(v1::StageKind kind) { return absl::AsciiStrToLower(v1::StageKind_Name(kind)); }
-
 bool IsFinal(v1::State state) {
   return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED ||
          state == v1::SKIPPED;
 }
-
-bool IsFanOut(v1::StageKind kind) { return kind == v1::PREPARE || kind == v1::PREPROCESS; }
 
 bool IsGang(v1::StageKind kind) { return kind == v1::PRETRAIN; }
 
@@ -84,7 +80,7 @@ v1::AcceleratorKind AcceleratorOf(const v1::JobSpec& spec, v1::StageKind kind) {
 }
 
 std::string RefString(const v1::AssignmentRef& ref) {
-  return absl::StrCat(ref.job_id(), "/", StageName(ref.stage()), "/", ref.shard_index(),
+  return absl::StrCat(ref.job_id(), "/", protocol::StageName(ref.stage()), "/", ref.shard_index(),
                       " attempt ", ref.attempt());
 }
 

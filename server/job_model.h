@@ -8,18 +8,12 @@
 
 #include "bert/v1/agent_service.pb.h"
 #include "bert/v1/job.pb.h"
+#include "protocol/stage_names.h"
 
 namespace bert::server {
 
-inline constexpr v1::StageKind kPipeline[] = {v1::PREPARE, v1::TOKENIZER, v1::PREPROCESS,
-                                              v1::PRETRAIN, v1::EXPORT};
-
-// "prepare", "tokenizer", ...
-std::string StageName(v1::StageKind kind);
 // Final states of jobs and stages (SKIPPED counts for stages).
 bool IsFinal(v1::State state);
-// PREPARE and PREPROCESS fan out into shards joined by one more piece.
-bool IsFanOut(v1::StageKind kind);
 // PRETRAIN runs as a gang of ranks that start and restart together.
 bool IsGang(v1::StageKind kind);
 

@@ -1,7 +1,7 @@
 #include "server/rpc_guard.h"
 
 #include "absl/time/clock.h"
-#include "server/grpc_status.h"
+#include "protocol/grpc_status.h"
 
 namespace bert::server {
 
@@ -19,7 +19,7 @@ grpc::Status RpcGuard::Run(grpc::ServerContext* context, std::string_view method
     metrics_->ObserveRpc(method, static_cast<int>(status.code()),
                          absl::ToDoubleSeconds(absl::Now() - start));
   }
-  return ToGrpcStatus(status);
+  return protocol::ToGrpcStatus(status);
 }
 
 }  // namespace bert::server

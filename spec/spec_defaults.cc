@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/bert_config.h"
+#include "protocol/worker_config.h"
 #include "spec/did_you_mean.h"
 
 namespace bert::spec {
@@ -98,24 +99,36 @@ void FillModel(const FieldLocations& at, bert::v1::ModelSpec* model, SpecErrorLi
   }
 }
 
+// The training defaults are the worker protocol's (protocol/worker_config.h),
+// so a spec that sets nothing trains exactly as a CONFIG.json that sets nothing.
 void FillTraining(const FieldLocations& at, const bert::v1::PreprocessSpec& preprocess,
                   bert::v1::TrainingSpec* training) {
-  if (!at.Has("training.max_steps")) training->set_max_steps(100000);
-  if (!at.Has("training.per_device_batch_size")) training->set_per_device_batch_size(32);
-  if (!at.Has("training.learning_rate")) training->set_learning_rate(5e-5);
-  if (!at.Has("training.gradient_accumulation_steps")) {
-    training->set_gradient_accumulation_steps(1);
+  const bert::protocol::WorkerTrainingConfig defaults;
+  if (!at.Has("training.max_steps")) training->set_max_steps(defaults.max_steps);
+  if (!at.Has("training.per_device_batch_size")) {
+    training->set_per_device_batch_size(static_cast<int32_t>(defaults.per_device_batch_size));
   }
-  if (!at.Has("training.max_grad_norm")) training->set_max_grad_norm(1.0);
-  if (!at.Has("training.mlm_probability")) training->set_mlm_probability(0.15);
-  if (training->precision().empty()) training->set_precision("fp32");
-  if (!at.Has("training.save_steps")) training->set_save_steps(500);
-  if (!at.Has("training.logging_steps")) training->set_logging_steps(50);
+  if (!at.Has("training.learning_rate")) training->set_learning_rate(defaults.learning_rate);
+  if (!at.Has("training.warmup_steps")) training->set_warmup_steps(defaults.warmup_steps);
+  if (!at.Has("training.warmup_ratio")) training->set_warmup_ratio(defaults.warmup_ratio);
+  if (!at.Has("training.weight_decay")) training->set_weight_decay(defaults.weight_decay);
+  if (!at.Has("training.gradient_accumulation_steps")) {
+    training->set_gradient_accumulation_steps(
+        static_cast<int32_t>(defaults.gradient_accumulation_steps));
+  }
+  if (!at.Has("training.max_grad_norm")) training->set_max_grad_norm(defaults.max_grad_norm);
+  if (!at.Has("training.mlm_probability")) training->set_mlm_probability(defaults.mlm_probability);
+  if (training->precision().empty()) training->set_precision(defaults.precision);
+  if (!at.Has("training.save_steps")) training->set_save_steps(defaults.save_steps);
+  if (!at.Has("training.save_total_limit")) {
+    training->set_save_total_limit(static_cast<int32_t>(defaults.save_total_limit));
+  }
+  if (!at.Has("training.logging_steps")) training->set_logging_steps(defaults.logging_steps);
   // Without a validation split there is nothing to evaluate on.
   if (!at.Has("training.eval_steps")) {
-    training->set_eval_steps(preprocess.validation_fraction() > 0 ? 500 : 0);
+    training->set_eval_steps(preprocess.validation_fraction() > 0 ? defaults.eval_steps : 0);
   }
-  if (!at.Has("training.seed")) training->set_seed(42);
+  if (!at.Has("training.seed")) training->set_seed(defaults.seed);
 }
 
 void FillResources(bert::v1::ResourcesSpec* resources, const FieldLocations& at) {

@@ -1,5 +1,7 @@
 // Fills a parsed spec's unset fields with the documented defaults (the
-// article's values) and resolves `model.preset` into explicit sizes.
+// article's values) and resolves `model.preset` into explicit sizes. The
+// training defaults are the worker protocol's (protocol/worker_config.h) and
+// the model sizes the presets' (engine/bert_config.h): each written once.
 #pragma once
 
 #include "bert/v1/spec.pb.h"

@@ -109,6 +109,28 @@ absl::Status Store::ForEachJob(const std::function<bool(const v1::Job&)>& fn) co
               });
 }
 
+absl::Status Store::ForEachJobBefore(const std::string& before_id,
+                                     const std::function<bool(const v1::Job&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  if (before_id.empty()) {
+    // The last key of the table: just before the first key past the prefix.
+    std::string end(keys::kJobPrefix);
+    end.back() = static_cast<char>(end.back() + 1);
+    it->SeekForPrev(end);
+    if (it->Valid() && it->key() == rocksdb::Slice(end)) it->Prev();
+  } else {
+    const std::string start = keys::Job(before_id);
+    it->SeekForPrev(start);
+    if (it->Valid() && it->key() == rocksdb::Slice(start)) it->Prev();
+  }
+  for (; it->Valid() && StartsWith(it->key(), keys::kJobPrefix); it->Prev()) {
+    v1::Job job;
+    BERT_RETURN_IF_ERROR(ParseValue(it->key(), it->value(), &job));
+    if (!fn(job)) break;
+  }
+  return FromRocks(it->status(), "scan jobs");
+}
+
 absl::StatusOr<std::optional<std::string>> Store::FindIdempotencyKey(
     const std::string& subject, const std::string& key) const {
   std::string value;

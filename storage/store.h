@@ -40,6 +40,10 @@ class Store {
   absl::StatusOr<std::optional<v1::Job>> GetJob(const std::string& job_id) const;
   // Calls `fn` for every job in id order; stops early when it returns false.
   absl::Status ForEachJob(const std::function<bool(const v1::Job&)>& fn) const;
+  // Calls `fn` for every job with an id before `before_id` (every job when
+  // empty), newest id first; stops early when it returns false.
+  absl::Status ForEachJobBefore(const std::string& before_id,
+                                const std::function<bool(const v1::Job&)>& fn) const;
   // The job id recorded for (subject, key), if any.
   absl::StatusOr<std::optional<std::string>> FindIdempotencyKey(const std::string& subject,
                                                                 const std::string& key) const;

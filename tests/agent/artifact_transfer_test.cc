@@ -12,13 +12,15 @@
 #include <fstream>
 #include <mutex>
 
-#include "agent/artifact_manifest.h"
 #include "common/atomic_file.h"
 #include "common/sha256.h"
+#include "protocol/artifact_manifest.h"
 
 namespace bert::agent {
 namespace {
 namespace fs = std::filesystem;
+using protocol::DescribeLocalArtifact;
+using protocol::VerifyLocalArtifact;
 
 class FakeArtifactService final : public v1::AgentService::Service {
  public:

@@ -13,7 +13,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "agent/artifact_manifest.h"
 #include "agent/artifact_transfer.h"
 #include "common/atomic_file.h"
 #include "tests/e2e/cluster.h"

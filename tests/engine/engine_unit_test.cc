@@ -1,4 +1,4 @@
-// Unit tests of the engine's parts: checksums, masking, the dataset reader and
+// Unit tests of the engine's parts: masking, the dataset reader adapter and
 // batch order, the schedule, the model (names, sparse head, padding), the
 // optimizer and the safetensors codec.
 #include <ATen/autocast_mode.h>
@@ -19,30 +19,11 @@
 #include "engine/mlm_masker.h"
 #include "engine/packed_dataset.h"
 #include "engine/safetensors.h"
-#include "engine/sha256_stream.h"
 #include "engine/trainer.h"
 #include "tests/engine/test_corpus.h"
 
 namespace bert::engine {
 namespace {
-
-std::string Sha(const std::string& s) {
-  Sha256Stream sha;
-  sha.Update(s.data(), s.size());
-  return sha.HexDigest();
-}
-
-TEST(Sha256StreamTest, KnownVectors) {
-  EXPECT_EQ(Sha(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(Sha("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(Sha("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  Sha256Stream pieces;  // the same digest fed in uneven pieces
-  const std::string text(1000, 'x');
-  for (size_t i = 0; i < text.size(); i += 7)
-    pieces.Update(text.data() + i, std::min<size_t>(7, text.size() - i));
-  EXPECT_EQ(pieces.HexDigest(), Sha(text));
-}
 
 MaskingOptions TestMasking() {
   MaskingOptions m;
@@ -167,6 +148,26 @@ TEST_F(DatasetTest, RejectsWrongFormatVersionAndMissingManifest) {
   }
   std::filesystem::remove(dir_ + "/manifest.json");
   EXPECT_THROW(PackedDataset::Open(dir_, false), EngineError);
+}
+
+TEST_F(DatasetTest, RequiresEverySpecialTokenIdNamingTheField) {
+  std::string text;
+  {
+    std::ifstream in(dir_ + "/manifest.json");
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const size_t at = text.find("\"mask\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 6, "\"msk\"");
+  std::ofstream(dir_ + "/manifest.json") << text;
+  try {
+    PackedDataset::Open(dir_, false);
+    FAIL() << "a dataset without a [MASK] id was accepted";
+  } catch (const EngineError& e) {
+    EXPECT_EQ(e.cause(), FailureCause::kDataError);
+    EXPECT_NE(std::string(e.what()).find("manifest.json: special_token_ids.mask"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_F(DatasetTest, TwoRanksSplitTheSameGlobalBatches) {

@@ -17,7 +17,7 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "engine/sha256_stream.h"
+#include "formats/sha256.h"
 
 namespace bert::engine::testing {
 namespace fs = std::filesystem;
@@ -87,7 +87,7 @@ static std::string WriteShard(const std::string& path, const std::vector<uint16_
   out.write(reinterpret_cast<const char*>(ids.data()),
             static_cast<std::streamsize>(ids.size() * 2));
   out.close();
-  Sha256Stream sha;
+  formats::Sha256 sha;
   sha.Update(ids.data(), ids.size() * 2);
   return sha.HexDigest();
 }

@@ -502,5 +502,119 @@ TEST_F(JobManagerTest, ListJobsFiltersAndPages) {
   EXPECT_EQ(manager_->ListJobs(request)->jobs_size(), 0);
 }
 
+TEST_F(JobManagerTest, FinishedJobsLeaveMemoryAndAreReadFromTheStore) {
+  v1::Job done = Submit();
+  v1::Job running = Submit();
+  ASSERT_TRUE(manager_->Cancel(done.id(), "").ok());
+  std::vector<v1::Job> active = manager_->ActiveJobs();
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].id(), running.id());
+  // Still answered, from the store.
+  EXPECT_EQ(Get(done.id()).state(), v1::CANCELLED);
+  EXPECT_TRUE(*manager_->IsFinished(done.id()));
+  EXPECT_FALSE(*manager_->IsFinished(running.id()));
+  EXPECT_TRUE(absl::IsNotFound(manager_->GetJob("j-nope").status()));
+  // Cancelling again returns the stored job unchanged.
+  auto again = manager_->Cancel(done.id(), "");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->last_event_seq(), Get(done.id()).last_event_seq());
+  // Listing sees both; the active-only listing sees one.
+  v1::ListJobsRequest all;
+  EXPECT_EQ(manager_->ListJobs(all)->jobs_size(), 2);
+  v1::ListJobsRequest unfinished;
+  unfinished.add_states(v1::QUEUED);
+  unfinished.add_states(v1::RUNNING);
+  auto listed = manager_->ListJobs(unfinished);
+  ASSERT_EQ(listed->jobs_size(), 1);
+  EXPECT_EQ(listed->jobs(0).id(), running.id());
+  v1::ListJobsRequest cancelled;
+  cancelled.add_states(v1::CANCELLED);
+  ASSERT_EQ(manager_->ListJobs(cancelled)->jobs_size(), 1);
+  // After a restart only the unfinished job is loaded, and both still answer.
+  Restart();
+  EXPECT_EQ(manager_->ActiveJobs().size(), 1u);
+  EXPECT_EQ(Get(done.id()).state(), v1::CANCELLED);
+  // An idempotency key that names a finished job still returns it.
+  v1::Job keyed = Submit(kSpec, "k-finished");
+  ASSERT_TRUE(manager_->Cancel(keyed.id(), "").ok());
+  v1::SubmitJobRequest again_request;
+  again_request.set_spec_yaml(kSpec);
+  again_request.set_idempotency_key("k-finished");
+  auto resubmitted = manager_->Submit(again_request, "alice");
+  ASSERT_TRUE(resubmitted.ok()) << resubmitted.status();
+  EXPECT_TRUE(resubmitted->already_existed);
+  EXPECT_EQ(resubmitted->job.state(), v1::CANCELLED);
+}
+
+TEST_F(JobManagerTest, ReportsAppendEventsWithoutRewritingTheJobAndSurviveARestart) {
+  v1::Job job = Submit();
+  RegisterAgent("a1");
+  auto piece = Acquire("a1");
+  ASSERT_TRUE(piece.has_value());
+  auto stored_before = store_->GetJob(job.id());
+  ASSERT_TRUE(stored_before.ok() && stored_before->has_value());
+  for (int step = 1; step <= 3; ++step) {
+    v1::ReportStageRequest report;
+    *report.mutable_ref() = piece->ref();
+    v1::MetricPoint* m = report.add_reports()->mutable_metric();
+    m->set_name("prepare/docs_per_second");
+    m->set_value(step * 10.0);
+    report.add_reports()->mutable_progress()->set_done(step);
+    ASSERT_TRUE(manager_->Report(report).ok());
+  }
+  // The stored job record was not rewritten; the events were appended.
+  auto stored_after = store_->GetJob(job.id());
+  EXPECT_EQ((*stored_after)->last_event_seq(), (*stored_before)->last_event_seq());
+  const v1::Job live = Get(job.id());
+  EXPECT_EQ(live.last_event_seq(), (*stored_before)->last_event_seq() + 6);
+  EXPECT_EQ(live.latest_metrics().at("prepare/docs_per_second"), 30.0);
+  ExpectDenseEvents(live);
+  // A restart replays them: the same seq, metrics and progress, and new
+  // events continue the sequence.
+  Restart();
+  const v1::Job reloaded = Get(job.id());
+  EXPECT_EQ(reloaded.last_event_seq(), live.last_event_seq());
+  EXPECT_EQ(reloaded.latest_metrics().at("prepare/docs_per_second"), 30.0);
+  EXPECT_EQ(reloaded.stages(0).progress().done(), 3);
+  RegisterAgent("a1");
+  ASSERT_TRUE(manager_->Cancel(job.id(), "").ok());
+  ExpectDenseEvents(Get(job.id()));
+}
+
+TEST_F(JobManagerTest, ManyReportsRewriteTheJobNowAndThen) {
+  JobManagerOptions options;
+  v1::Job job = Submit();
+  RegisterAgent("a1");
+  auto piece = Acquire("a1");
+  ASSERT_TRUE(piece.has_value());
+  v1::ReportStageRequest report;
+  *report.mutable_ref() = piece->ref();
+  for (int i = 0; i < 300; ++i) report.add_reports()->mutable_progress()->set_done(i);
+  for (int batch = 0; batch < 5; ++batch) ASSERT_TRUE(manager_->Report(report).ok());
+  // The 4th batch passed max_unsaved_events (1000) and rewrote the record; the 5th did not.
+  auto stored = store_->GetJob(job.id());
+  EXPECT_GE((*stored)->last_event_seq(), options.max_unsaved_events);
+  EXPECT_LT((*stored)->last_event_seq(), Get(job.id()).last_event_seq());
+}
+
+TEST_F(JobManagerTest, ListAgentsNamesTheirRunningPieces) {
+  Submit(std::string(kSpec) + "priority: 0\n");
+  RegisterAgent("a1");
+  ASSERT_TRUE(Acquire("a1").has_value());
+  RegisterAgent("a2", {"gpu"});
+  for (const v1::AgentInfo& agent : manager_->ListAgents("")) {
+    if (agent.id() == "a1") {
+      ASSERT_EQ(agent.assignment_ids_size(), 1);
+      EXPECT_NE(agent.assignment_ids(0).find("/prepare/0#1"), std::string::npos)
+          << agent.assignment_ids(0);
+    } else {
+      EXPECT_EQ(agent.assignment_ids_size(), 0);
+    }
+    EXPECT_TRUE(agent.healthy());
+  }
+  EXPECT_EQ(manager_->ListAgents("gpu").size(), 1u);
+  EXPECT_EQ(manager_->ListAgents("nowhere").size(), 0u);
+}
+
 }  // namespace
 }  // namespace bert::server

@@ -1,4 +1,4 @@
-#include "agent/artifact_manifest.h"
+#include "protocol/artifact_manifest.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -8,16 +8,39 @@
 #include "common/sha256.h"
 #include "common/status_macros.h"
 
-namespace bert::agent {
+namespace bert::protocol {
 
 namespace fs = std::filesystem;
 
+std::string ManifestLine(const ManifestEntry& file) {
+  return absl::StrCat(file.sha256, " ", file.size, " ", file.relative_path, "\n");
+}
+
 std::string ManifestText(const std::vector<ManifestEntry>& files) {
   std::string text;
-  for (const ManifestEntry& f : files) {
-    absl::StrAppend(&text, f.sha256, " ", f.size, " ", f.relative_path, "\n");
-  }
+  for (const ManifestEntry& f : files) text += ManifestLine(f);
   return text;
+}
+
+namespace {
+
+// Regular files under `dir`, sorted bytewise (std::string compares bytes).
+absl::Status ListRegularFiles(const std::string& dir, std::vector<std::string>* files) {
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file()) files->push_back(fs::relative(it->path(), dir).generic_string());
+  }
+  std::sort(files->begin(), files->end());
+  if (ec) return absl::InternalError(absl::StrCat("listing ", dir, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::vector<std::string> ListManifestFiles(const std::string& dir) {
+  std::vector<std::string> files;
+  ListRegularFiles(dir, &files).IgnoreError();
+  return files;
 }
 
 absl::StatusOr<LocalArtifact> DescribeLocalArtifact(const std::string& path) {
@@ -36,19 +59,15 @@ absl::StatusOr<LocalArtifact> DescribeLocalArtifact(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat("artifact ", path, ": not a file or directory"));
   }
   out.is_directory = true;
-  for (fs::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
-    if (!it->is_regular_file()) continue;
-    ManifestEntry e;
-    e.relative_path = fs::relative(it->path(), path).generic_string();
-    e.size = static_cast<int64_t>(it->file_size());
-    out.files.push_back(std::move(e));
-  }
-  if (ec) return absl::InternalError(absl::StrCat("listing ", path, ": ", ec.message()));
-  std::sort(out.files.begin(), out.files.end(), [](const ManifestEntry& a, const ManifestEntry& b) {
-    return a.relative_path < b.relative_path;
-  });
-  for (ManifestEntry& e : out.files) {
-    BERT_ASSIGN_OR_RETURN(e.sha256, Sha256File((fs::path(path) / e.relative_path).string()));
+  std::vector<std::string> relative_paths;
+  BERT_RETURN_IF_ERROR(ListRegularFiles(path, &relative_paths));
+  for (std::string& rel : relative_paths) {
+    const std::string file = (fs::path(path) / rel).string();
+    ManifestEntry& e = out.files.emplace_back();
+    e.relative_path = std::move(rel);
+    e.size = static_cast<int64_t>(fs::file_size(file, ec));
+    if (ec) return absl::InternalError(absl::StrCat("stat ", file, ": ", ec.message()));
+    BERT_ASSIGN_OR_RETURN(e.sha256, Sha256File(file));
     out.size_bytes += e.size;
   }
   out.sha256 = Sha256Hex(ManifestText(out.files));
@@ -74,4 +93,4 @@ absl::Status VerifyLocalArtifact(const std::string& path, const v1::Artifact& ex
   return absl::OkStatus();
 }
 
-}  // namespace bert::agent
+}  // namespace bert::protocol

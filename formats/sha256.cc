@@ -1,13 +1,13 @@
-#include "engine/sha256_stream.h"
+#include "formats/sha256.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <vector>
 
-#include "engine/engine_error.h"
-
-namespace bert::engine {
+namespace bert::formats {
 namespace {
 
 constexpr std::array<uint32_t, 64> kRound = {
@@ -24,11 +24,14 @@ inline uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
 }  // namespace
 
-Sha256Stream::Sha256Stream()
-    : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-             0x5be0cd19} {}
+void Sha256::Reset() {
+  state_ = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+            0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  buffered_ = 0;
+  total_bytes_ = 0;
+}
 
-void Sha256Stream::Block(const uint8_t* p) {
+void Sha256::Block(const uint8_t* p) {
   uint32_t w[64];
   for (int i = 0; i < 16; ++i) {
     w[i] = (uint32_t{p[4 * i]} << 24) | (uint32_t{p[4 * i + 1]} << 16) |
@@ -64,7 +67,8 @@ void Sha256Stream::Block(const uint8_t* p) {
   state_[7] += h;
 }
 
-void Sha256Stream::Update(const void* data, size_t size) {
+void Sha256::Update(const void* data, size_t size) {
+  if (size == 0) return;
   const auto* p = static_cast<const uint8_t*>(data);
   total_bytes_ += size;
   if (buffered_ > 0) {
@@ -82,7 +86,7 @@ void Sha256Stream::Update(const void* data, size_t size) {
   buffered_ = size;
 }
 
-std::string Sha256Stream::HexDigest() {
+std::string Sha256::HexDigest() {
   const uint64_t bits = total_bytes_ * 8;
   const uint8_t one = 0x80;
   Update(&one, 1);
@@ -93,19 +97,28 @@ std::string Sha256Stream::HexDigest() {
   Update(length, 8);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
+  hex.reserve(64);
   for (uint32_t word : state_) {
     for (int shift = 28; shift >= 0; shift -= 4) hex.push_back(kHex[(word >> shift) & 0xf]);
   }
+  Reset();
   return hex;
 }
 
-std::string Sha256OfFile(const std::string& path, uint64_t* size_bytes) {
+std::string Sha256Hex(std::string_view data) {
+  Sha256 sha;
+  sha.Update(data);
+  return sha.HexDigest();
+}
+
+Result<std::string> Sha256File(const std::string& path, uint64_t* size_bytes) {
   std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!file) {
-    throw EngineError(FailureCause::kArtifactCorrupt,
-                      path + ": cannot open: " + std::strerror(errno));
+    const int err = errno;
+    return Error{err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIoError,
+                 path + ": cannot open: " + std::strerror(err), err};
   }
-  Sha256Stream sha;
+  Sha256 sha;
   std::vector<char> buffer(1 << 20);
   uint64_t total = 0;
   size_t n;
@@ -114,10 +127,11 @@ std::string Sha256OfFile(const std::string& path, uint64_t* size_bytes) {
     total += n;
   }
   if (std::ferror(file.get())) {
-    throw EngineError(FailureCause::kArtifactCorrupt, path + ": read error");
+    const int err = errno;
+    return Error{ErrorCode::kIoError, path + ": read error: " + std::strerror(err), err};
   }
   if (size_bytes != nullptr) *size_bytes = total;
   return sha.HexDigest();
 }
 
-}  // namespace bert::engine
+}  // namespace bert::formats

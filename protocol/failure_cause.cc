@@ -1,10 +1,11 @@
-#include "agent/failure.h"
+#include "protocol/failure_cause.h"
 
 #include <string>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
 
-namespace bert::agent {
+namespace bert::protocol {
 namespace {
 
 constexpr char kCauseUrl[] = "type.bert/bert.v1.FailureCause";
@@ -36,17 +37,16 @@ absl::Status StageFailure(v1::FailureCause cause, absl::string_view message) {
   return status;
 }
 
-v1::FailureCause CauseOf(const absl::Status& status) {
-  if (auto payload = status.GetPayload(kCauseUrl)) {
-    v1::FailureCause cause;
-    if (v1::FailureCause_Parse(std::string(*payload), &cause)) return cause;
-  }
-  switch (status.code()) {
+v1::FailureCause CauseForCode(absl::StatusCode code) {
+  switch (code) {
     case absl::StatusCode::kOk:
       return v1::FAILURE_CAUSE_UNSPECIFIED;
     case absl::StatusCode::kCancelled:
       return v1::CANCELLED_BY_USER;
     case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
       return v1::DATA_ERROR;
     case absl::StatusCode::kDataLoss:
       return v1::ARTIFACT_CORRUPT;
@@ -57,4 +57,18 @@ v1::FailureCause CauseOf(const absl::Status& status) {
   }
 }
 
-}  // namespace bert::agent
+v1::FailureCause CauseOf(const absl::Status& status) {
+  if (status.ok()) return v1::FAILURE_CAUSE_UNSPECIFIED;
+  if (auto payload = status.GetPayload(kCauseUrl)) {
+    v1::FailureCause cause;
+    if (v1::FailureCause_Parse(std::string(*payload), &cause)) return cause;
+  }
+  return CauseForCode(status.code());
+}
+
+absl::Status AsStageFailure(const absl::Status& status, absl::string_view what) {
+  if (status.ok()) return status;
+  return StageFailure(CauseOf(status), absl::StrCat(what, ": ", status.message()));
+}
+
+}  // namespace bert::protocol

@@ -1,0 +1,126 @@
+// The CONFIG.json that bert-agent writes and bert-worker reads for the
+// `pretrain` and `export` commands (docs/worker-protocol.md), as one schema.
+//
+// Every key and every default is written here once: the member initialisers
+// are the defaults (the article's settings, also bert.v1.TrainingSpec's, see
+// spec/spec_defaults.cc), and ToJson/FromJson in worker_config.cc name each key
+// once for both directions. FromJson is strict: an unknown key at any level, a
+// value of the wrong type or a missing required key is an error naming the
+// file and the full key path ("pretrain-config.json: training.learning_rat:
+// unknown key"). A key that is absent (or null) keeps its default.
+//
+// Standard library and nlohmann-json only: bert-worker links it without
+// protobuf, Abseil or gRPC, and the engine's option structs are these types.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bert::protocol {
+
+// The device a worker trains on when the config names none.
+inline constexpr char kDefaultWorkerDevice[] = "cpu";
+
+// "model": the sizes of the BERT model. Each size is optional: absent, it is
+// the preset's (or, without a preset, bert-base-uncased's, engine/bert_config.h).
+// The agent always writes every size, resolved from the job spec.
+struct WorkerModelConfig {
+  std::optional<std::string> preset;  // e.g. "bert-tiny"; absent (or ""): none
+  std::optional<int64_t> vocab_size;  // absent: the dataset's vocabulary size
+  std::optional<int64_t> hidden_size;
+  std::optional<int64_t> num_hidden_layers;
+  std::optional<int64_t> num_attention_heads;
+  std::optional<int64_t> intermediate_size;
+  std::optional<int64_t> max_position_embeddings;
+  std::optional<int64_t> type_vocab_size;
+  std::optional<double> hidden_dropout_prob;
+  std::optional<double> attention_probs_dropout_prob;
+
+  bool operator==(const WorkerModelConfig&) const = default;
+};
+
+// "training": bert.v1.TrainingSpec's fields and defaults (the article's run),
+// plus two engine knobs (eval_max_blocks, peak_flops). The engine trains with
+// this struct as it is (engine::TrainingOptions).
+struct WorkerTrainingConfig {
+  int64_t max_steps = 100000;
+  int64_t per_device_batch_size = 32;
+  double learning_rate = 5e-5;
+  int64_t warmup_steps = 0;
+  double warmup_ratio = 0.0;  // used when warmup_steps is 0
+  double weight_decay = 0.0;
+  int64_t gradient_accumulation_steps = 1;
+  double max_grad_norm = 1.0;
+  double mlm_probability = 0.15;
+  std::string precision = "fp32";  // "fp32" or "bf16"
+  int64_t save_steps = 500;        // 0: no periodic checkpoints
+  int64_t save_total_limit = 0;    // 0: keep all
+  int64_t logging_steps = 50;
+  int64_t eval_steps = 500;  // 0: no periodic evaluation
+  uint64_t seed = 42;
+  int64_t eval_max_blocks = 0;  // 0: the whole validation split
+  double peak_flops = 0;        // per device, for MFU; 0: measured (CPU) or looked up (CUDA)
+
+  bool operator==(const WorkerTrainingConfig&) const = default;
+};
+
+// "distributed": where a rank sits in a training world and how the ranks meet.
+// The engine uses this struct as it is (engine::DistributedOptions).
+struct WorkerDistributedConfig {
+  std::string backend;  // "gloo", "nccl" or "hccl"; "": nccl on cuda, else gloo (ResolvedBackend)
+  int64_t rank = 0;
+  int64_t world_size = 1;
+  int64_t local_rank = 0;  // the accelerator index on this host
+  std::string master_addr = "127.0.0.1";
+  int64_t master_port = 29500;  // rank 0 serves the TCP store here
+  int64_t timeout_seconds = 300;
+
+  bool operator==(const WorkerDistributedConfig&) const = default;
+};
+
+// CONFIG.json of `bert-worker pretrain`.
+struct WorkerPretrainConfig {
+  std::string dataset_dir;  // required
+  std::string output_dir;   // required; checkpoints go to output_dir/checkpoints
+  WorkerModelConfig model;
+  WorkerTrainingConfig training;
+  std::string device = kDefaultWorkerDevice;  // "cpu", "cuda" (device local_rank) or "hpu"
+  int threads = 0;                            // intra-op CPU threads; 0: libtorch's default
+  WorkerDistributedConfig distributed;
+
+  bool operator==(const WorkerPretrainConfig&) const = default;
+};
+
+// CONFIG.json of `bert-worker export`: every key is required.
+struct WorkerExportConfig {
+  std::string checkpoint_dir;  // a checkpoint-STEP directory, or a directory holding them
+  std::string tokenizer_dir;   // holds tokenizer.json and vocab.txt
+  std::string output_dir;      // the Hugging Face model directory to write
+
+  bool operator==(const WorkerExportConfig&) const = default;
+};
+
+// `backend`, or when it is empty the device's default: "nccl" on cuda, else "gloo".
+std::string ResolvedBackend(const WorkerDistributedConfig& distributed, std::string_view device);
+
+// Every key, optional model sizes only when set.
+nlohmann::json ToJson(const WorkerPretrainConfig& config);
+nlohmann::json ToJson(const WorkerExportConfig& config);
+
+// Reads `json` into `*out` (which starts from the defaults). On failure returns
+// false and sets `*error` to "FILE: KEY.PATH: what", `file_name` being FILE.
+bool FromJson(const nlohmann::json& json, std::string_view file_name, WorkerPretrainConfig* out,
+              std::string* error);
+bool FromJson(const nlohmann::json& json, std::string_view file_name, WorkerExportConfig* out,
+              std::string* error);
+
+// As FromJson, from the file's text; invalid JSON is an error too.
+bool ParseWorkerConfig(std::string_view text, std::string_view file_name, WorkerPretrainConfig* out,
+                       std::string* error);
+bool ParseWorkerConfig(std::string_view text, std::string_view file_name, WorkerExportConfig* out,
+                       std::string* error);
+
+}  // namespace bert::protocol

@@ -1,0 +1,320 @@
+#include "server/job_state_machine.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "protocol/artifact_ids.h"
+#include "server/job_model.h"
+#include "server/time_util.h"
+#include "spec/job_spec.h"
+
+namespace bert::server {
+
+v1::Event LogEvent(v1::StageKind stage, const std::string& level, const std::string& message,
+                   const std::string& agent_id) {
+  v1::Event event;
+  v1::LogLine* log = event.mutable_log();
+  log->set_stage(stage);
+  log->set_level(level);
+  log->set_message(message);
+  log->set_agent_id(agent_id);
+  return event;
+}
+
+void RefreshStageAgents(v1::Stage* stage) {
+  stage->clear_agent_ids();
+  int attempt = stage->attempt();
+  for (const v1::ShardAttempt& shard : stage->shards()) {
+    attempt = std::max(attempt, shard.attempt());
+    if (shard.state() != v1::RUNNING) continue;
+    if (std::find(stage->agent_ids().begin(), stage->agent_ids().end(), shard.agent_id()) ==
+        stage->agent_ids().end()) {
+      stage->add_agent_ids(shard.agent_id());
+    }
+  }
+  stage->set_attempt(attempt);
+}
+
+JobStateMachine::JobStateMachine(v1::Job job, absl::Time now) : job_(std::move(job)), now_(now) {}
+
+JobStateMachine JobStateMachine::Submit(const std::string& id, const v1::JobSpec& spec,
+                                        const std::string& spec_yaml, const std::string& subject,
+                                        const std::string& idempotency_key, absl::Time now) {
+  v1::Job job;
+  job.set_id(id);
+  job.set_name(spec.name().empty() ? id : spec.name());
+  *job.mutable_spec() = spec;
+  job.set_spec_yaml(spec_yaml);
+  job.set_submitted_by(subject);
+  job.set_idempotency_key(idempotency_key);
+  *job.mutable_created_at() = ToProto(now);
+  JobStateMachine change(std::move(job), now);
+  change.SetJobState(v1::QUEUED, v1::FAILURE_CAUSE_UNSPECIFIED, "submitted");
+  const std::vector<v1::StageKind> planned = spec::PlannedStages(spec);
+  for (v1::StageKind kind : protocol::PipelineStages()) {
+    v1::Stage* stage = change.job_.add_stages();
+    stage->set_kind(kind);
+    stage->set_max_attempts(std::max(1, spec.resources().max_attempts()));
+    int shards = 1;
+    if (protocol::IsFanOutStage(kind)) shards = std::max(1, spec.resources().prep_shards());
+    if (IsGang(kind)) shards = std::max(1, spec.resources().hosts());
+    stage->set_shard_count(shards);
+    if (std::find(planned.begin(), planned.end(), kind) != planned.end()) {
+      change.SetStageState(stage, v1::QUEUED, v1::FAILURE_CAUSE_UNSPECIFIED, "");
+      continue;
+    }
+    // The spec supplies this stage's output: record it as the stage's output.
+    v1::Artifact supplied;
+    if (kind == v1::TOKENIZER && !spec.tokenizer().from().empty()) {
+      supplied.set_name(std::string(protocol::kTokenizerArtifact));
+      supplied.set_uri("file://" + spec.tokenizer().from());
+    } else if (kind == v1::PREPROCESS && !spec.preprocess().from_dataset().empty()) {
+      supplied.set_name(std::string(protocol::kDatasetArtifact));
+      supplied.set_uri("file://" + spec.preprocess().from_dataset());
+      supplied.set_is_directory(true);
+    }
+    if (!supplied.name().empty()) {
+      supplied.set_id(protocol::StageArtifactId(id, kind, supplied.name()));
+      supplied.set_produced_by(kind);
+      *supplied.mutable_created_at() = ToProto(now);
+      *stage->add_outputs() = supplied;
+      change.AddArtifact(std::move(supplied));
+    }
+    change.SetStageState(stage, v1::SKIPPED, v1::FAILURE_CAUSE_UNSPECIFIED,
+                         "the spec supplies this stage's output");
+  }
+  change.Advance();
+  return change;
+}
+
+void JobStateMachine::Emit(v1::Event event) {
+  event.set_job_id(job_.id());
+  event.set_seq(job_.last_event_seq() + 1);
+  job_.set_last_event_seq(event.seq());
+  if (!event.has_time()) *event.mutable_time() = ToProto(now_);
+  events_.push_back(std::move(event));
+}
+
+void JobStateMachine::SetJobState(v1::State to, v1::FailureCause cause, const std::string& message) {
+  const v1::State from = job_.state();
+  if (from == to) return;
+  job_.set_state(to);
+  if (to == v1::RUNNING && !job_.has_started_at()) *job_.mutable_started_at() = ToProto(now_);
+  if (IsFinal(to)) {
+    *job_.mutable_finished_at() = ToProto(now_);
+    job_.set_failure_cause(cause);
+    job_.set_failure_message(message);
+  }
+  v1::Event event;
+  v1::JobTransition* t = event.mutable_job();
+  t->set_from(from);
+  t->set_to(to);
+  t->set_failure_cause(cause);
+  t->set_message(message);
+  Emit(std::move(event));
+  job_transitions_.emplace_back(from, to);
+}
+
+void JobStateMachine::SetStageState(v1::Stage* stage, v1::State to, v1::FailureCause cause,
+                                    const std::string& message) {
+  const v1::State from = stage->state();
+  if (from == to) return;
+  stage->set_state(to);
+  if (to == v1::RUNNING && !stage->has_started_at()) *stage->mutable_started_at() = ToProto(now_);
+  if (IsFinal(to)) *stage->mutable_finished_at() = ToProto(now_);
+  if (to == v1::FAILED || to == v1::CANCELLED) {
+    stage->set_failure_cause(cause);
+    stage->set_failure_message(message);
+  }
+  v1::Event event;
+  v1::StageTransition* t = event.mutable_stage();
+  t->set_stage(stage->kind());
+  t->set_from(from);
+  t->set_to(to);
+  t->set_attempt(stage->attempt());
+  t->set_failure_cause(cause);
+  t->set_message(message);
+  Emit(std::move(event));
+  stage_transitions_.emplace_back(stage->kind(), from, to);
+}
+
+void JobStateMachine::Advance() {
+  v1::Stage* stage = CurrentStage(&job_);
+  if (stage == nullptr) {
+    SetJobState(v1::SUCCEEDED, v1::FAILURE_CAUSE_UNSPECIFIED, "");
+    return;
+  }
+  if (stage->state() != v1::QUEUED || stage->shards_size() > 0) return;
+  const int pieces = std::max(1, stage->shard_count());
+  for (int i = 0; i < pieces; ++i) {
+    v1::ShardAttempt* shard = stage->add_shards();
+    shard->set_shard_index(i);
+    shard->set_state(v1::QUEUED);
+  }
+  *stage->mutable_queued_at() = ToProto(now_);
+}
+
+v1::ShardAttempt* JobStateMachine::StartPiece(v1::StageKind kind, int32_t shard_index,
+                                              const std::string& agent_id,
+                                              std::optional<absl::Time> lease_deadline) {
+  v1::Stage* stage = FindStage(&job_, kind);
+  if (stage == nullptr) return nullptr;
+  v1::ShardAttempt* shard = FindShard(stage, shard_index);
+  if (shard == nullptr) return nullptr;
+  shard->set_attempt(shard->attempt() + 1);
+  shard->set_state(v1::RUNNING);
+  shard->set_agent_id(agent_id);
+  if (lease_deadline) *shard->mutable_lease_deadline() = ToProto(*lease_deadline);
+  RefreshStageAgents(stage);
+  SetStageState(stage, v1::RUNNING, v1::FAILURE_CAUSE_UNSPECIFIED, "");
+  if (job_.state() == v1::QUEUED) SetJobState(v1::RUNNING, v1::FAILURE_CAUSE_UNSPECIFIED, "");
+  Emit(LogEvent(kind, "info",
+                absl::StrCat(protocol::StageName(kind), " piece ", shard_index, " attempt ",
+                             shard->attempt(), " started on agent ", agent_id),
+                agent_id));
+  return shard;
+}
+
+void JobStateMachine::SucceedPiece(
+    v1::StageKind kind, int32_t shard_index, std::vector<v1::Artifact> outputs,
+    const std::function<std::optional<v1::Artifact>()>& newest_checkpoint) {
+  v1::Stage* stage = FindStage(&job_, kind);
+  v1::ShardAttempt* shard = stage == nullptr ? nullptr : FindShard(stage, shard_index);
+  if (shard == nullptr) return;
+  const std::string agent_id = shard->agent_id();
+  shard->clear_outputs();
+  for (v1::Artifact& a : outputs) {
+    AddArtifact(a);
+    *shard->add_outputs() = std::move(a);
+  }
+  shard->set_state(v1::SUCCEEDED);
+  shard->clear_agent_id();
+  Emit(LogEvent(kind, "info",
+                absl::StrCat(protocol::StageName(kind), " piece ", shard_index, " attempt ",
+                             shard->attempt(), " succeeded"),
+                agent_id));
+  RefreshStageAgents(stage);
+  OnPieceSucceeded(stage, newest_checkpoint);
+}
+
+void JobStateMachine::OnPieceSucceeded(
+    v1::Stage* stage, const std::function<std::optional<v1::Artifact>()>& newest_checkpoint) {
+  const int n = std::max(1, stage->shard_count());
+  int done = 0;
+  std::vector<const v1::Artifact*> outputs;
+  for (const v1::ShardAttempt& shard : stage->shards()) {
+    if (shard.shard_index() < n && shard.state() == v1::SUCCEEDED) {
+      ++done;
+      for (const v1::Artifact& a : shard.outputs()) outputs.push_back(&a);
+    }
+  }
+  stage->set_shards_done(done);
+  if (done < n) return;
+  std::vector<v1::Artifact> stage_outputs;
+  if (protocol::IsFanOutStage(stage->kind()) && n > 1) {
+    v1::ShardAttempt* join = FindShard(stage, n);
+    if (join == nullptr) {
+      join = stage->add_shards();
+      join->set_shard_index(n);
+      join->set_state(v1::QUEUED);
+      Emit(LogEvent(stage->kind(), "info",
+                    absl::StrCat("all ", n, " ", protocol::StageName(stage->kind()),
+                                 " shards succeeded; joining"),
+                    ""));
+      return;
+    }
+    if (join->state() != v1::SUCCEEDED) return;
+    stage_outputs.assign(join->outputs().begin(), join->outputs().end());
+  } else {
+    for (const v1::Artifact* a : outputs) stage_outputs.push_back(*a);
+  }
+  if (stage->kind() == v1::PRETRAIN && stage_outputs.empty() && newest_checkpoint) {
+    if (std::optional<v1::Artifact> checkpoint = newest_checkpoint()) {
+      stage_outputs.push_back(std::move(*checkpoint));
+    }
+  }
+  stage->clear_outputs();
+  for (v1::Artifact& a : stage_outputs) *stage->add_outputs() = std::move(a);
+  stage->clear_agent_ids();
+  SetStageState(stage, v1::SUCCEEDED, v1::FAILURE_CAUSE_UNSPECIFIED, "");
+  Advance();
+}
+
+void JobStateMachine::FailJob(v1::Stage* failed, v1::FailureCause cause, const std::string& message) {
+  for (v1::ShardAttempt& shard : *failed->mutable_shards()) {
+    if (!IsFinal(shard.state())) {
+      shard.set_state(v1::CANCELLED);
+      shard.clear_agent_id();
+    }
+  }
+  failed->clear_agent_ids();
+  SetStageState(failed, v1::FAILED, cause, message);
+  for (v1::Stage& stage : *job_.mutable_stages()) {
+    if (IsFinal(stage.state())) continue;
+    SetStageState(&stage, v1::CANCELLED, v1::DEPENDENCY_FAILED,
+                  absl::StrCat("stage ", protocol::StageName(failed->kind()), " failed"));
+  }
+  SetJobState(v1::FAILED, cause, absl::StrCat(protocol::StageName(failed->kind()), ": ", message));
+}
+
+void JobStateMachine::FailPiece(v1::StageKind kind, int32_t shard_index, v1::FailureCause cause,
+                                const std::string& message, const RetryPolicy& retry) {
+  v1::Stage* stage = FindStage(&job_, kind);
+  v1::ShardAttempt* shard = stage == nullptr ? nullptr : FindShard(stage, shard_index);
+  if (shard == nullptr) return;
+  if (cause == v1::FAILURE_CAUSE_UNSPECIFIED) cause = v1::INTERNAL;
+  const int limit = RetryPolicy::AttemptLimit(cause, stage->max_attempts());
+  const std::string what =
+      absl::StrCat(protocol::StageName(kind), " piece ", shard_index, " attempt ", shard->attempt(),
+                   " failed (", v1::FailureCause_Name(cause), "): ", message);
+  shard->set_failure_cause(cause);
+  shard->set_failure_message(message);
+  if (shard->attempt() < limit) {
+    const absl::Duration delay = retry.Backoff(shard->attempt() + 1);
+    const auto not_before = ToProto(now_ + delay);
+    std::vector<v1::ShardAttempt*> pieces;
+    if (IsGang(kind)) {
+      for (v1::ShardAttempt& s : *stage->mutable_shards()) pieces.push_back(&s);
+    } else {
+      pieces.push_back(shard);
+    }
+    for (v1::ShardAttempt* piece : pieces) {
+      piece->set_state(v1::QUEUED);
+      piece->clear_agent_id();
+      *piece->mutable_not_before() = not_before;
+    }
+    *stage->mutable_not_before() = not_before;
+    Emit(LogEvent(kind, "warning",
+                  absl::StrCat(what, "; retrying in ", absl::FormatDuration(delay)), ""));
+    RefreshStageAgents(stage);
+    if (stage->agent_ids().empty()) SetStageState(stage, v1::QUEUED, cause, what);
+    retries_.emplace_back(kind, cause);
+    return;
+  }
+  shard->set_state(v1::FAILED);
+  shard->clear_agent_id();
+  if (limit == 0) {
+    FailJob(stage, cause, message);
+  } else {
+    FailJob(stage, v1::RETRIES_EXHAUSTED, absl::StrCat(what, "; no attempts left (", limit, ")"));
+  }
+}
+
+void JobStateMachine::Cancel(const std::string& reason) {
+  const std::string message = reason.empty() ? "cancelled by user" : reason;
+  job_.set_cancel_requested(true);
+  for (v1::Stage& stage : *job_.mutable_stages()) {
+    if (IsFinal(stage.state())) continue;
+    for (v1::ShardAttempt& shard : *stage.mutable_shards()) {
+      if (!IsFinal(shard.state())) {
+        shard.set_state(v1::CANCELLED);
+        shard.clear_agent_id();
+      }
+    }
+    stage.clear_agent_ids();
+    SetStageState(&stage, v1::CANCELLED, v1::CANCELLED_BY_USER, message);
+  }
+  SetJobState(v1::CANCELLED, v1::CANCELLED_BY_USER, message);
+}
+
+}  // namespace bert::server

@@ -1,0 +1,132 @@
+#include "server/report_intake.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "protocol/artifact_ids.h"
+#include "server/job_model.h"
+#include "server/time_util.h"
+
+namespace bert::server {
+namespace {
+
+const v1::ShardAttempt* FindPiece(const v1::Job& job, const v1::AssignmentRef& ref) {
+  const v1::Stage* stage = FindStage(job, ref.stage());
+  if (stage == nullptr) return nullptr;
+  for (const v1::ShardAttempt& shard : stage->shards()) {
+    if (shard.shard_index() == ref.shard_index()) return &shard;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::Status CheckLive(const v1::Job* job, const v1::AssignmentRef& ref) {
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("job '", ref.job_id(), "' not found"));
+  const v1::ShardAttempt* shard = FindPiece(*job, ref);
+  if (shard == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat("no such stage piece: ", RefString(ref)));
+  }
+  if (shard->state() != v1::RUNNING || shard->attempt() != ref.attempt()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("stale assignment ", RefString(ref), ": the piece is ",
+                     v1::State_Name(shard->state()), " at attempt ", shard->attempt()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReportIntake::CheckShape(const v1::ReportStageRequest& request) {
+  if (request.reports_size() > kMaxReportsPerCall) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reports: ", request.reports_size(), " is over the limit of ", kMaxReportsPerCall));
+  }
+  for (const v1::StageReport& report : request.reports()) {
+    if (report.body_case() == v1::StageReport::BODY_NOT_SET) {
+      return absl::InvalidArgumentError("reports: a report with no body");
+    }
+    if (report.has_metric() && report.metric().name().empty()) {
+      return absl::InvalidArgumentError("reports.metric.name: required");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReportIntake::Apply(const v1::ReportStageRequest& request, JobStateMachine* change) {
+  if (absl::Status shape = CheckShape(request); !shape.ok()) return shape;
+  const v1::AssignmentRef& ref = request.ref();
+  v1::Job& job = change->mutable_job();
+  v1::Stage* stage = FindStage(&job, ref.stage());
+  const v1::ShardAttempt* shard = FindShard(stage, ref.shard_index());
+  const auto now = ToProto(change->now());
+  change->set_rewrite_job(false);
+  for (const v1::StageReport& report : request.reports()) {
+    v1::Event event;
+    switch (report.body_case()) {
+      case v1::StageReport::kProgress: {
+        *stage->mutable_progress() = report.progress();
+        v1::StageProgress* p = event.mutable_progress();
+        p->set_stage(ref.stage());
+        *p->mutable_progress() = report.progress();
+        break;
+      }
+      case v1::StageReport::kMetric: {
+        v1::MetricPoint* m = event.mutable_metric();
+        *m = report.metric();
+        m->set_stage(ref.stage());
+        if (!m->has_time()) *m->mutable_time() = now;
+        (*job.mutable_latest_metrics())[m->name()] = m->value();
+        break;
+      }
+      case v1::StageReport::kLog: {
+        v1::LogLine* log = event.mutable_log();
+        *log = report.log();
+        if (log->message().size() > kMaxLogBytes) log->mutable_message()->resize(kMaxLogBytes);
+        log->set_stage(ref.stage());
+        if (log->agent_id().empty()) log->set_agent_id(shard->agent_id());
+        if (!log->has_time()) *log->mutable_time() = now;
+        break;
+      }
+      case v1::StageReport::kCheckpoint: {
+        v1::CheckpointRecord* record = event.mutable_checkpoint();
+        *record = report.checkpoint();
+        record->set_job_id(ref.job_id());
+        if (!record->has_created_at()) *record->mutable_created_at() = now;
+        v1::Artifact* artifact = record->mutable_artifact();
+        if (artifact->name().empty()) artifact->set_name(protocol::CheckpointArtifactName(record->step()));
+        if (artifact->id().empty()) {
+          artifact->set_id(protocol::CheckpointArtifactId(ref.job_id(), artifact->name()));
+        }
+        artifact->set_produced_by(ref.stage());
+        if (!artifact->has_created_at()) *artifact->mutable_created_at() = now;
+        change->AddCheckpoint(*record);
+        change->AddArtifact(*artifact);
+        break;
+      }
+      default:
+        break;  // refused by CheckShape
+    }
+    change->Emit(std::move(event));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::Artifact>> ReportIntake::Outputs(
+    const v1::CompleteStageRequest& request, const v1::Stage& stage, absl::Time now) {
+  const v1::AssignmentRef& ref = request.ref();
+  std::vector<v1::Artifact> outputs;
+  for (v1::Artifact a : request.outputs()) {
+    if (a.name().empty()) return absl::InvalidArgumentError("outputs.name: required");
+    if (a.uri().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("outputs[", a.name(), "].uri: required"));
+    }
+    if (a.id().empty()) {
+      a.set_id(protocol::OutputArtifactId(ref, stage.shard_count(), a.name()));
+    }
+    a.set_produced_by(ref.stage());
+    if (!a.has_created_at()) *a.mutable_created_at() = ToProto(now);
+    outputs.push_back(std::move(a));
+  }
+  return outputs;
+}
+
+}  // namespace bert::server
