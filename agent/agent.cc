@@ -76,6 +76,7 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
   env_.shared_fs = options_.shared_fs;
   env_.worker_path = options_.worker_path;
   env_.cancel_grace = options_.cancel_grace;
+  env_.data_roots = options_.data_roots;
   env_.transfer = transfer_.get();
   env_.metrics = options_.metrics;
 }

@@ -40,6 +40,8 @@ struct AgentOptions {
   int slots = 1;                     // assignments run at once
   std::chrono::milliseconds report_interval{300};
   std::chrono::milliseconds cancel_grace{10000};
+  // Corpus inputs are read only under these directories (--data-root); empty: anywhere.
+  std::vector<std::string> data_roots;
   // Prometheus metrics (bert_agent_*); null: none. Not owned; outlives the agent.
   metrics::AgentMetrics* metrics = nullptr;
 };

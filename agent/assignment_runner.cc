@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/strings/match.h"
+#include "agent/data_roots.h"
 #include "agent/failure.h"
 #include "agent/stage.h"
 #include "common/status_macros.h"
@@ -26,6 +28,19 @@ void CountArtifactBytes(const RunnerEnvironment& env, metrics::ArtifactDirection
 absl::StatusOr<std::string> MaterializeInput(const v1::Artifact& artifact,
                                              const RunnerEnvironment& env) {
   absl::string_view uri = artifact.uri();
+  if (artifact.sha256().empty() && absl::StartsWith(uri, kFileScheme)) {
+    // Named by the job spec itself (tokenizer.from, preprocess.from_dataset):
+    // the controller recorded the path, not its contents, and never serves it.
+    // It is read in place on this host, under the operator's data roots.
+    const std::string path(uri.substr(kFileScheme.size()));
+    BERT_RETURN_IF_ERROR(CheckUnderDataRoots(absl::StrCat("input ", artifact.id()), path, env.data_roots));
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+      return StageFailure(v1::DATA_ERROR, absl::StrCat("input ", artifact.id(), ": ", path,
+                                                       " does not exist on this host"));
+    }
+    return path;
+  }
   if (absl::ConsumePrefix(&uri, kFileScheme) && (env.shared_fs || env.transfer == nullptr)) {
     const std::string path(uri);
     absl::Status verified = protocol::VerifyLocalArtifact(path, artifact);
@@ -98,6 +113,7 @@ absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& as
   ctx.threads = env.threads;
   ctx.device = env.device;
   ctx.cancel_grace = env.cancel_grace;
+  ctx.data_roots = env.data_roots;
   ctx.output_dir = OutputDirFor(assignment, env);
   std::error_code ec;
   fs::create_directories(ctx.output_dir, ec);

@@ -24,6 +24,7 @@ struct RunnerEnvironment {
   int threads = 1;
   std::string device = "cpu";
   std::chrono::milliseconds cancel_grace{10000};
+  std::vector<std::string> data_roots;       // where corpus inputs may be read; empty: anywhere
   ArtifactTransfer* transfer = nullptr;      // null without a controller; not owned
   metrics::AgentMetrics* metrics = nullptr;  // artifact bytes moved; null: none; not owned
 };

@@ -4,6 +4,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "agent/data_roots.h"
 #include "agent/failure.h"
 #include "common/status_macros.h"
 #include "data/prepare.h"
@@ -81,6 +82,7 @@ class PrepareStage final : public Stage {
     options.worker_index = ctx.ref.shard_index();
     options.num_workers = ctx.shard_count;
     options.threads = ctx.threads;
+    options.input_policy.roots = ctx.data_roots;
     if (ctx.shard_count == 1) {
       const fs::path dir = out / "corpus";
       BERT_RETURN_IF_ERROR(
@@ -149,8 +151,11 @@ class PreprocessStage final : public Stage {
     BERT_ASSIGN_OR_RETURN(std::string corpus_dir, CorpusDir(ctx));
     std::string tokenizer_path;
     for (const StageInput* in : ctx.InputsFrom(v1::TOKENIZER)) tokenizer_path = in->path;
-    if (tokenizer_path.empty()) tokenizer_path = ctx.spec.tokenizer().from();
-    if (tokenizer_path.empty()) return StageFailure(v1::SPEC_ERROR, "preprocess: no tokenizer");
+    if (tokenizer_path.empty()) {
+      tokenizer_path = ctx.spec.tokenizer().from();
+      if (tokenizer_path.empty()) return StageFailure(v1::SPEC_ERROR, "preprocess: no tokenizer");
+      BERT_RETURN_IF_ERROR(CheckUnderDataRoots("tokenizer.from", tokenizer_path, ctx.data_roots));
+    }
 
     const fs::path out(ctx.output_dir);
     if (ctx.is_join()) {

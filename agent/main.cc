@@ -1,6 +1,6 @@
 // bert-agent: runs stages for bertd, or one stage locally (run-stage).
 //
-//   bert-agent --server HOST:PORT --pools cpu,train --work-dir DIR [--token T]
+//   bert-agent --server HOST:PORT --pools cpu,train --work-dir DIR [--token-file F]
 //              [--tls-ca PEM] [--id ID] [--shared-fs] [--worker PATH]
 //              [--metrics-listen HOST:PORT [--metrics-job-retention 30m]]
 //   bert-agent run-stage STAGE --spec job.yaml --work-dir DIR [--shard I --shards N]
@@ -11,8 +11,11 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "agent/agent.h"
@@ -70,7 +73,10 @@ int main(int argc, char** argv) {
   app.add_option("--pools", pools, "host pools served, comma-separated")->capture_default_str();
   app.add_option("--label", labels, "KEY=VALUE label (repeatable)");
   app.add_option("--work-dir", o.work_dir, "private working directory");
-  app.add_option("--token", o.token, "bearer token for bertd");
+  std::string token_file;
+  app.add_option("--token", o.token,
+                 "bearer token for bertd (visible to local users in ps: prefer --token-file)");
+  app.add_option("--token-file", token_file, "file holding the bearer token for bertd");
   app.add_option("--tls-ca", o.tls_ca, "PEM file of the CA that signed bertd's certificate");
   app.add_option("--id", o.id, "agent id (default: persisted, or hostname-pools)");
   app.add_flag("--shared-fs", o.shared_fs, "this host sees bertd's artifact root as a local path");
@@ -83,6 +89,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen,
                  "HOST:PORT to serve Prometheus /metrics on (e.g. 0.0.0.0:9465)");
+  app.add_option("--data-root", o.data_roots,
+                 "directory corpus inputs may be read from (repeatable; none: anywhere)");
   app.add_option("--metrics-job-retention", job_retention,
                  "how long a finished job's per-job series stay in /metrics (e.g. 30m, 2h)")
       ->capture_default_str();
@@ -102,7 +110,19 @@ int main(int argc, char** argv) {
   run_stage->add_option("--local-ranks", rs.local_ranks,
                         "pretrain: ranks on this host, one per device (Gloo on CPU)")
       ->check(CLI::Range(1, 64));
+  run_stage->add_option("--data-root", rs.data_roots,
+                        "directory corpus inputs may be read from (repeatable; none: anywhere)");
   CLI11_PARSE(app, argc, argv);
+  for (std::vector<std::string>* roots : {&o.data_roots, &rs.data_roots}) {
+    for (std::string& root : *roots) {
+      std::error_code ec;
+      if (!std::filesystem::is_directory(root, ec)) {
+        fprintf(stderr, "bert-agent: --data-root %s: not a directory\n", root.c_str());
+        return 2;
+      }
+      root = std::filesystem::absolute(root).lexically_normal().string();
+    }
+  }
 
   if (run_stage->parsed()) {
     if (rs.worker_path.empty()) rs.worker_path = o.worker_path;
@@ -114,6 +134,21 @@ int main(int argc, char** argv) {
   if (o.server.empty() || o.work_dir.empty()) {
     fprintf(stderr, "bert-agent: --server and --work-dir are required (or use run-stage)\n");
     return 2;
+  }
+  if (!token_file.empty()) {
+    if (!o.token.empty()) {
+      fprintf(stderr, "bert-agent: --token and --token-file go alone, not together\n");
+      return 2;
+    }
+    std::ifstream in(token_file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    o.token = std::string(absl::StripAsciiWhitespace(text));
+    if (!in.good() && !in.eof()) o.token.clear();
+    if (o.token.empty()) {
+      fprintf(stderr, "bert-agent: --token-file %s: cannot read a token from it\n",
+              token_file.c_str());
+      return 2;
+    }
   }
   o.pools.clear();
   for (absl::string_view p : absl::StrSplit(pools, ',', absl::SkipWhitespace())) {
@@ -129,6 +164,11 @@ int main(int argc, char** argv) {
   }
   o.cancel_grace = std::chrono::milliseconds(cancel_grace_ms);
   o.work_dir = std::filesystem::absolute(o.work_dir).string();
+  if (o.data_roots.empty()) {
+    fprintf(stderr,
+            "bert-agent: warning: no --data-root: job specs may name any file this user can "
+            "read as corpus input\n");
+  }
 
   // Metrics: this process never loads libtorch (bert-worker children do), so
   // prometheus-cpp's HTTP server can run here.

@@ -150,6 +150,7 @@ int RunStageCommand(const RunStageOptions& options, const std::atomic<bool>& can
   env.threads =
       options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   env.device = options.device;
+  env.data_roots = options.data_roots;
 
   BatchingReporter reporter(
       kind,

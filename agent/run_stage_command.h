@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 namespace bert::agent {
 
@@ -20,6 +21,8 @@ struct RunStageOptions {
   // pretrain: ranks to run on this host as one gang (one per device), meeting
   // on a free loopback port.
   int local_ranks = 1;
+  // Corpus inputs are read only under these (--data-root); empty: anywhere.
+  std::vector<std::string> data_roots;
 };
 
 // Returns the process exit code: 0 ok, 1 stage failed, 2 bad usage or spec.

@@ -33,6 +33,9 @@ struct StageContext {
   int threads = 1;
   std::string device = "cpu";  // "cpu", "cuda" or "hpu"
   std::chrono::milliseconds cancel_grace{10000};
+  // The only directories corpus inputs may be read from (--data-root); empty:
+  // unconfined. PREPARE enforces it (data/input_plan.h InputPolicy).
+  std::vector<std::string> data_roots;
 
   bool is_join() const { return ref.shard_index() >= shard_count && shard_count > 1; }
   // Inputs produced by `kind`, in their given order.

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "agent/data_roots.h"
+#include "agent/export_publisher.h"
 #include "agent/failure.h"
 #include "agent/worker_process.h"
 #include "common/atomic_file.h"
@@ -190,6 +192,10 @@ class PretrainStage final : public Stage {
     }
     std::string dataset_dir = dataset ? dataset->path : ctx.spec.preprocess().from_dataset();
     if (dataset_dir.empty()) return StageFailure(v1::SPEC_ERROR, "pretrain: no dataset input");
+    if (dataset == nullptr) {
+      BERT_RETURN_IF_ERROR(
+          CheckUnderDataRoots("preprocess.from_dataset", dataset_dir, ctx.data_roots));
+    }
     auto manifest_text = ReadFile((fs::path(dataset_dir) / "manifest.json").string());
     if (!manifest_text.ok()) {
       return StageFailure(
@@ -245,8 +251,12 @@ class ExportStage final : public Stage {
     if (tokenizer_dir.empty() && !ctx.spec.tokenizer().from().empty()) {
       tokenizer_dir = ctx.spec.tokenizer().from();
       if (!fs::is_directory(tokenizer_dir)) tokenizer_dir = fs::path(tokenizer_dir).parent_path();
+      BERT_RETURN_IF_ERROR(CheckUnderDataRoots("tokenizer.from", tokenizer_dir, ctx.data_roots));
     }
     if (tokenizer_dir.empty()) return StageFailure(v1::SPEC_ERROR, "export: no tokenizer input");
+    // Refuse an output.dir that is not ours before spending the export's time.
+    const std::string& out = ctx.spec.output().dir();
+    if (!out.empty()) BERT_RETURN_IF_ERROR(CheckExportTarget(out, ctx.ref.job_id()));
 
     const fs::path model = fs::path(ctx.output_dir) / "model";
     std::error_code ec;
@@ -255,16 +265,17 @@ class ExportStage final : public Stage {
     config.checkpoint_dir = checkpoint->path;
     config.tokenizer_dir = tokenizer_dir;
     config.output_dir = model.string();
-    BERT_RETURN_IF_ERROR(RunWorkerWithConfig(ctx, reporter, "export", protocol::ToJson(config)));
+    if (absl::Status s = RunWorkerWithConfig(ctx, reporter, "export", protocol::ToJson(config));
+        !s.ok()) {
+      fs::remove_all(model, ec);  // a partial model (a full disk) is not kept
+      return s;
+    }
     if (!fs::is_directory(model)) {
       return StageFailure(v1::WORKER_CRASHED, "export: the worker succeeded but wrote no model");
     }
-    if (const std::string& out = ctx.spec.output().dir(); !out.empty()) {
-      if (absl::Status s = CopyTree(model, out); !s.ok()) {
-        reporter.Log("warning", absl::StrCat("model not copied to output.dir: ", s.message()));
-      } else {
-        reporter.Log("info", absl::StrCat("model written to ", out));
-      }
+    if (!out.empty()) {
+      BERT_RETURN_IF_ERROR(PublishExport(model.string(), out, ctx.ref.job_id()));
+      reporter.Log("info", absl::StrCat("model written to ", out));
     }
     return std::vector<StageOutput>{{"model", model.string()}};
   }

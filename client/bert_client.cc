@@ -137,16 +137,33 @@ absl::StatusOr<bert::v1::ListCheckpointsResponse> BertClient::ListCheckpoints(
 }
 
 absl::StatusOr<bert::v1::GetMetricsResponse> BertClient::GetMetrics(
-    const std::string& job_id, const std::vector<std::string>& names) {
+    const std::string& job_id, const std::vector<std::string>& names, int page_size) {
   bert::v1::GetMetricsRequest request;
   request.set_job_id(job_id);
   for (const std::string& name : names) request.add_names(name);
-  bert::v1::GetMetricsResponse response;
-  auto context = NewContext(false);
-  absl::Status status =
-      protocol::FromGrpcStatus(stub_->GetMetrics(context.get(), request, &response));
-  if (!status.ok()) return status;
-  return response;
+  request.set_page_size(page_size);
+  bert::v1::GetMetricsResponse all;
+  // bertd sends the points in (name, seq) order a page at a time; a series
+  // that spans pages is joined back into one.
+  do {
+    bert::v1::GetMetricsResponse page;
+    auto context = NewContext(false);
+    absl::Status status =
+        protocol::FromGrpcStatus(stub_->GetMetrics(context.get(), request, &page));
+    if (!status.ok()) return status;
+    for (bert::v1::MetricSeries& series : *page.mutable_series()) {
+      const int last = all.series_size() - 1;
+      if (last >= 0 && all.series(last).name() == series.name()) {
+        for (auto& point : *series.mutable_points()) {
+          *all.mutable_series(last)->add_points() = std::move(point);
+        }
+      } else {
+        *all.add_series() = std::move(series);
+      }
+    }
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  return all;
 }
 
 absl::StatusOr<bert::v1::ListAgentsResponse> BertClient::ListAgents(const std::string& pool) {

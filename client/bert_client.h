@@ -56,8 +56,12 @@ class BertClient {
   absl::StatusOr<bert::v1::ListJobsResponse> ListJobs(const bert::v1::ListJobsRequest& request);
   absl::StatusOr<bert::v1::Job> CancelJob(const std::string& job_id, const std::string& reason);
   absl::StatusOr<bert::v1::ListCheckpointsResponse> ListCheckpoints(const std::string& job_id);
+  // Every point of the job's named metrics (all when `names` is empty),
+  // fetched a page of `page_size` points at a time (0 = bertd's page size)
+  // and joined into one series per name.
   absl::StatusOr<bert::v1::GetMetricsResponse> GetMetrics(const std::string& job_id,
-                                                          const std::vector<std::string>& names);
+                                                          const std::vector<std::string>& names,
+                                                          int page_size = 0);
   absl::StatusOr<bert::v1::ListAgentsResponse> ListAgents(const std::string& pool);
 
   // Calls `on_event` for each event of the job in seq order, never twice for

@@ -1,7 +1,11 @@
 #include "client/cli_context.h"
 
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <iostream>
+#include <iterator>
+
+#include "absl/strings/ascii.h"
 
 namespace bert::client {
 
@@ -17,6 +21,10 @@ void AddGlobalOptions(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--token", cli.client.token, "bearer token sent to bertd")
       ->envname("BERTCTL_TOKEN");
+  app.add_option("--token-file", cli.token_file,
+                 "file holding the bearer token (keeps it off the command line)")
+      ->envname("BERTCTL_TOKEN_FILE")
+      ->check(CLI::ExistingFile);
   app.add_option("--tls-ca", cli.client.tls_ca_file,
                  "CA certificate (PEM) to verify bertd; enables TLS")
       ->check(CLI::ExistingFile);
@@ -67,13 +75,21 @@ void Fail(const absl::Status& status) {
     message = "cannot reach bertd at " + GlobalCli().client.address + ": " + message;
   } else if (status.code() == absl::StatusCode::kUnauthenticated ||
              status.code() == absl::StatusCode::kPermissionDenied) {
-    message = "permission denied: " + message + " (set --token or BERTCTL_TOKEN)";
+    message = "permission denied: " + message +
+              " (set --token-file, BERTCTL_TOKEN_FILE, --token or BERTCTL_TOKEN)";
   }
   Fail(ExitCodeFor(status), message);
 }
 
 std::unique_ptr<BertClient> ConnectOrFail() {
-  auto client = BertClient::Create(GlobalCli().client);
+  CliContext& cli = GlobalCli();
+  if (cli.client.token.empty() && !cli.token_file.empty()) {
+    std::ifstream in(cli.token_file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    cli.client.token = std::string(absl::StripAsciiWhitespace(text));
+    if (cli.client.token.empty()) Fail(kExitUsage, "--token-file " + cli.token_file + ": no token in it");
+  }
+  auto client = BertClient::Create(cli.client);
   if (!client.ok()) Fail(client.status());
   return std::move(*client);
 }

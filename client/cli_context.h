@@ -28,6 +28,7 @@ enum ExitCode : int {
 // Filled by CLI11 while parsing, before any command's callback runs.
 struct CliContext {
   ClientOptions client;         // --server/BERTCTL_SERVER, --token/BERTCTL_TOKEN, --tls-*
+  std::string token_file;       // --token-file/BERTCTL_TOKEN_FILE: read by ConnectOrFail
   std::string output = "text";  // --output text|json
   bool json() const { return output == "json"; }
 };
@@ -35,7 +36,7 @@ struct CliContext {
 // The process's context; bertctl is single-threaded.
 CliContext& GlobalCli();
 
-// Adds --server, --token, --tls-ca, --tls-cert, --tls-key, --timeout and
+// Adds --server, --token, --token-file, --tls-ca, --tls-cert, --tls-key, --timeout and
 // --output to `app` (and, via fallthrough, after any subcommand).
 void AddGlobalOptions(CLI::App& app);
 
@@ -48,7 +49,8 @@ int ExitCodeFor(const absl::Status& status);
 // Ends the command with `exit_code` without printing (the output said why).
 [[noreturn]] void ExitWith(int exit_code);
 
-// A client for the global options, or Fail()s.
+// A client for the global options (the token read from --token-file when
+// --token is not given), or Fail()s.
 std::unique_ptr<BertClient> ConnectOrFail();
 
 }  // namespace bert::client

@@ -10,6 +10,11 @@ namespace bert::data {
 namespace {
 
 constexpr size_t kMaxSkipExamples = 10;
+// A blank-line separated document gathers lines until a blank one: without a
+// bound, a file with no blank line would be held in memory whole.
+// A document becomes one line of a prepared shard, which later stages read
+// with LineReader's default bound: a longer one could not be read back.
+constexpr size_t kMaxDocumentBytes = LineReader::kDefaultMaxLineBytes;
 
 bool IsBlank(std::string_view line) {
   return line.find_first_not_of(" \t\r\f\v") == std::string_view::npos;
@@ -50,7 +55,8 @@ absl::StatusOr<std::unique_ptr<DocumentReader>> DocumentReader::Open(
   std::string field = source.text_field().empty() ? "text" : source.text_field();
   BERT_ASSIGN_OR_RETURN(auto stream,
                         OpenInputStream(unit.path, unit.compression, unit.start, unit.end));
-  auto lines = std::make_unique<LineReader>(std::move(stream));
+  auto lines =
+      std::make_unique<LineReader>(std::move(stream), size_t{1} << 20, unit.max_line_bytes);
   return std::unique_ptr<DocumentReader>(
       new DocumentReader(unit, mode, std::move(field), skip_bad_lines, stats, std::move(lines)));
 }
@@ -112,6 +118,13 @@ absl::StatusOr<bool> DocumentReader::Next(std::string* text) {
         AppendClean(line, text);
         return true;
       case Mode::kBlankLine:
+        if (text->size() + line.size() + 1 > kMaxDocumentBytes) {
+          BERT_ASSIGN_OR_RETURN(std::string where, Location());
+          return absl::InvalidArgumentError(absl::StrCat(
+              where, ": a document (lines up to a blank line) is longer than ", kMaxDocumentBytes,
+              " bytes; document_separator 'blank_line' needs "
+              "blank lines between documents"));
+        }
         if (have_document) text->push_back(' ');
         AppendClean(line, text);
         have_document = true;

@@ -6,6 +6,8 @@
 // shard can hold one document per line. Bad input (invalid UTF-8, malformed
 // JSON, a missing or non-string field) is an error naming the file and line, or
 // with skip_bad_lines is counted in the stats and skipped (one line each).
+// Bounds: a line as LineReader's (InputUnit::max_line_bytes), a blank-line
+// separated document 16 MiB, the line bound of the stages that read it back (longer is an error naming the file and line).
 #pragma once
 
 #include <memory>

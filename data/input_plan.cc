@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/posix_error.h"
 #include "common/status_macros.h"
 
@@ -19,8 +20,38 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool IsBlankLine(std::string_view line) {
-  return line.find_first_not_of(" \t\r\f\v") == std::string_view::npos;
+// Whether `path` (absolute, normal) is `root` or below it.
+bool IsUnder(const std::string& path, const std::string& root) {
+  if (root == "/") return true;
+  return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+                          path[root.size()] == '/');
+}
+
+// OK when the policy lets this process read `path`: it resolves (symlinks
+// followed) to a regular file under one of the roots.
+absl::Status CheckAllowed(int source, const std::string& path, const InputPolicy& policy) {
+  std::error_code ec;
+  const fs::path real = fs::canonical(path, ec);
+  if (ec) {
+    return absl::NotFoundError(
+        absl::StrCat("corpus.sources[", source, "]: ", path, ": ", ec.message()));
+  }
+  struct stat st;
+  if (::stat(real.c_str(), &st) != 0) return PosixError("stat", path, errno);
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("corpus.sources[", source, "]: ", path,
+                     ": not a regular file (corpus inputs must be regular files)"));
+  }
+  if (policy.roots.empty()) return absl::OkStatus();
+  for (const std::string& root : policy.roots) {
+    if (IsUnder(real.string(), root)) return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "corpus.sources[", source, "]: ", path,
+      real.string() == path ? "" : absl::StrCat(" (resolves to ", real.string(), ")"),
+      " is outside this agent's data roots (", absl::StrJoin(policy.roots, ", "),
+      "); corpus inputs are read only under the directories its operator gave with --data-root"));
 }
 
 absl::Status AddDirectory(const std::string& dir, std::vector<std::string>* files) {
@@ -74,7 +105,7 @@ absl::Status AddPath(int source, const std::string& pattern, std::vector<std::st
             absl::StrCat("corpus.sources[", source, "]: directory ", m, " holds no file"));
       }
     } else {
-      files->push_back(m);
+      files->push_back(m);  // checked (regular, under a root) by PlanInputUnits
     }
   }
   return absl::OkStatus();
@@ -87,7 +118,7 @@ absl::StatusOr<uint64_t> FindBoundary(int fd, const std::string& path, uint64_t 
                                       bool blank_line_documents) {
   constexpr size_t kWindow = 64 << 10;
   std::string buf(kWindow, '\0');
-  std::string line;             // the current line, for blank-line detection
+  bool blank = true;            // the current line holds only whitespace so far
   bool skip_first_line = true;  // the line holding `from - 1` is partial
   uint64_t pos = from - 1;      // a '\n' at from-1 makes `from` itself a line start
   while (pos < size) {
@@ -98,14 +129,14 @@ absl::StatusOr<uint64_t> FindBoundary(int fd, const std::string& path, uint64_t 
     for (ssize_t i = 0; i < got; ++i) {
       char c = buf[i];
       if (c != '\n') {
-        if (blank_line_documents && !skip_first_line) line.push_back(c);
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\f' && c != '\v') blank = false;
         continue;
       }
       uint64_t next = pos + i + 1;
       if (!blank_line_documents) return next;
-      if (!skip_first_line && IsBlankLine(line)) return next;
+      if (!skip_first_line && blank) return next;
       skip_first_line = false;
-      line.clear();
+      blank = true;
     }
     pos += got;
   }
@@ -115,7 +146,17 @@ absl::StatusOr<uint64_t> FindBoundary(int fd, const std::string& path, uint64_t 
 }  // namespace
 
 absl::StatusOr<std::vector<InputUnit>> PlanInputUnits(const bert::v1::CorpusSpec& corpus,
-                                                      uint64_t unit_bytes) {
+                                                      uint64_t unit_bytes,
+                                                      const InputPolicy& given) {
+  // Roots compared in canonical form, so that a root reached through a
+  // symlink (/tmp -> /private/tmp) still holds its files.
+  InputPolicy policy = given;
+  for (std::string& root : policy.roots) {
+    std::error_code ec;
+    const fs::path real = fs::weakly_canonical(fs::absolute(root), ec);
+    if (!ec) root = real.string();
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+  }
   if (corpus.sources_size() == 0) {
     return absl::InvalidArgumentError("corpus.sources: at least one source is required");
   }
@@ -130,13 +171,14 @@ absl::StatusOr<std::vector<InputUnit>> PlanInputUnits(const bert::v1::CorpusSpec
     std::vector<std::string> files;
     for (const std::string& p : source.paths()) BERT_RETURN_IF_ERROR(AddPath(s, p, &files));
     for (const std::string& path : files) {
+      BERT_RETURN_IF_ERROR(CheckAllowed(s, path, policy));
       BERT_ASSIGN_OR_RETURN(Compression compression,
                             ResolveCompression(source.compression(), path));
       struct stat st;
       if (::stat(path.c_str(), &st) != 0) return PosixError("stat", path, errno);
       const uint64_t size = static_cast<uint64_t>(st.st_size);
       if (compression != Compression::kNone || size <= unit_bytes) {
-        units.push_back({s, path, compression, 0, UINT64_MAX, size});
+        units.push_back({s, path, compression, 0, UINT64_MAX, size, policy.max_line_bytes});
         continue;
       }
       int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -154,7 +196,7 @@ absl::StatusOr<std::vector<InputUnit>> PlanInputUnits(const bert::v1::CorpusSpec
           }
           end = *boundary;
         }
-        units.push_back({s, path, compression, start, end, end - start});
+        units.push_back({s, path, compression, start, end, end - start, policy.max_line_bytes});
         start = end;
       }
       ::close(fd);

@@ -19,6 +19,15 @@
 
 namespace bert::data {
 
+// What a spec may make this process read. Every file a source names (directly,
+// by a glob, or inside a directory) must resolve, symlinks followed, to a
+// regular file under one of `roots`; a violation is an INVALID_ARGUMENT error
+// (a DATA_ERROR for the stage) naming the path and the rule.
+struct InputPolicy {
+  std::vector<std::string> roots;  // absolute directories; empty = any path
+  size_t max_line_bytes = 16 << 20;  // per line, after decompression (line_reader.h)
+};
+
 struct InputUnit {
   int source = 0;  // index into CorpusSpec.sources
   std::string path;
@@ -26,11 +35,14 @@ struct InputUnit {
   uint64_t start = 0;         // byte range of the (uncompressed) file
   uint64_t end = UINT64_MAX;  // UINT64_MAX = to the end
   uint64_t file_bytes = 0;    // bytes of the file this unit reads (for progress)
+  size_t max_line_bytes = 16 << 20;  // from the InputPolicy
 };
 
-// Errors: a path or glob that matches nothing, an unreadable file, a bad setting.
+// Errors: a path or glob that matches nothing, an unreadable file, a bad
+// setting, a file the policy does not allow.
 absl::StatusOr<std::vector<InputUnit>> PlanInputUnits(const bert::v1::CorpusSpec& corpus,
-                                                      uint64_t unit_bytes);
+                                                      uint64_t unit_bytes,
+                                                      const InputPolicy& policy = {});
 
 // Number of '\n' bytes in [0, offset) of `path` (to turn unit-relative line
 // numbers into file line numbers when reporting an error).

@@ -1,6 +1,7 @@
 #include "data/input_stream.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -55,6 +56,7 @@ class PlainStream final : public InputStream {
   explicit PlainStream(std::unique_ptr<RawFile> file) : file_(std::move(file)) {}
   absl::StatusOr<size_t> Read(char* buf, size_t n) override { return file_->Read(buf, n); }
   uint64_t raw_bytes_read() const override { return file_->consumed(); }
+  const std::string& path() const override { return file_->path(); }
 
  private:
   std::unique_ptr<RawFile> file_;
@@ -100,6 +102,7 @@ class GzipStream final : public InputStream {
     return n - z_.avail_out;
   }
   uint64_t raw_bytes_read() const override { return file_->consumed(); }
+  const std::string& path() const override { return file_->path(); }
 
  private:
   std::unique_ptr<RawFile> file_;
@@ -140,6 +143,7 @@ class ZstdStream final : public InputStream {
     return out.pos;
   }
   uint64_t raw_bytes_read() const override { return file_->consumed(); }
+  const std::string& path() const override { return file_->path(); }
 
  private:
   std::unique_ptr<RawFile> file_;
@@ -168,8 +172,20 @@ absl::StatusOr<Compression> ResolveCompression(const std::string& setting,
 absl::StatusOr<std::unique_ptr<InputStream>> OpenInputStream(const std::string& path,
                                                              Compression compression,
                                                              uint64_t start, uint64_t end) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO must not hold this thread until a writer comes.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return PosixError("open", path, errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return PosixError("stat", path, err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a regular file (corpus inputs must be regular files)"));
+  }
   if (compression != Compression::kNone && start != 0) {
     ::close(fd);
     return absl::InvalidArgumentError(absl::StrCat(path, ": compressed files are read whole"));

@@ -22,9 +22,12 @@ class InputStream {
   virtual absl::StatusOr<size_t> Read(char* buf, size_t n) = 0;
   // Bytes consumed from the underlying file so far (compressed bytes for gzip/zstd).
   virtual uint64_t raw_bytes_read() const = 0;
+  // The file's path, for error messages.
+  virtual const std::string& path() const = 0;
 };
 
-// Opens `path`. For kNone, reads bytes [start, end) (end = UINT64_MAX: to the end
+// Opens `path`, which must be a regular file (a device, FIFO, socket or
+// directory is an INVALID_ARGUMENT error, and opening never blocks). For kNone, reads bytes [start, end) (end = UINT64_MAX: to the end
 // of the file); compressed files are always read whole (start must be 0).
 absl::StatusOr<std::unique_ptr<InputStream>> OpenInputStream(const std::string& path,
                                                              Compression compression,

@@ -1,4 +1,7 @@
 // Splits an InputStream into lines ('\n'-terminated; a trailing '\r' is removed).
+// A line longer than `max_line_bytes` (counted after decompression, so a
+// compressed file without newlines hits the same bound) is an INVALID_ARGUMENT
+// error naming the file, the line and the bound; the buffer never grows past it.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +17,10 @@ namespace bert::data {
 // Not thread-safe. A returned line stays valid until the next call to Next().
 class LineReader {
  public:
-  explicit LineReader(std::unique_ptr<InputStream> stream, size_t buffer_bytes = 1 << 20);
+  static constexpr size_t kDefaultMaxLineBytes = 16 << 20;
+
+  explicit LineReader(std::unique_ptr<InputStream> stream, size_t buffer_bytes = 1 << 20,
+                      size_t max_line_bytes = kDefaultMaxLineBytes);
 
   // Sets *line to the next line and returns true, or returns false at the end.
   absl::StatusOr<bool> Next(std::string_view* line);
@@ -24,6 +30,7 @@ class LineReader {
 
  private:
   std::unique_ptr<InputStream> stream_;
+  size_t max_line_bytes_;
   std::string buffer_;
   size_t begin_ = 0;  // start of unread data in buffer_
   size_t end_ = 0;    // end of valid data in buffer_

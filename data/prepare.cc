@@ -274,7 +274,7 @@ absl::Status PrepareWorker(const bert::v1::CorpusSpec& corpus, const std::string
   }
   const uint64_t unit_bytes =
       corpus.shard_size_bytes() > 0 ? corpus.shard_size_bytes() : kDefaultShardBytes;
-  BERT_ASSIGN_OR_RETURN(std::vector<InputUnit> units, PlanInputUnits(corpus, unit_bytes));
+  BERT_ASSIGN_OR_RETURN(std::vector<InputUnit> units, PlanInputUnits(corpus, unit_bytes, options.input_policy));
   std::error_code ec;
   fs::create_directories(PartsDir(out_dir), ec);
   if (ec) return absl::InternalError(absl::StrCat("mkdir ", PartsDir(out_dir), ": ", ec.message()));

@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "bert/v1/spec.pb.h"
 #include "common/progress_sink.h"
+#include "data/input_plan.h"
 #include "data/prepared_corpus.h"
 
 namespace bert::data {
@@ -33,6 +34,7 @@ struct PrepareOptions {
   int worker_index = 0;
   int num_workers = 1;
   int threads = 0;  // threads in this process; 0 = one per core
+  InputPolicy input_policy = {};  // which files the sources may name (input_plan.h)
 };
 
 struct FinalizePrepareOptions {

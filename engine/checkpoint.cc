@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -26,13 +27,19 @@ constexpr int kFormatVersion = 1;
   throw EngineError(FailureCause::kInternal, path + ": " + what);
 }
 
+// strerror(err), said plainly when the disk (or the file size limit) is full.
+std::string ErrnoText(int err) {
+  const bool full = err == ENOSPC || err == EFBIG || err == EDQUOT;
+  return std::string(full ? "disk full (" : "") + std::strerror(err) + (full ? ")" : "");
+}
+
 void FsyncPath(const std::string& path, bool directory) {
   const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) Fail(path, std::string("cannot open for fsync: ") + std::strerror(errno));
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
-  if (rc != 0) Fail(path, std::string("fsync failed: ") + std::strerror(err));
+  if (rc != 0) Fail(path, std::string("fsync failed: ") + ErrnoText(err));
 }
 
 // A file written through a POSIX descriptor, hashed as it goes, fsynced on Close().
@@ -40,18 +47,30 @@ class HashingFile {
  public:
   explicit HashingFile(std::string path) : path_(std::move(path)) {
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) Fail(path_, std::string("cannot create: ") + std::strerror(errno));
+    if (fd_ < 0) Fail(path_, std::string("cannot create: ") + ErrnoText(errno));
   }
   ~HashingFile() {
     if (fd_ >= 0) ::close(fd_);
   }
   size_t Write(const void* data, size_t size) {
+    WriteOrRemember(data, size);
+    ThrowIfFailed();
+    return size;
+  }
+  // For libtorch's writer callback, which must not throw (an exception there
+  // unwinds through its writer's destructor, which aborts the process): the
+  // first error is kept, later writes are dropped, and ThrowIfFailed() reports it.
+  size_t WriteOrRemember(const void* data, size_t size) {
+    if (error_ != 0) return size;
     const char* p = static_cast<const char*>(data);
     size_t left = size;
     while (left > 0) {
       const ssize_t n = ::write(fd_, p, left);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) Fail(path_, std::string("write failed: ") + std::strerror(errno));
+      if (n < 0) {
+        error_ = errno;
+        return size;
+      }
       p += n;
       left -= static_cast<size_t>(n);
     }
@@ -59,9 +78,12 @@ class HashingFile {
     size_ += size;
     return size;
   }
+  void ThrowIfFailed() const {
+    if (error_ != 0) Fail(path_, std::string("write failed: ") + ErrnoText(error_));
+  }
   nlohmann::json Close(const std::string& name) {
-    if (::fsync(fd_) != 0) Fail(path_, std::string("fsync failed: ") + std::strerror(errno));
-    if (::close(fd_) != 0) Fail(path_, std::string("close failed: ") + std::strerror(errno));
+    if (::fsync(fd_) != 0) Fail(path_, std::string("fsync failed: ") + ErrnoText(errno));
+    if (::close(fd_) != 0) Fail(path_, std::string("close failed: ") + ErrnoText(errno));
     fd_ = -1;
     return {{"name", name}, {"size_bytes", size_}, {"sha256", sha_.HexDigest()}};
   }
@@ -70,6 +92,7 @@ class HashingFile {
  private:
   std::string path_;
   int fd_ = -1;
+  int error_ = 0;  // errno of the first failed write
   formats::Sha256 sha_;
   uint64_t size_ = 0;
 };
@@ -79,7 +102,8 @@ nlohmann::json WriteArchive(const std::string& dir, const std::string& name,
   torch::serialize::OutputArchive archive;
   for (const auto& [key, tensor] : tensors) archive.write(key, tensor);
   HashingFile file(dir + "/" + name);
-  archive.save_to([&](const void* data, size_t size) { return file.Write(data, size); });
+  archive.save_to([&](const void* data, size_t size) { return file.WriteOrRemember(data, size); });
+  file.ThrowIfFailed();
   return file.Close(name);
 }
 
@@ -116,13 +140,19 @@ nlohmann::json ReadJson(const std::string& path) {
   }
 }
 
+// The tensors `keys` of the archive at `path`; with `exactly`, the archive may hold no others.
 std::vector<std::pair<std::string, torch::Tensor>> ReadArchive(const std::string& path,
-                                                               const std::vector<std::string>& keys) {
+                                                               const std::vector<std::string>& keys,
+                                                               bool exactly = false) {
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
     throw EngineError(FailureCause::kArtifactCorrupt, path + ": cannot load: " + e.what_without_backtrace());
+  }
+  if (exactly && archive.keys().size() != keys.size()) {
+    throw EngineError(FailureCause::kArtifactCorrupt, path + ": holds " + std::to_string(archive.keys().size()) +
+                                                          " tensors, expected " + std::to_string(keys.size()));
   }
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const std::string& key : keys) {
@@ -133,15 +163,37 @@ std::vector<std::pair<std::string, torch::Tensor>> ReadArchive(const std::string
   return out;
 }
 
-BertConfig ConfigFromJson(const nlohmann::json& j) {
+// A checkpoint's files are untrusted (they may come from another agent through
+// the controller): every size that shapes an allocation or a loop is bounded.
+constexpr int64_t kMaxWorldSize = 65536;
+
+// j[key] as an integer in [lo, hi]; throws EngineError naming the file and the field.
+int64_t BoundedInt(const nlohmann::json& j, const char* key, int64_t lo, int64_t hi, const std::string& file) {
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) {
+    throw EngineError(FailureCause::kArtifactCorrupt, file + ": " + key + ": missing or not an integer");
+  }
+  // A uint64 above INT64_MAX is out of range too (is_number_unsigned, get<int64_t> would wrap).
+  if ((it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(hi)) ||
+      it->get<int64_t>() < lo || it->get<int64_t>() > hi) {
+    throw EngineError(FailureCause::kArtifactCorrupt, file + ": " + key + ": " + it->dump() +
+                                                          " is outside [" + std::to_string(lo) + ", " +
+                                                          std::to_string(hi) + "]");
+  }
+  return it->get<int64_t>();
+}
+
+BertConfig ConfigFromJson(const nlohmann::json& j, const std::string& file) {
+  if (!j.is_object()) throw EngineError(FailureCause::kArtifactCorrupt, file + ": not a JSON object");
   BertConfig c;
-  c.vocab_size = j.at("vocab_size").get<int64_t>();
-  c.hidden_size = j.at("hidden_size").get<int64_t>();
-  c.num_hidden_layers = j.at("num_hidden_layers").get<int64_t>();
-  c.num_attention_heads = j.at("num_attention_heads").get<int64_t>();
-  c.intermediate_size = j.at("intermediate_size").get<int64_t>();
-  c.max_position_embeddings = j.at("max_position_embeddings").get<int64_t>();
-  c.type_vocab_size = j.at("type_vocab_size").get<int64_t>();
+  // Bounds far above any BERT (bert-large: 30522 x 1024, 24 layers, 16 heads, 4096, 512, 2).
+  c.vocab_size = BoundedInt(j, "vocab_size", 1, int64_t{1} << 22, file);
+  c.hidden_size = BoundedInt(j, "hidden_size", 1, int64_t{1} << 16, file);
+  c.num_hidden_layers = BoundedInt(j, "num_hidden_layers", 1, 1024, file);
+  c.num_attention_heads = BoundedInt(j, "num_attention_heads", 1, c.hidden_size, file);
+  c.intermediate_size = BoundedInt(j, "intermediate_size", 1, int64_t{1} << 18, file);
+  c.max_position_embeddings = BoundedInt(j, "max_position_embeddings", 1, int64_t{1} << 20, file);
+  c.type_vocab_size = BoundedInt(j, "type_vocab_size", 1, 1024, file);
   c.hidden_dropout_prob = j.value("hidden_dropout_prob", 0.1);
   c.attention_probs_dropout_prob = j.value("attention_probs_dropout_prob", 0.1);
   c.layer_norm_eps = j.value("layer_norm_eps", 1e-12);
@@ -152,6 +204,12 @@ BertConfig ConfigFromJson(const nlohmann::json& j) {
 
 }  // namespace
 
+namespace {
+WrittenCheckpoint WriteCheckpointFiles(const std::string& checkpoints_dir,
+                                       const std::string& tmp_dir, const std::string& final_dir,
+                                       const CheckpointData& data);
+}  // namespace
+
 WrittenCheckpoint WriteCheckpoint(const std::string& checkpoints_dir, const CheckpointData& data) {
   const std::string final_dir = checkpoints_dir + "/" + protocol::CheckpointDirName(data.step);
   const std::string tmp_dir = checkpoints_dir + "/" + protocol::CheckpointTempDirName(data.step);
@@ -159,8 +217,22 @@ WrittenCheckpoint WriteCheckpoint(const std::string& checkpoints_dir, const Chec
   fs::create_directories(checkpoints_dir, ec);
   if (ec) Fail(checkpoints_dir, "cannot create: " + ec.message());
   fs::remove_all(tmp_dir, ec);
-  if (!fs::create_directory(tmp_dir, ec)) Fail(tmp_dir, "cannot create: " + ec.message());
+  if (!fs::create_directory(tmp_dir, ec)) Fail(tmp_dir, "cannot create: " + ErrnoText(ec.value()));
+  // A failed write (a full disk) leaves nothing behind: the temporary
+  // directory is never taken for a checkpoint, and removing it frees its space.
+  try {
+    return WriteCheckpointFiles(checkpoints_dir, tmp_dir, final_dir, data);
+  } catch (...) {
+    fs::remove_all(tmp_dir, ec);
+    throw;
+  }
+}
 
+namespace {
+WrittenCheckpoint WriteCheckpointFiles(const std::string& checkpoints_dir,
+                                       const std::string& tmp_dir, const std::string& final_dir,
+                                       const CheckpointData& data) {
+  std::error_code ec;
   nlohmann::json files = nlohmann::json::array();
   files.push_back(WriteArchive(tmp_dir, "model.pt", data.model));
   files.push_back(WriteArchive(tmp_dir, "optimizer.pt", data.optimizer));
@@ -190,10 +262,11 @@ WrittenCheckpoint WriteCheckpoint(const std::string& checkpoints_dir, const Chec
 
   if (fs::exists(final_dir, ec)) fs::remove_all(final_dir, ec);
   fs::rename(tmp_dir, final_dir, ec);
-  if (ec) Fail(final_dir, "cannot rename from " + tmp_dir + ": " + ec.message());
+  if (ec) Fail(final_dir, "cannot rename from " + tmp_dir + ": " + ErrnoText(ec.value()));
   FsyncPath(checkpoints_dir, true);
   return written;
 }
+}  // namespace
 
 bool VerifyCheckpoint(const std::string& dir, std::string* why) {
   try {
@@ -202,8 +275,18 @@ bool VerifyCheckpoint(const std::string& dir, std::string* why) {
       *why = "manifest.json: not a version 1 bert-checkpoint";
       return false;
     }
+    if (!m.at("files").is_array()) {
+      *why = "manifest.json: files is not an array";
+      return false;
+    }
     for (const auto& f : m.at("files")) {
       const std::string name = f.at("name");
+      // A plain file name: a manifest never makes the reader look outside `dir`.
+      if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+          name.find('\0') != std::string::npos) {
+        *why = "manifest.json: files[].name '" + name.substr(0, 64) + "' is not a plain file name";
+        return false;
+      }
       uint64_t size = 0;
       std::error_code ec;
       if (!fs::exists(dir + "/" + name, ec)) {
@@ -234,7 +317,7 @@ bool VerifyCheckpoint(const std::string& dir, std::string* why) {
 
 BertConfig ReadCheckpointConfig(const std::string& dir) {
   try {
-    return ConfigFromJson(ReadJson(dir + "/config.json"));
+    return ConfigFromJson(ReadJson(dir + "/config.json"), dir + "/config.json");
   } catch (const nlohmann::json::exception& e) {
     throw EngineError(FailureCause::kArtifactCorrupt, dir + "/config.json: " + e.what());
   }
@@ -245,9 +328,11 @@ CheckpointData ReadCheckpoint(const std::string& dir) {
   data.config = ReadCheckpointConfig(dir);
   const nlohmann::json state = ReadJson(dir + "/trainer_state.json");
   try {
-    data.step = state.at("step").get<int64_t>();
-    data.consumed_samples = state.at("consumed_samples").get<int64_t>();
-    data.world_size = state.at("world_size").get<int64_t>();
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+    data.step = BoundedInt(state, "step", 0, kMax, dir + "/trainer_state.json");
+    data.consumed_samples = BoundedInt(state, "consumed_samples", 0, kMax, dir + "/trainer_state.json");
+    // world_size bounds a loop and the rng states read below.
+    data.world_size = BoundedInt(state, "world_size", 1, kMaxWorldSize, dir + "/trainer_state.json");
     data.seed = state.at("seed").get<uint64_t>();
     data.trainer_json = state.dump();
     data.model = ReadArchive(dir + "/model.pt", state.at("model_tensors").get<std::vector<std::string>>());
@@ -257,7 +342,8 @@ CheckpointData ReadCheckpoint(const std::string& dir) {
   data.optimizer = ReadArchive(dir + "/optimizer.pt", {"params", "exp_avg", "exp_avg_sq", "step"});
   std::vector<std::string> rng_keys;
   for (int64_t r = 0; r < data.world_size; ++r) rng_keys.push_back("rank" + std::to_string(r));
-  for (auto& [key, t] : ReadArchive(dir + "/rng.pt", rng_keys)) data.rng_states.push_back(t);
+  // world_size agrees with the files present: rng.pt holds one state per rank, no more.
+  for (auto& [key, t] : ReadArchive(dir + "/rng.pt", rng_keys, /*exactly=*/true)) data.rng_states.push_back(t);
   return data;
 }
 

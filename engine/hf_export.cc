@@ -28,11 +28,18 @@ std::string ReadText(const std::string& path, FailureCause cause) {
   return buffer.str();
 }
 
-// Writes `text` to dir/name through a temporary file, fsync and rename.
+// strerror(err), said plainly when the disk (or the file size limit) is full.
+std::string ErrnoText(int err) {
+  const bool full = err == ENOSPC || err == EFBIG || err == EDQUOT;
+  return std::string(full ? "disk full (" : "") + std::strerror(err) + (full ? ")" : "");
+}
+
+// Writes `text` to dir/name through a temporary file, fsync and rename; a
+// failed write removes the temporary file.
 void WriteFileAtomically(const std::string& dir, const std::string& name, const std::string& text) {
   const std::string path = dir + "/" + name, tmp = dir + "/." + name + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw EngineError(FailureCause::kInternal, tmp + ": cannot create: " + std::strerror(errno));
+  if (fd < 0) throw EngineError(FailureCause::kInternal, tmp + ": cannot create: " + ErrnoText(errno));
   size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
@@ -40,12 +47,15 @@ void WriteFileAtomically(const std::string& dir, const std::string& name, const 
     if (n < 0) {
       const int err = errno;
       ::close(fd);
-      throw EngineError(FailureCause::kInternal, tmp + ": write failed: " + std::strerror(err));
+      ::unlink(tmp.c_str());
+      throw EngineError(FailureCause::kInternal, tmp + ": write failed: " + ErrnoText(err));
     }
     done += static_cast<size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    throw EngineError(FailureCause::kInternal, tmp + ": fsync/close failed: " + std::strerror(errno));
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw EngineError(FailureCause::kInternal, tmp + ": fsync/close failed: " + ErrnoText(err));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     throw EngineError(FailureCause::kInternal, path + ": rename failed: " + std::strerror(errno));

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/engine_error.h"
+#include "formats/safetensors_header.h"
 
 namespace bert::engine {
 namespace {
@@ -56,37 +57,19 @@ std::vector<std::pair<std::string, torch::Tensor>> ReadSafetensors(const std::st
   std::stringstream buffer;
   buffer << in.rdbuf();
   const std::string bytes = buffer.str();
-  if (bytes.size() < 8) bad("shorter than the 8-byte header length");
-  uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
-  if (n > bytes.size() - 8) bad("header length " + std::to_string(n) + " exceeds the file");
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(bytes.substr(8, n));
-  } catch (const nlohmann::json::exception& e) {
-    bad(std::string("invalid header JSON: ") + e.what());
-  }
-  const size_t data_start = 8 + n;
+  // Every size and offset is checked (overflow-safe) before a tensor is allocated.
+  const formats::Result<formats::SafetensorsHeader> header = formats::ParseSafetensorsHeader(bytes, path);
+  if (!header.ok()) throw EngineError(FailureCause::kArtifactCorrupt, header.error().message);
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& [name, info] : header.items()) {
-    if (name == "__metadata__") continue;
-    try {
-      const std::string dtype = info.at("dtype");
-      torch::ScalarType type = torch::kFloat32;
-      bool known = false;
-      for (const auto& d : kDtypes) if (dtype == d.name) { type = d.type; known = true; }
-      if (!known) bad(name + ": unsupported dtype " + dtype);
-      const std::vector<int64_t> shape = info.at("shape");
-      const uint64_t begin = info.at("data_offsets")[0], end = info.at("data_offsets")[1];
-      torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(type));
-      if (end < begin || data_start + end > bytes.size() || end - begin != static_cast<uint64_t>(t.numel()) * t.element_size()) {
-        bad(name + ": data_offsets do not fit the file or the shape (truncated?)");
-      }
-      std::memcpy(t.data_ptr(), bytes.data() + data_start + begin, end - begin);
-      out.emplace_back(name, t);
-    } catch (const nlohmann::json::exception& e) {
-      bad(name + ": " + e.what());
-    }
+  for (const formats::SafetensorsTensor& info : header->tensors) {
+    torch::ScalarType type = torch::kFloat32;
+    bool known = false;
+    for (const auto& d : kDtypes) if (info.dtype == d.name) { type = d.type; known = true; }
+    if (!known) bad(info.name + ": unsupported dtype " + info.dtype);
+    torch::Tensor t = torch::empty(info.shape, torch::TensorOptions().dtype(type));
+    TORCH_CHECK(static_cast<uint64_t>(t.numel()) * t.element_size() == info.end - info.begin);
+    if (info.end > info.begin) std::memcpy(t.data_ptr(), bytes.data() + info.begin, info.end - info.begin);
+    out.emplace_back(info.name, t);
   }
   return out;
 }

@@ -1,5 +1,9 @@
 #include "formats/dataset_manifest.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
@@ -216,21 +220,46 @@ Result<DatasetManifest> DatasetManifest::Parse(std::string_view text, const std:
 }
 
 Result<DatasetManifest> DatasetManifest::Read(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!file) {
+  // O_NONBLOCK: a FIFO in the manifest's place must not block the open; it is
+  // refused below as not a regular file, as is a device such as /dev/zero.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
     const int err = errno;
     return Error{err == ENOENT || err == ENOTDIR ? ErrorCode::kNotFound : ErrorCode::kIoError,
                  path + ": cannot open (the dataset is incomplete or missing): " +
                      std::strerror(err),
                  err};
   }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    return Error{ErrorCode::kIoError, path + ": cannot stat: " + std::strerror(err), err};
+  }
+  if (!S_ISREG(st.st_mode)) return Error{ErrorCode::kIoError, path + ": not a regular file"};
+  if (static_cast<uint64_t>(st.st_size) > kMaxDatasetManifestBytes) {
+    return Error{ErrorCode::kMalformed, path + ": " + std::to_string(st.st_size) +
+                                            " bytes, over the limit of " +
+                                            std::to_string(kMaxDatasetManifestBytes)};
+  }
   std::string text;
   char buffer[1 << 16];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) text.append(buffer, n);
-  if (std::ferror(file.get())) {
-    const int err = errno;
-    return Error{ErrorCode::kIoError, path + ": read error: " + std::strerror(err), err};
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      return Error{ErrorCode::kIoError, path + ": read error: " + std::strerror(err), err};
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+    if (text.size() > kMaxDatasetManifestBytes) {  // it grew since the fstat
+      return Error{ErrorCode::kMalformed,
+                   path + ": over the limit of " + std::to_string(kMaxDatasetManifestBytes) + " bytes"};
+    }
   }
   return Parse(text, path);
 }

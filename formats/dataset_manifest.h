@@ -24,6 +24,8 @@ inline constexpr char kDatasetManifestFile[] = "manifest.json";
 // Bounds a reader enforces: a block holds at least [CLS] and [SEP], and at most 2^20 tokens.
 inline constexpr uint64_t kMinSeqLen = 2;
 inline constexpr uint64_t kMaxSeqLen = uint64_t{1} << 20;
+// manifest.json is read only up to this size (a shard's entry is ~150 bytes).
+inline constexpr uint64_t kMaxDatasetManifestBytes = uint64_t{64} << 20;
 
 struct DatasetShard {
   std::string file;  // a plain file name in the dataset directory
@@ -63,7 +65,8 @@ struct DatasetManifest {
   // another format or version, kMalformed for anything else wrong.
   static Result<DatasetManifest> FromJson(const nlohmann::json& json, const std::string& where);
   static Result<DatasetManifest> Parse(std::string_view text, const std::string& where);
-  // Reads and parses the file at `path`; kNotFound when it is absent.
+  // Reads and parses the file at `path`: a regular file of at most
+  // kMaxDatasetManifestBytes. kNotFound when it is absent.
   static Result<DatasetManifest> Read(const std::string& path);
 };
 

@@ -20,7 +20,8 @@ Error SysError(const std::string& path, const char* op, int err) {
 }  // namespace
 
 Result<std::shared_ptr<const MappedFile>> MappedFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not block; it is refused below (not S_ISREG).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return SysError(path, "open", errno);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {

@@ -26,6 +26,15 @@ constexpr WorkerMetric kWorkerMetrics[] = {
     {"eval/perplexity", "eval_perplexity", "Latest evaluation perplexity of the job."},
 };
 
+// A unit label: short, lower-case letters and '_' ("bytes", "lines", "tokens").
+bool IsUnit(const std::string& unit) {
+  if (unit.size() > 16) return false;
+  for (const char c : unit) {
+    if (!((c >= 'a' && c <= 'z') || c == '_')) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 JobMetrics::JobMetrics(prometheus::Registry& registry, const std::string& prefix,
@@ -72,7 +81,7 @@ void JobMetrics::SetStageProgress(std::string_view job_id, v1::StageKind stage,
   if (!progress.unit().empty()) {
     // Units come from our own stages ("bytes", "lines", "tokens", "steps"...);
     // anything longer is not a unit and is folded to keep labels bounded.
-    const std::string unit = progress.unit().size() <= 16 ? progress.unit() : "other";
+    const std::string unit = IsUnit(progress.unit()) ? progress.unit() : "other";
     Set(*stage_rate_, id, {{"stage", stage_label}, {"unit", unit}}, progress.rate_per_second());
   }
   if (progress.eta_seconds() >= 0) {
@@ -83,9 +92,11 @@ void JobMetrics::SetStageProgress(std::string_view job_id, v1::StageKind stage,
 void JobMetrics::Set(GaugeFamily& family, const std::string& job_id, prometheus::Labels labels,
                      double value) {
   labels["job_id"] = job_id;
+  Series& series = jobs_[job_id];
+  if (series.gauges.size() >= kMaxSeriesPerJob && !family.Has(labels)) return;  // see the cap
   prometheus::Gauge& gauge = family.Add(labels);
   gauge.Set(value);
-  jobs_[job_id].gauges.emplace(&family, &gauge);
+  series.gauges.emplace(&family, &gauge);
 }
 
 void JobMetrics::OnJobActive(std::string_view job_id) {
@@ -140,6 +151,12 @@ void JobMetrics::ForgetLocked(const std::string& job_id) {
 size_t JobMetrics::JobCount() const {
   absl::MutexLock lock(&mu_);
   return jobs_.size();
+}
+
+size_t JobMetrics::SeriesCount(std::string_view job_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() ? 0 : it->second.gauges.size();
 }
 
 std::vector<std::string> JobMetrics::UnfinishedJobIds() const {

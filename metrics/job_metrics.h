@@ -26,6 +26,11 @@ namespace bert::metrics {
 
 class JobMetrics {
  public:
+  // Series one job may hold: the worker metrics, the step, and per stage a
+  // progress, an ETA and a rate per unit. A new series past it is dropped, so
+  // whatever a job reports, its series stay bounded.
+  static constexpr size_t kMaxSeriesPerJob = 64;
+
   // Registers the families "<prefix>_train_loss", ... in `registry`, which
   // must outlive this object. `retention`: how long a finished job's series
   // stay visible.
@@ -63,6 +68,8 @@ class JobMetrics {
   void ForgetJob(std::string_view job_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Jobs that currently have series.
   size_t JobCount() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Series a job currently has (0 for an unknown job).
+  size_t SeriesCount(std::string_view job_id) const ABSL_LOCKS_EXCLUDED(mu_);
   // Jobs that have series and no finish time (no OnJobFinished since they
   // were last active): what a feed re-checks for jobs that ended unseen.
   std::vector<std::string> UnfinishedJobIds() const ABSL_LOCKS_EXCLUDED(mu_);

@@ -2,13 +2,15 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "protocol/stage_names.h"
 
 namespace bert::metrics {
 
 std::string StateLabel(v1::State state) { return absl::AsciiStrToLower(v1::State_Name(state)); }
 
 std::string StageLabel(v1::StageKind stage) {
-  return absl::AsciiStrToLower(v1::StageKind_Name(stage));
+  std::string name = protocol::StageName(stage);
+  return name.empty() ? "unspecified" : name;
 }
 
 std::string CauseLabel(v1::FailureCause cause) {

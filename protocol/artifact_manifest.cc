@@ -25,10 +25,16 @@ std::string ManifestText(const std::vector<ManifestEntry>& files) {
 namespace {
 
 // Regular files under `dir`, sorted bytewise (std::string compares bytes).
+// A symbolic link is never followed, to a file or a directory: a link in an
+// output directory must not make its owner hash, upload or serve a file from
+// outside it (the manifest's contract leaves links out).
 absl::Status ListRegularFiles(const std::string& dir, std::vector<std::string>* files) {
   std::error_code ec;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file()) files->push_back(fs::relative(it->path(), dir).generic_string());
+    std::error_code st_ec;
+    if (fs::is_regular_file(it->symlink_status(st_ec)) && !st_ec) {
+      files->push_back(fs::relative(it->path(), dir).generic_string());
+    }
   }
   std::sort(files->begin(), files->end());
   if (ec) return absl::InternalError(absl::StrCat("listing ", dir, ": ", ec.message()));

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
-  clang
+  clang libclang-rt-14-dev  # clang: thread-safety check; compiler-rt: libFuzzer (scripts/fuzz.sh)
   protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
   libabsl-dev librocksdb-dev prometheus-cpp-dev libyaml-cpp-dev libssl-dev
   libtorch-dev libgloo-dev libopenblas0-openmp

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "protocol/artifact_ids.h"
 
 namespace bert::server {
 namespace {
@@ -13,12 +14,23 @@ constexpr int64_t kMaxWaitMs = 30'000;
 constexpr size_t kDownloadChunkBytes = 1 << 20;
 
 std::string Method(const char* name) { return absl::StrCat(kService, name); }
+
+// What the JobManager checks a piece's agent against: null for an admin.
+MayActAs ActsAs(const Principal& who) {
+  if (who.role == Role::kAdmin) return nullptr;
+  return [who](const std::string& agent_id) { return CheckActsAs(who, agent_id).ok(); };
+}
 }  // namespace
+
+absl::Status AgentServiceImpl::CheckRunsJob(const Principal& who, const std::string& job_id) const {
+  return manager_->CheckRunsJob(job_id, ActsAs(who));
+}
 
 grpc::Status AgentServiceImpl::Register(grpc::ServerContext* context,
                                         const v1::RegisterRequest* request,
                                         v1::RegisterResponse* response) {
-  return guard_->Run(context, Method("Register"), [&](const Principal&) -> absl::Status {
+  return guard_->Run(context, Method("Register"), [&](const Principal& who) -> absl::Status {
+    BERT_RETURN_IF_ERROR(CheckActsAs(who, request->agent().id()));
     BERT_ASSIGN_OR_RETURN(*response, manager_->Register(request->agent()));
     return absl::OkStatus();
   });
@@ -27,7 +39,8 @@ grpc::Status AgentServiceImpl::Register(grpc::ServerContext* context,
 grpc::Status AgentServiceImpl::Heartbeat(grpc::ServerContext* context,
                                          const v1::HeartbeatRequest* request,
                                          v1::HeartbeatResponse* response) {
-  return guard_->Run(context, Method("Heartbeat"), [&](const Principal&) -> absl::Status {
+  return guard_->Run(context, Method("Heartbeat"), [&](const Principal& who) -> absl::Status {
+    BERT_RETURN_IF_ERROR(CheckActsAs(who, request->agent_id()));
     BERT_ASSIGN_OR_RETURN(*response, manager_->Heartbeat(*request));
     return absl::OkStatus();
   });
@@ -36,7 +49,8 @@ grpc::Status AgentServiceImpl::Heartbeat(grpc::ServerContext* context,
 grpc::Status AgentServiceImpl::AcquireAssignment(grpc::ServerContext* context,
                                                  const v1::AcquireAssignmentRequest* request,
                                                  v1::AcquireAssignmentResponse* response) {
-  return guard_->Run(context, Method("AcquireAssignment"), [&](const Principal&) -> absl::Status {
+  return guard_->Run(context, Method("AcquireAssignment"), [&](const Principal& who) -> absl::Status {
+    BERT_RETURN_IF_ERROR(CheckActsAs(who, request->agent_id()));
     const int64_t wait_ms = std::clamp<int64_t>(request->wait_ms(), 0, kMaxWaitMs);
     BERT_ASSIGN_OR_RETURN(auto assignment,
                           manager_->Acquire(request->agent_id(), absl::Milliseconds(wait_ms)));
@@ -48,8 +62,13 @@ grpc::Status AgentServiceImpl::AcquireAssignment(grpc::ServerContext* context,
 grpc::Status AgentServiceImpl::ReportStage(grpc::ServerContext* context,
                                            const v1::ReportStageRequest* request,
                                            v1::ReportStageResponse* response) {
-  return guard_->Run(context, Method("ReportStage"), [&](const Principal&) -> absl::Status {
-    BERT_ASSIGN_OR_RETURN(*response, manager_->Report(*request));
+  return guard_->Run(context, Method("ReportStage"), [&](const Principal& who) -> absl::Status {
+    for (const v1::StageReport& report : request->reports()) {
+      if (!report.has_checkpoint()) continue;
+      BERT_RETURN_IF_ERROR(
+          admission_->CheckReported(request->ref(), report.checkpoint().artifact(), true));
+    }
+    BERT_ASSIGN_OR_RETURN(*response, manager_->Report(*request, ActsAs(who)));
     return absl::OkStatus();
   });
 }
@@ -57,11 +76,15 @@ grpc::Status AgentServiceImpl::ReportStage(grpc::ServerContext* context,
 grpc::Status AgentServiceImpl::CompleteStage(grpc::ServerContext* context,
                                              const v1::CompleteStageRequest* request,
                                              v1::CompleteStageResponse*) {
-  return guard_->Run(context, Method("CompleteStage"),
-                     [&](const Principal&) { return manager_->Complete(*request); });
+  return guard_->Run(context, Method("CompleteStage"), [&](const Principal& who) -> absl::Status {
+    for (const v1::Artifact& output : request->outputs()) {
+      BERT_RETURN_IF_ERROR(admission_->CheckReported(request->ref(), output, false));
+    }
+    return manager_->Complete(*request, ActsAs(who));
+  });
 }
 
-absl::Status AgentServiceImpl::Upload(grpc::ServerContext* context,
+absl::Status AgentServiceImpl::Upload(const Principal& who, grpc::ServerContext* context,
                                       grpc::ServerReader<v1::ArtifactChunk>* reader,
                                       v1::Artifact* response) {
   v1::ArtifactChunk chunk;
@@ -71,8 +94,10 @@ absl::Status AgentServiceImpl::Upload(grpc::ServerContext* context,
   }
   v1::Artifact header = chunk.artifact();
   if (header.id().empty()) header.set_id(chunk.artifact_id());
-  BERT_RETURN_IF_ERROR(manager_->CheckLive(chunk.ref()));
   const v1::AssignmentRef ref = chunk.ref();
+  BERT_RETURN_IF_ERROR(manager_->CheckLive(ref, ActsAs(who)));
+  // Only the piece's own artifacts: nothing here may touch another job's files.
+  BERT_RETURN_IF_ERROR(admission_->CheckUpload(ref, header.id()));
   BERT_ASSIGN_OR_RETURN(ArtifactStore::Upload upload, ArtifactStore::Upload::Begin(artifacts_, header));
   do {
     if (!chunk.artifact_id().empty() && chunk.artifact_id() != header.id()) {
@@ -94,7 +119,7 @@ absl::Status AgentServiceImpl::Upload(grpc::ServerContext* context,
   }
   if (artifact.produced_by() == v1::STAGE_KIND_UNSPECIFIED) artifact.set_produced_by(ref.stage());
   // Recorded only for the live attempt: a stale uploader cannot replace the record.
-  BERT_RETURN_IF_ERROR(manager_->CheckLive(ref));
+  BERT_RETURN_IF_ERROR(manager_->CheckLive(ref, ActsAs(who)));
   BERT_RETURN_IF_ERROR(manager_->RecordArtifact(artifact));
   *response = std::move(artifact);
   return absl::OkStatus();
@@ -103,41 +128,53 @@ absl::Status AgentServiceImpl::Upload(grpc::ServerContext* context,
 grpc::Status AgentServiceImpl::UploadArtifact(grpc::ServerContext* context,
                                               grpc::ServerReader<v1::ArtifactChunk>* reader,
                                               v1::Artifact* response) {
-  return guard_->Run(context, Method("UploadArtifact"),
-                     [&](const Principal&) { return Upload(context, reader, response); });
+  return guard_->Run(context, Method("UploadArtifact"), [&](const Principal& who) {
+    return Upload(who, context, reader, response);
+  });
+}
+
+absl::Status AgentServiceImpl::Download(const Principal& who,
+                                        const v1::DownloadArtifactRequest& request,
+                                        grpc::ServerWriter<v1::ArtifactChunk>* writer) {
+  const std::string& id = request.artifact_id();
+  std::optional<protocol::ParsedArtifactId> parsed = protocol::ParseArtifactId(id);
+  if (!parsed) {
+    // Not a job's artifact: nothing an agent may fetch (and nothing recorded).
+    return absl::NotFoundError(absl::StrCat("artifact '", id, "' not found"));
+  }
+  BERT_RETURN_IF_ERROR(CheckRunsJob(who, parsed->job_id));
+  BERT_ASSIGN_OR_RETURN(auto artifact, store_->GetArtifact(id));
+  if (!artifact) return absl::NotFoundError(absl::StrCat("artifact '", id, "' not found"));
+  BERT_ASSIGN_OR_RETURN(ArtifactAdmission::Location where, admission_->Locate(*artifact));
+  int64_t sent = 0;
+  absl::Status status = artifacts_->Download(
+      *artifact, where.root, where.relative, request.relative_path(), request.offset(),
+      kDownloadChunkBytes, [&](const v1::ArtifactChunk& chunk) {
+        sent += static_cast<int64_t>(chunk.data().size());
+        return writer->Write(chunk);
+      });
+  if (metrics_ != nullptr) metrics_->AddArtifactBytes(metrics::ArtifactDirection::kDownload, sent);
+  return status;
 }
 
 grpc::Status AgentServiceImpl::DownloadArtifact(grpc::ServerContext* context,
                                                 const v1::DownloadArtifactRequest* request,
                                                 grpc::ServerWriter<v1::ArtifactChunk>* writer) {
-  return guard_->Run(context, Method("DownloadArtifact"), [&](const Principal&) -> absl::Status {
-    BERT_ASSIGN_OR_RETURN(auto artifact, store_->GetArtifact(request->artifact_id()));
-    if (!artifact) {
-      return absl::NotFoundError(absl::StrCat("artifact '", request->artifact_id(), "' not found"));
-    }
-    std::string path;
-    if (absl::StartsWith(artifact->uri(), "file://")) {
-      path = artifact->uri().substr(7);  // e.g. a spec's tokenizer.from, seen by the controller
-    } else {
-      BERT_RETURN_IF_ERROR(ArtifactStore::CheckId(artifact->id()));
-      path = artifacts_->PathOf(artifact->id());
-    }
-    int64_t sent = 0;
-    absl::Status status = artifacts_->Download(
-        *artifact, path, request->relative_path(), request->offset(), kDownloadChunkBytes,
-        [&](const v1::ArtifactChunk& chunk) {
-          sent += static_cast<int64_t>(chunk.data().size());
-          return writer->Write(chunk);
-        });
-    if (metrics_ != nullptr) metrics_->AddArtifactBytes(metrics::ArtifactDirection::kDownload, sent);
-    return status;
-  });
+  return guard_->Run(context, Method("DownloadArtifact"),
+                     [&](const Principal& who) { return Download(who, *request, writer); });
 }
 
 grpc::Status AgentServiceImpl::GetUploadState(grpc::ServerContext* context,
                                               const v1::GetUploadStateRequest* request,
                                               v1::GetUploadStateResponse* response) {
-  return guard_->Run(context, Method("GetUploadState"), [&](const Principal&) -> absl::Status {
+  return guard_->Run(context, Method("GetUploadState"), [&](const Principal& who) -> absl::Status {
+    std::optional<protocol::ParsedArtifactId> parsed =
+        protocol::ParseArtifactId(request->artifact_id());
+    if (!parsed) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("artifact '", request->artifact_id(), "': not a '<job>/<stage>/...' artifact id"));
+    }
+    BERT_RETURN_IF_ERROR(CheckRunsJob(who, parsed->job_id));
     BERT_ASSIGN_OR_RETURN(auto held, artifacts_->HeldBytes(request->artifact_id(), request->sha256()));
     for (const auto& [relative_path, bytes] : held) {
       v1::GetUploadStateResponse::HeldFile* file = response->add_files();

@@ -1,8 +1,13 @@
 // bert.v1.AgentService over gRPC: translates agent RPCs into JobManager calls
-// and artifact transfers into ArtifactStore calls.
+// and artifact transfers into ArtifactStore calls. Every call acts for one
+// agent id, which the caller's token must name (CheckActsAs); reports,
+// completions and uploads are for a piece that agent runs, and name only that
+// piece's artifacts (ArtifactAdmission); downloads serve recorded, hashed
+// artifacts of jobs the agent runs a piece of.
 #pragma once
 
 #include "bert/v1/agent_service.grpc.pb.h"
+#include "server/artifact_admission.h"
 #include "server/artifact_store.h"
 #include "server/job_manager.h"
 #include "server/rpc_guard.h"
@@ -14,8 +19,14 @@ namespace bert::server {
 class AgentServiceImpl final : public v1::AgentService::Service {
  public:
   AgentServiceImpl(JobManager* manager, storage::Store* store, ArtifactStore* artifacts,
-                   const RpcGuard* guard, metrics::ControllerMetrics* metrics)
-      : manager_(manager), store_(store), artifacts_(artifacts), guard_(guard), metrics_(metrics) {}
+                   const ArtifactAdmission* admission, const RpcGuard* guard,
+                   metrics::ControllerMetrics* metrics)
+      : manager_(manager),
+        store_(store),
+        artifacts_(artifacts),
+        admission_(admission),
+        guard_(guard),
+        metrics_(metrics) {}
 
   grpc::Status Register(grpc::ServerContext* context, const v1::RegisterRequest* request,
                         v1::RegisterResponse* response) override;
@@ -38,12 +49,17 @@ class AgentServiceImpl final : public v1::AgentService::Service {
                               v1::GetUploadStateResponse* response) override;
 
  private:
-  absl::Status Upload(grpc::ServerContext* context, grpc::ServerReader<v1::ArtifactChunk>* reader,
-                      v1::Artifact* response);
+  absl::Status Upload(const Principal& who, grpc::ServerContext* context,
+                      grpc::ServerReader<v1::ArtifactChunk>* reader, v1::Artifact* response);
+  absl::Status Download(const Principal& who, const v1::DownloadArtifactRequest& request,
+                        grpc::ServerWriter<v1::ArtifactChunk>* writer);
+  // OK when `who` may act for the agent running job `job_id` (admin: always).
+  absl::Status CheckRunsJob(const Principal& who, const std::string& job_id) const;
 
   JobManager* manager_;
   storage::Store* store_;
   ArtifactStore* artifacts_;
+  const ArtifactAdmission* admission_;
   const RpcGuard* guard_;
   metrics::ControllerMetrics* metrics_;
 };

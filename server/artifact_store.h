@@ -43,12 +43,17 @@ class ArtifactStore {
     // chunk starts past the bytes held (resume_offset() then tells it);
     // DataLoss when its checksum does not match.
     absl::Status Write(const v1::ArtifactChunk& chunk);
-    // Checks size and sha256 (a directory's manifest), then publishes it.
+    // Checks size and sha256 (a directory's manifest), fsyncs the bytes (every
+    // file and directory), then publishes it by a rename and fsyncs its parent:
+    // what Finish returns may be recorded. A full disk: RESOURCE_EXHAUSTED.
     absl::StatusOr<v1::Artifact> Finish();
     int64_t resume_offset() const { return resume_offset_; }
     int64_t bytes_received() const { return bytes_received_; }
 
    private:
+    // RESOURCE_EXHAUSTED naming the artifact for a full disk (ENOSPC, EFBIG,
+    // EDQUOT), after discarding the partial upload; else PosixError.
+    absl::Status WriteError(const std::string& op, const std::string& path, int err);
     Upload(ArtifactStore* store, v1::Artifact header, std::string partial)
         : store_(store), header_(std::move(header)), partial_(std::move(partial)) {}
     ArtifactStore* store_;
@@ -58,13 +63,21 @@ class ArtifactStore {
     int64_t bytes_received_ = 0;
   };
 
-  // Streams `artifact` (stored at `path`) from `offset` of `relative_path`
-  // (a directory's file; empty: the file itself, or every file of a directory
-  // from 0) through `send`, which returns false when the receiver is gone.
-  // DataLoss when the bytes on disk no longer match the recorded sha256.
-  absl::Status Download(const v1::Artifact& artifact, const std::string& path,
-                        const std::string& relative_path, int64_t offset, size_t chunk_bytes,
+  // Streams `artifact`, stored at `root`/`location`, from `offset` of
+  // `relative_path` (a directory's file; empty: the file itself, or every file
+  // of a directory from 0) through `send`, which returns false when the
+  // receiver is gone. Every file is opened without following a symbolic link
+  // below `root`, and its hash (a directory: the manifest of all its files) is
+  // verified against the record before the first byte is sent: DataLoss when
+  // they differ, FailedPrecondition for an artifact recorded without sha256.
+  absl::Status Download(const v1::Artifact& artifact, const std::string& root,
+                        const std::string& location, const std::string& relative_path,
+                        int64_t offset, size_t chunk_bytes,
                         const std::function<bool(const v1::ArtifactChunk&)>& send) const;
+
+  // A read-only descriptor of the regular file `root`/`relative`, reached
+  // without following symbolic links or '..' (PERMISSION_DENIED otherwise).
+  static absl::StatusOr<int> OpenBeneath(const std::string& root, const std::string& relative);
 
  private:
   std::string PartialPath(const std::string& id) const { return root_ + "/.partial/" + id; }

@@ -39,6 +39,24 @@ std::string_view RoleName(Role role) {
   return "unknown";
 }
 
+absl::Status CheckActsAs(const Principal& who, std::string_view agent_id) {
+  if (who.role == Role::kAdmin) return absl::OkStatus();
+  if (who.role == Role::kAgent && !agent_id.empty()) {
+    std::string_view subject = who.subject;
+    if (subject == agent_id) return absl::OkStatus();
+    // "cpu-*": a token shared by a pool of agents whose ids start with "cpu-".
+    if (!subject.empty() && subject.back() == '*') {
+      subject.remove_suffix(1);
+      if (agent_id.size() > subject.size() && agent_id.substr(0, subject.size()) == subject) {
+        return absl::OkStatus();
+      }
+    }
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      std::string(RoleName(who.role)), " '", who.subject, "' may not act as agent '",
+      std::string(agent_id), "' (an agent token acts only as the agent id it names)"));
+}
+
 absl::StatusOr<TokenTable> TokenTable::Parse(std::string_view text, std::string_view source) {
   TokenTable table;
   int line_no = 0;

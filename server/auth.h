@@ -6,6 +6,12 @@
 // (everything). The tokens file has one "TOKEN ROLE SUBJECT" per line; '#'
 // starts a comment. Without a tokens file every caller is admin "local" (only
 // allowed on loopback, see bertd's flags).
+//
+// An agent token's SUBJECT is the agent id it may act as: every AgentService
+// call that names an agent id (or a piece that agent runs) is checked with
+// CheckActsAs. Admin may act as any agent. A subject ending in '*' ("cpu-*")
+// names every agent id with that prefix: a token shared by a pool of agents,
+// which can then act as one another (prefer one token per agent).
 #pragma once
 
 #include <map>
@@ -45,6 +51,10 @@ class TokenTable {
   std::vector<std::pair<std::string, Principal>> entries_;
 };
 
+// OK when `who` may act as agent `agent_id`: an admin, or an agent token
+// whose subject is `agent_id`; PERMISSION_DENIED naming both otherwise.
+absl::Status CheckActsAs(const Principal& who, std::string_view agent_id);
+
 // Thread-safe after construction.
 class Authorizer {
  public:
@@ -60,6 +70,8 @@ class Authorizer {
   // UNAUTHENTICATED without a valid "authorization: Bearer TOKEN",
   // PERMISSION_DENIED when the token's role is not enough.
   absl::StatusOr<Principal> Authorize(std::string_view method, const grpc::ServerContext& context) const;
+  // True when callers must present a token (a tokens file is configured).
+  bool enabled() const { return tokens_.has_value(); }
 
  private:
   std::optional<TokenTable> tokens_;

@@ -75,6 +75,9 @@ int Run(int argc, char** argv) {
          "after a restart, how long agents have to reconnect before their work is re-queued "
          "(at least --lease-ttl-ms)")
       ->capture_default_str();
+  app.add_option("--shared-artifact-root", options.shared_artifact_roots,
+                 "absolute directory, shared with agents, where they may leave file:// artifacts "
+                 "under <dir>/<job>/<stage>/ (repeatable; data-dir/artifacts always is one)");
   app.add_flag("--no-check-paths", no_check_paths,
                "do not require spec paths to exist on this host (agents elsewhere read them)");
   try {
@@ -100,9 +103,13 @@ int Run(int argc, char** argv) {
   std::string agent_token;
   if (local_agent && !options.tokens_file.empty()) {
     agent_token = RandomToken();
-    options.extra_tokens.push_back({agent_token, {"local-agent", bert::server::Role::kAgent}});
+    // Bound to the local agent's id, like every agent token.
+    options.extra_tokens.push_back(
+        {agent_token, {bert::server::kLocalAgentId, bert::server::Role::kAgent}});
   }
 
+  // A file size limit (RLIMIT_FSIZE) fails the write (EFBIG) instead of killing bertd.
+  signal(SIGXFSZ, SIG_IGN);
   // Signals are taken by sigwait below, not by whichever thread they hit.
   sigset_t signals;
   sigemptyset(&signals);

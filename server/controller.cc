@@ -10,9 +10,26 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/server_builder.h"
 
 namespace bert::server {
+
+namespace {
+
+// Drops the reflection plugin (registered process-wide once any controller
+// serves without tokens) from one server.
+class NoReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    std::erase_if(*plugins, [](const std::unique_ptr<grpc::ServerBuilderPlugin>& plugin) {
+      return plugin->name() == "proto_server_reflection";
+    });
+  }
+};
+
+}  // namespace
 
 bool IsLoopbackAddress(const std::string& host_port) {
   return absl::StartsWith(host_port, "127.") || absl::StartsWith(host_port, "localhost:") ||
@@ -47,13 +64,14 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", options.data_dir, ": ", ec.message()));
   BERT_ASSIGN_OR_RETURN(c->store_, storage::Store::Open(options.data_dir + "/db"));
 
+  c->bus_ = std::make_unique<EventBus>(options.watches);
   JobManagerOptions jm;
   jm.lease_ttl = options.lease_ttl;
   jm.restart_grace = options.restart_grace;
   jm.heartbeat_interval = options.heartbeat_interval;
   jm.artifact_root = artifact_root;
   jm.check_spec_paths = options.check_spec_paths;
-  BERT_ASSIGN_OR_RETURN(c->manager_, JobManager::Create(c->store_.get(), &c->bus_, &c->clock_, jm,
+  BERT_ASSIGN_OR_RETURN(c->manager_, JobManager::Create(c->store_.get(), c->bus_.get(), &c->clock_, jm,
                                                         c->metrics_.get()));
 
   std::optional<TokenTable> tokens;
@@ -67,10 +85,20 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(
   c->authorizer_ = std::make_unique<Authorizer>(std::move(tokens), !options.tls_client_ca.empty());
   c->guard_ = std::make_unique<RpcGuard>(c->authorizer_.get(), c->metrics_.get());
   c->artifacts_ = std::make_unique<ArtifactStore>(artifact_root);
-  c->job_service_ = std::make_unique<JobServiceImpl>(c->manager_.get(), c->store_.get(), &c->bus_,
+  std::vector<std::string> roots = {artifact_root};
+  for (const std::string& root : options.shared_artifact_roots) {
+    if (!std::filesystem::path(root).is_absolute()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--shared-artifact-root ", root, ": must be an absolute path"));
+    }
+    roots.push_back(root);
+  }
+  c->admission_ = std::make_unique<ArtifactAdmission>(std::move(roots));
+  c->job_service_ = std::make_unique<JobServiceImpl>(c->manager_.get(), c->store_.get(), c->bus_.get(),
                                                      c->guard_.get());
   c->agent_service_ = std::make_unique<AgentServiceImpl>(
-      c->manager_.get(), c->store_.get(), c->artifacts_.get(), c->guard_.get(), c->metrics_.get());
+      c->manager_.get(), c->store_.get(), c->artifacts_.get(), c->admission_.get(), c->guard_.get(),
+      c->metrics_.get());
 
   std::shared_ptr<grpc::ServerCredentials> creds;
   if (tls) {
@@ -87,9 +115,15 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(
   } else {
     creds = grpc::InsecureServerCredentials();
   }
+  // Health stays open (it says only SERVING or not); reflection describes the
+  // whole API, so it is served only where every caller is trusted: without a
+  // tokens file (loopback only, see above). The plugin is process-wide, so it
+  // is removed from this builder's plugins when tokens are on.
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  const bool reflection = !c->authorizer_->enabled();
+  if (reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  if (!reflection) builder.SetOption(std::make_unique<NoReflection>());
   builder.AddListeningPort(options.listen, creds, &c->port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);

@@ -1,6 +1,6 @@
 // The whole controller in one object: store, job manager, event bus, auth,
 // artifact store, the gRPC server (JobService, AgentService, grpc.health.v1,
-// reflection) and the lease ticker. bertd's main and in-process tests and
+// and reflection when no tokens file is configured) and the lease ticker. bertd's main and in-process tests and
 // benchmarks start it the same way.
 #pragma once
 
@@ -41,6 +41,10 @@ struct ControllerOptions {
   absl::Duration tick_interval = absl::Milliseconds(500);
   bool check_spec_paths = true;
   int max_message_bytes = 16 << 20;       // requests larger than this are refused
+  EventBusOptions watches;                // bounds on concurrent WatchJob streams
+  // Directories besides data_dir/artifacts that agents may name in file://
+  // artifacts (a filesystem the controller and agents share): absolute.
+  std::vector<std::string> shared_artifact_roots;
   // Extra tokens (e.g. the embedded agent's), added to the tokens file's.
   std::vector<std::pair<std::string, Principal>> extra_tokens;
 };
@@ -57,6 +61,7 @@ class Controller {
   // Stops accepting calls, waits up to `grace` for running ones, stops the ticker.
   void Shutdown(absl::Duration grace = absl::Seconds(2));
   JobManager* manager() { return manager_.get(); }
+  const EventBus& bus() const { return *bus_; }
 
  private:
   Controller() = default;
@@ -66,11 +71,12 @@ class Controller {
   RealClock clock_;
   std::shared_ptr<metrics::ControllerMetrics> metrics_;
   std::unique_ptr<storage::Store> store_;
-  EventBus bus_;
+  std::unique_ptr<EventBus> bus_;
   std::unique_ptr<JobManager> manager_;
   std::unique_ptr<Authorizer> authorizer_;
   std::unique_ptr<RpcGuard> guard_;
   std::unique_ptr<ArtifactStore> artifacts_;
+  std::unique_ptr<ArtifactAdmission> admission_;
   std::unique_ptr<JobServiceImpl> job_service_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<grpc::Server> server_;

@@ -24,6 +24,7 @@ constexpr size_t kMaxIdempotencyKeyBytes = 256;
 // Store records a ListJobs page may read looking for matches before it returns
 // what it has with a token to continue.
 constexpr int kMaxJobsScannedPerPage = 10000;
+constexpr size_t kMaxListPageBytes = 3 << 20;
 
 // Active jobs whose current stage has a queued piece (possibly in backoff).
 bool HasQueuedWork(const v1::Job& job) {
@@ -339,12 +340,18 @@ absl::StatusOr<v1::ListJobsResponse> JobManager::ListJobs(const v1::ListJobsRequ
   const int page_size = request.page_size() == 0 ? 50 : request.page_size();
   v1::ListJobsResponse response;
   // Ids sort by creation time; newest first, strictly before the page token.
+  // A page also ends before it passes kMaxListPageBytes (a job carries its
+  // spec, up to 1 MiB), so that it fits any client's default receive limit.
+  size_t page_bytes = 0;
   auto add = [&](const v1::Job& job) {
     if (!Matches(request, job)) return true;
-    if (response.jobs_size() == page_size) {
-      response.set_next_page_token(response.jobs(page_size - 1).id());
+    const size_t bytes = job.ByteSizeLong();
+    if (response.jobs_size() == page_size ||
+        (response.jobs_size() > 0 && page_bytes + bytes > kMaxListPageBytes)) {
+      response.set_next_page_token(response.jobs(response.jobs_size() - 1).id());
       return false;
     }
+    page_bytes += bytes;
     *response.add_jobs() = job;
     return true;
   };
@@ -646,14 +653,51 @@ absl::StatusOr<std::optional<v1::Assignment>> JobManager::Acquire(const std::str
 
 // ---------------------------------------------------------------- reports
 
-absl::Status JobManager::CheckLive(const v1::AssignmentRef& ref) const {
-  absl::MutexLock lock(&mu_);
-  if (const v1::Job* job = Active(ref.job_id())) return server::CheckLive(job, ref);
-  BERT_ASSIGN_OR_RETURN(v1::Job job, LookupLocked(ref.job_id()));
-  return server::CheckLive(&job, ref);
+namespace {
+
+// OK when the live piece `ref` of `job` runs on an agent the caller may act as.
+absl::Status CheckHolder(const v1::Job& job, const v1::AssignmentRef& ref,
+                         const MayActAs& may_act_as) {
+  if (may_act_as == nullptr) return absl::OkStatus();
+  const v1::Stage* stage = FindStage(job, ref.stage());
+  const v1::ShardAttempt* shard =
+      stage == nullptr ? nullptr : FindShard(const_cast<v1::Stage*>(stage), ref.shard_index());
+  if (shard != nullptr && may_act_as(shard->agent_id())) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat(RefString(ref), " runs on agent '", shard == nullptr ? "" : shard->agent_id(),
+                   "', which the caller may not act as"));
 }
 
-absl::StatusOr<v1::ReportStageResponse> JobManager::Report(const v1::ReportStageRequest& request) {
+}  // namespace
+
+absl::Status JobManager::CheckLive(const v1::AssignmentRef& ref, const MayActAs& may_act_as) const {
+  absl::MutexLock lock(&mu_);
+  if (const v1::Job* job = Active(ref.job_id())) {
+    BERT_RETURN_IF_ERROR(server::CheckLive(job, ref));
+    return CheckHolder(*job, ref, may_act_as);
+  }
+  BERT_ASSIGN_OR_RETURN(v1::Job job, LookupLocked(ref.job_id()));
+  BERT_RETURN_IF_ERROR(server::CheckLive(&job, ref));
+  return CheckHolder(job, ref, may_act_as);
+}
+
+absl::Status JobManager::CheckRunsJob(const std::string& job_id, const MayActAs& may_act_as) const {
+  if (may_act_as == nullptr) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  if (const v1::Job* job = Active(job_id)) {
+    for (const v1::Stage& stage : job->stages()) {
+      for (const v1::ShardAttempt& shard : stage.shards()) {
+        if (shard.state() != v1::RUNNING) continue;
+        if (may_act_as(shard.agent_id())) return absl::OkStatus();
+      }
+    }
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("the caller runs no piece of job '", job_id, "' (or the job is finished)"));
+}
+
+absl::StatusOr<v1::ReportStageResponse> JobManager::Report(const v1::ReportStageRequest& request,
+                                                           const MayActAs& may_act_as) {
   BERT_RETURN_IF_ERROR(ReportIntake::CheckShape(request));
   const v1::AssignmentRef& ref = request.ref();
   v1::ReportStageResponse response;
@@ -668,6 +712,7 @@ absl::StatusOr<v1::ReportStageResponse> JobManager::Report(const v1::ReportStage
     return server::CheckLive(&finished, ref);
   }
   BERT_RETURN_IF_ERROR(server::CheckLive(job, ref));
+  BERT_RETURN_IF_ERROR(CheckHolder(*job, ref, may_act_as));
   if (request.reports().empty()) return response;
   JobStateMachine change(*job, clock_->Now());
   BERT_RETURN_IF_ERROR(ReportIntake::Apply(request, &change));
@@ -675,7 +720,8 @@ absl::StatusOr<v1::ReportStageResponse> JobManager::Report(const v1::ReportStage
   return response;
 }
 
-absl::Status JobManager::Complete(const v1::CompleteStageRequest& request) {
+absl::Status JobManager::Complete(const v1::CompleteStageRequest& request,
+                                  const MayActAs& may_act_as) {
   const v1::AssignmentRef& ref = request.ref();
   absl::MutexLock lock(&mu_);
   const v1::Job* job = Active(ref.job_id());
@@ -685,6 +731,7 @@ absl::Status JobManager::Complete(const v1::CompleteStageRequest& request) {
     return server::CheckLive(&finished, ref);
   }
   BERT_RETURN_IF_ERROR(server::CheckLive(job, ref));
+  BERT_RETURN_IF_ERROR(CheckHolder(*job, ref, may_act_as));
   const absl::Time now = clock_->Now();
   const v1::Stage* stage = FindStage(*job, ref.stage());
   BERT_ASSIGN_OR_RETURN(std::vector<v1::Artifact> outputs, ReportIntake::Outputs(request, *stage, now));

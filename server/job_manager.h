@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -63,6 +64,9 @@ struct JobManagerOptions {
   int max_unsaved_events = 1000;
 };
 
+// Whether the caller of an agent RPC may act as `agent_id`; null: anyone.
+using MayActAs = std::function<bool(const std::string& agent_id)>;
+
 struct SubmitResult {
   v1::Job job;
   bool already_existed = false;
@@ -102,11 +106,22 @@ class JobManager {
   // Waits up to `wait` (real time) for an assignment for this agent.
   absl::StatusOr<std::optional<v1::Assignment>> Acquire(const std::string& agent_id,
                                                         absl::Duration wait) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<v1::ReportStageResponse> Report(const v1::ReportStageRequest& request)
+  // `may_act_as`: whether the caller may act as an agent id (the RPC layer's
+  // CheckActsAs; null: anyone, e.g. an admin). A report, completion or upload
+  // for a piece run by an agent the caller may not act as is PERMISSION_DENIED.
+  absl::StatusOr<v1::ReportStageResponse> Report(const v1::ReportStageRequest& request,
+                                                 const MayActAs& may_act_as = nullptr)
       ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Status Complete(const v1::CompleteStageRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Complete(const v1::CompleteStageRequest& request,
+                        const MayActAs& may_act_as = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
   // OK when `ref` names a live attempt (an upload may proceed).
-  absl::Status CheckLive(const v1::AssignmentRef& ref) const ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status CheckLive(const v1::AssignmentRef& ref, const MayActAs& may_act_as = nullptr) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // OK when unfinished job `job_id` has a running piece on an agent the caller
+  // may act as (it may then fetch the job's artifacts), or `may_act_as` is
+  // null; PERMISSION_DENIED otherwise.
+  absl::Status CheckRunsJob(const std::string& job_id, const MayActAs& may_act_as) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Records an artifact uploaded through the controller.
   absl::Status RecordArtifact(const v1::Artifact& artifact);
 

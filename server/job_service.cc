@@ -1,5 +1,8 @@
 #include "server/job_service.h"
 
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -7,6 +10,11 @@ namespace bert::server {
 namespace {
 constexpr char kService[] = "/bert.v1.JobService/";
 constexpr int kWatchPage = 1000;
+// GetMetrics pages: under gRPC's default 4 MiB receive limit of any client
+// (the stored points' bytes, plus a few percent of framing per page).
+constexpr size_t kMetricPagePoints = 100'000;
+constexpr size_t kMetricPageBytes = 3 << 20;
+constexpr int kMaxMetricNamesPerRequest = 1024;  // a job has at most 256 (ReportIntake)
 
 std::string Method(const char* name) { return absl::StrCat(kService, name); }
 }  // namespace
@@ -67,11 +75,19 @@ grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext* context,
 }
 
 absl::Status JobServiceImpl::Watch(grpc::ServerContext* context, const v1::WatchJobRequest& request,
+                                   const std::string& owner,
                                    grpc::ServerWriter<v1::Event>* writer) {
   if (request.after_seq() < 0) return absl::InvalidArgumentError("after_seq: must not be negative");
-  // Subscribe before reading the history, so nothing committed in between is missed.
-  auto subscription = bus_->Subscribe(request.job_id());
+  // An unknown job is refused before anything is held for it.
   BERT_ASSIGN_OR_RETURN(bool finished, manager_->IsFinished(request.job_id()));
+  // Subscribe before reading the history, so nothing committed in between is
+  // missed. A finished job publishes nothing more: its history is all there is.
+  // The subscription leaves the bus on every return below.
+  std::shared_ptr<EventBus::Subscription> subscription;
+  if (request.follow() && !finished) {
+    BERT_ASSIGN_OR_RETURN(subscription, bus_->SubscribeFor(owner, request.job_id()));
+    BERT_ASSIGN_OR_RETURN(finished, manager_->IsFinished(request.job_id()));
+  }
   int64_t last = request.after_seq();
   // Sends the stored events after `last`; false when the client went away.
   auto catch_up = [&]() -> absl::StatusOr<bool> {
@@ -117,8 +133,9 @@ absl::Status JobServiceImpl::Watch(grpc::ServerContext* context, const v1::Watch
 grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* context,
                                       const v1::WatchJobRequest* request,
                                       grpc::ServerWriter<v1::Event>* writer) {
-  return guard_->Run(context, Method("WatchJob"),
-                     [&](const Principal&) { return Watch(context, *request, writer); });
+  return guard_->Run(context, Method("WatchJob"), [&](const Principal& who) {
+    return Watch(context, *request, who.subject, writer);
+  });
 }
 
 grpc::Status JobServiceImpl::ListCheckpoints(grpc::ServerContext* context,
@@ -137,10 +154,28 @@ grpc::Status JobServiceImpl::GetMetrics(grpc::ServerContext* context,
                                         v1::GetMetricsResponse* response) {
   return guard_->Run(context, Method("GetMetrics"), [&](const Principal&) -> absl::Status {
     BERT_RETURN_IF_ERROR(manager_->GetJob(request->job_id()).status());
+    if (request->page_size() < 0) {
+      return absl::InvalidArgumentError("page_size: must not be negative");
+    }
+    if (request->names_size() > kMaxMetricNamesPerRequest) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "names: ", request->names_size(), " is over the limit of ", kMaxMetricNamesPerRequest));
+    }
+    std::string start;
+    if (!request->page_token().empty() &&
+        !absl::WebSafeBase64Unescape(request->page_token(), &start)) {
+      return absl::InvalidArgumentError("page_token: not a token from a previous page");
+    }
+    const size_t page_size = request->page_size() == 0
+                                 ? kMetricPagePoints
+                                 : std::min<size_t>(request->page_size(), kMetricPagePoints);
     std::vector<std::string> names(request->names().begin(), request->names().end());
-    BERT_ASSIGN_OR_RETURN(auto points, store_->ListMetrics(request->job_id(), names));
+    BERT_ASSIGN_OR_RETURN(storage::Store::MetricPage page,
+                          store_->ListMetricsPage(request->job_id(), names, start, page_size,
+                                                  kMetricPageBytes));
+    if (!page.next.empty()) response->set_next_page_token(absl::WebSafeBase64Escape(page.next));
     v1::MetricSeries* series = nullptr;
-    for (auto& point : points) {
+    for (auto& point : page.points) {
       if (series == nullptr || series->name() != point.name()) {
         series = response->add_series();
         series->set_name(point.name());

@@ -36,8 +36,9 @@ class JobServiceImpl final : public v1::JobService::Service {
                           v1::ListAgentsResponse* response) override;
 
  private:
+  // `owner`: the caller's subject, against which concurrent watches are counted.
   absl::Status Watch(grpc::ServerContext* context, const v1::WatchJobRequest& request,
-                     grpc::ServerWriter<v1::Event>* writer);
+                     const std::string& owner, grpc::ServerWriter<v1::Event>* writer);
 
   JobManager* manager_;
   storage::Store* store_;

@@ -1,5 +1,6 @@
 #include "server/local_agent.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -27,7 +28,11 @@ absl::StatusOr<std::unique_ptr<LocalAgent>> LocalAgent::Start(LocalAgentOptions 
   }
   std::error_code ec;
   std::filesystem::create_directories(options.work_dir, ec);
+  if (options.token_file.empty()) options.token_file = options.work_dir + "/agent.token";
   std::unique_ptr<LocalAgent> agent(new LocalAgent(std::move(options)));
+  if (!agent->options_.token.empty()) {
+    if (absl::Status written = agent->WriteTokenFile(); !written.ok()) return written;
+  }
   auto pid = agent->Spawn();
   if (!pid.ok()) return pid.status();
   {
@@ -38,13 +43,33 @@ absl::StatusOr<std::unique_ptr<LocalAgent>> LocalAgent::Start(LocalAgentOptions 
   return agent;
 }
 
+absl::Status LocalAgent::WriteTokenFile() const {
+  const std::string& path = options_.token_file;
+  const std::string temp = path + ".tmp";
+  ::unlink(temp.c_str());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return PosixError("create", temp, errno);
+  const std::string text = options_.token + "\n";
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) return PosixError("write", temp, err);
+  if (::rename(temp.c_str(), path.c_str()) != 0) return PosixError("rename", path, errno);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<pid_t> LocalAgent::Spawn() {
   std::vector<std::string> args = {options_.agent_path, "--server", options_.server,
                                    "--pools", "*", "--work-dir", options_.work_dir,
-                                   "--id", "local", "--shared-fs"};
+                                   "--id", kLocalAgentId, "--shared-fs"};
   if (!options_.token.empty()) {
-    args.push_back("--token");
-    args.push_back(options_.token);
+    args.push_back("--token-file");
+    args.push_back(options_.token_file);
+  }
+  for (const std::string& root : options_.data_roots) {
+    args.push_back("--data-root");
+    args.push_back(root);
   }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::vector<char*> argv;

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "protocol/artifact_ids.h"
 #include "server/job_model.h"
@@ -17,6 +19,23 @@ const v1::ShardAttempt* FindPiece(const v1::Job& job, const v1::AssignmentRef& r
     if (shard.shard_index() == ref.shard_index()) return &shard;
   }
   return nullptr;
+}
+
+absl::Status CheckMetricName(const std::string& name) {
+  if (name.empty()) return absl::InvalidArgumentError("reports.metric.name: required");
+  if (name.size() > ReportIntake::kMaxMetricNameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reports.metric.name: ", name.size(), " bytes is over the limit of ",
+                     ReportIntake::kMaxMetricNameBytes));
+  }
+  for (const char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '/' &&
+        c != '-') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "reports.metric.name: '", absl::CHexEscape(name), "' may hold only [A-Za-z0-9_./-]"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -44,8 +63,8 @@ absl::Status ReportIntake::CheckShape(const v1::ReportStageRequest& request) {
     if (report.body_case() == v1::StageReport::BODY_NOT_SET) {
       return absl::InvalidArgumentError("reports: a report with no body");
     }
-    if (report.has_metric() && report.metric().name().empty()) {
-      return absl::InvalidArgumentError("reports.metric.name: required");
+    if (report.has_metric()) {
+      if (absl::Status name = CheckMetricName(report.metric().name()); !name.ok()) return name;
     }
   }
   return absl::OkStatus();
@@ -59,6 +78,7 @@ absl::Status ReportIntake::Apply(const v1::ReportStageRequest& request, JobState
   const v1::ShardAttempt* shard = FindShard(stage, ref.shard_index());
   const auto now = ToProto(change->now());
   change->set_rewrite_job(false);
+  int dropped_metrics = 0;
   for (const v1::StageReport& report : request.reports()) {
     v1::Event event;
     switch (report.body_case()) {
@@ -70,6 +90,11 @@ absl::Status ReportIntake::Apply(const v1::ReportStageRequest& request, JobState
         break;
       }
       case v1::StageReport::kMetric: {
+        if (job.latest_metrics_size() >= kMaxMetricNamesPerJob &&
+            job.latest_metrics().count(report.metric().name()) == 0) {
+          ++dropped_metrics;
+          continue;  // a new name past the limit: no event, no store key
+        }
         v1::MetricPoint* m = event.mutable_metric();
         *m = report.metric();
         m->set_stage(ref.stage());
@@ -105,6 +130,18 @@ absl::Status ReportIntake::Apply(const v1::ReportStageRequest& request, JobState
       default:
         break;  // refused by CheckShape
     }
+    change->Emit(std::move(event));
+  }
+  if (dropped_metrics > 0) {
+    v1::Event event;
+    v1::LogLine* log = event.mutable_log();
+    log->set_stage(ref.stage());
+    log->set_level("warning");
+    log->set_agent_id(shard->agent_id());
+    *log->mutable_time() = now;
+    log->set_message(absl::StrCat("dropped ", dropped_metrics,
+                                  " metric point(s) with new names: the job already has ",
+                                  kMaxMetricNamesPerJob, " metric names, the limit"));
     change->Emit(std::move(event));
   }
   return absl::OkStatus();

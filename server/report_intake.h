@@ -23,6 +23,13 @@ class ReportIntake {
  public:
   static constexpr int kMaxReportsPerCall = 10000;
   static constexpr size_t kMaxLogBytes = 64 << 10;
+  // Metric names are chosen by the worker; each distinct one is a store key
+  // prefix and a map entry of the job, so they are bounded: at most
+  // kMaxMetricNameBytes of [A-Za-z0-9_./-] (else the report is refused), and
+  // at most kMaxMetricNamesPerJob distinct names per job (a point with a new
+  // name past it is dropped, and one warning log event per report says so).
+  static constexpr size_t kMaxMetricNameBytes = 128;
+  static constexpr int kMaxMetricNamesPerJob = 256;
 
   // Checks the shape of `request` before any lock is taken.
   static absl::Status CheckShape(const v1::ReportStageRequest& request);

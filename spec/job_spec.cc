@@ -20,7 +20,8 @@
 namespace bert::spec {
 namespace {
 
-// Specs are a few KiB; anything far larger is refused before parsing.
+// Specs are a few KiB; anything far larger is refused before parsing (bertd
+// also refuses larger requests before calling this; see job_manager.cc).
 constexpr size_t kMaxSpecBytes = 1 << 20;
 
 }  // namespace
@@ -37,7 +38,13 @@ ParseResult ParseJobSpec(std::string_view yaml, const ParseOptions& options) {
   }
   YAML::Node root;
   try {
-    root = YAML::Load(std::string(yaml));
+    const std::string text(yaml);
+    root = YAML::Load(text);
+    // Aliases are cheap to write and costly to read: bounded before reading.
+    if (!CheckYamlAliases(text, &errors)) {
+      result.errors = errors.Take();
+      return result;
+    }
   } catch (const YAML::Exception& e) {
     // e.msg is the reason alone; e.mark says where.
     errors.AddAt(
@@ -59,6 +66,10 @@ ParseResult ParseJobSpec(std::string_view yaml, const ParseOptions& options) {
   try {
     YamlProtoReader reader(&locations, &errors);
     reader.ReadMessage(root, "", &result.spec);
+    if (reader.exhausted()) {  // the spec is incomplete: nothing more to check
+      result.errors = errors.Take();
+      return result;
+    }
   } catch (const YAML::Exception& e) {
     errors.AddAt(
         "", absl::StrCat("invalid YAML: ", e.msg),

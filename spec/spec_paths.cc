@@ -1,8 +1,13 @@
 #include "spec/spec_paths.h"
 
+#include <fcntl.h>
 #include <glob.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -46,11 +51,85 @@ void CheckSourcePath(const std::string& field, const std::string& path, SpecErro
   }
 }
 
+// Bounds on the files a spec check reads (bertd runs these checks for any
+// caller with a token): far above any real tokenizer or manifest.
+constexpr int64_t kMaxTokenizerFileBytes = 32 << 20;
+constexpr int64_t kMaxConfigFileBytes = 1 << 20;
+constexpr int64_t kMaxManifestBytes = 16 << 20;
+
+// "" when `path` is a regular file of at most `max_bytes` (found by stat
+// alone: nothing is opened, so a FIFO or device cannot block or feed the
+// reader), else why not.
+std::string CheckSmallRegularFile(const std::string& path, int64_t max_bytes) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::StrCat("'", path, "': ", std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::StrCat("'", path, "' is not a regular file");
+  }
+  if (st.st_size > max_bytes) {
+    return absl::StrCat("'", path, "' is ", st.st_size, " bytes, more than the ", max_bytes,
+                        " a spec check reads");
+  }
+  return "";
+}
+
+// Reads a regular file of at most `max_bytes`, never blocking on a FIFO and
+// never reading past the bound even if the file grows meanwhile.
+absl::StatusOr<std::string> ReadSmallRegularFile(const std::string& path, int64_t max_bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat(path, ": ", std::strerror(errno)));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > max_bytes) {
+    ::close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a regular file of at most ", max_bytes, " bytes"));
+  }
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t got = ::read(fd, text.data() + done, text.size() - done);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    done += static_cast<size_t>(got);
+  }
+  ::close(fd);
+  text.resize(done);
+  return text;
+}
+
+// "" when the files Tokenizer::Load would read for `from` are all small
+// regular files, else why not. Mirrors Load's choice of file.
+std::string CheckTokenizerFiles(const std::string& from) {
+  std::error_code ec;
+  fs::path file(from);
+  if (fs::is_directory(from, ec)) {
+    if (fs::exists(file / "tokenizer.json", ec)) {
+      return CheckSmallRegularFile((file / "tokenizer.json").string(), kMaxTokenizerFileBytes);
+    }
+    if (!fs::exists(file / "vocab.txt", ec)) return "";  // Load says what is missing
+    file /= "vocab.txt";
+  }
+  if (std::string why = CheckSmallRegularFile(file.string(), kMaxTokenizerFileBytes); !why.empty()) {
+    return why;
+  }
+  const fs::path config = file.parent_path() / "tokenizer_config.json";
+  if (file.extension() != ".json" && fs::exists(fs::symlink_status(config, ec))) {
+    return CheckSmallRegularFile(config.string(), kMaxConfigFileBytes);
+  }
+  return "";
+}
+
 void LoadTokenizer(const std::string& field, bert::v1::TokenizerSpec* tokenizer,
                    SpecErrorList* errors) {
   std::error_code ec;
   if (!fs::exists(tokenizer->from(), ec)) {
     errors->Add(field, absl::StrCat("'", tokenizer->from(), "' does not exist"));
+    return;
+  }
+  if (const std::string why = CheckTokenizerFiles(tokenizer->from()); !why.empty()) {
+    errors->Add(field, absl::StrCat("not a tokenizer: ", why));
     return;
   }
 #ifdef BERT_SPEC_WITH_TOKENIZER
@@ -69,7 +148,7 @@ void LoadDataset(const FieldLocations& at, bert::v1::JobSpec* spec, SpecErrorLis
   const std::string field = "preprocess.from_dataset";
   const std::string manifest_path =
       (fs::path(spec->preprocess().from_dataset()) / "manifest.json").string();
-  auto text = bert::ReadFile(manifest_path);
+  auto text = ReadSmallRegularFile(manifest_path, kMaxManifestBytes);
   if (!text.ok()) {
     errors->Add(field, absl::StrCat("not a packed dataset: cannot read ", manifest_path, ": ",
                                     text.status().message()));

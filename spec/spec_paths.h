@@ -14,7 +14,11 @@ namespace bert::spec {
 // path or glob must match at least one file, tokenizer.from must be a loadable
 // tokenizer (its vocabulary size and casing are copied into the spec), and
 // preprocess.from_dataset must hold a manifest.json (its seq_len becomes
-// max_seq_length, checked against an explicit one).
+// max_seq_length, checked against an explicit one). The checks never block
+// and stay bounded whatever the spec names (bertd runs them for its callers):
+// the files read must be regular (found by stat, before any open) and small
+// (32 MiB for a tokenizer file, 16 MiB for a manifest, 1 MiB for a
+// tokenizer_config.json); a FIFO, device or oversized file is a spec error.
 void ResolvePaths(const ParseOptions& options, const FieldLocations& locations,
                   bert::v1::JobSpec* spec, SpecErrorList* errors);
 

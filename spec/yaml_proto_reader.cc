@@ -1,7 +1,10 @@
 #include "spec/yaml_proto_reader.h"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <limits>
 #include <set>
+#include <sstream>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -58,7 +61,60 @@ std::vector<std::string> FieldNames(const Descriptor* descriptor) {
   return names;
 }
 
+// Counts alias uses while yaml-cpp parses, without building nodes.
+class AliasCounter final : public YAML::EventHandler {
+ public:
+  int count = 0;
+  YAML::Mark first_over;  // the use that passed the limit
+  bool over = false;
+
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
+    if (++count > kMaxYamlAliases && !over) {
+      over = true;
+      first_over = mark;
+    }
+  }
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 }  // namespace
+
+bool CheckYamlAliases(const std::string& yaml, SpecErrorList* errors) {
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  AliasCounter counter;
+  // The first document only, as YAML::Load reads: on some inputs (a NUL byte,
+  // found by fuzz/spec_fuzzer.cc) yaml-cpp reports empty documents without end.
+  parser.HandleNextDocument(counter);
+  if (!counter.over) return true;
+  errors->AddAt("",
+                absl::StrCat("too many YAML aliases: the limit is ", kMaxYamlAliases,
+                             " uses of '*name' per spec"),
+                {counter.first_over.line + 1, counter.first_over.column + 1});
+  return false;
+}
+
+bool YamlProtoReader::Visit(const YAML::Node& node) {
+  if (exhausted_) return false;
+  if (++visited_ <= kMaxYamlNodes) return true;
+  exhausted_ = true;
+  errors_->AddAt("",
+                 absl::StrCat("the spec expands to more than ", kMaxYamlNodes,
+                              " YAML nodes (an alias counts its whole value at each use); "
+                              "stopped reading here"),
+                 LocationOf(node));
+  return false;
+}
 
 YamlLocation LocationOf(const YAML::Node& node) {
   if (!node.IsDefined()) return {};
@@ -70,6 +126,7 @@ YamlLocation LocationOf(const YAML::Node& node) {
 void YamlProtoReader::ReadMessage(const YAML::Node& node, const std::string& path,
                                   Message* message) {
   if (!node.IsDefined() || node.IsNull()) return;
+  if (!Visit(node)) return;
   const Descriptor* descriptor = message->GetDescriptor();
   if (node.IsScalar() && descriptor->full_name() == "bert.v1.SourceSpec") {
     // Shorthand: `- data/*.txt` is a source with one path.
@@ -84,6 +141,7 @@ void YamlProtoReader::ReadMessage(const YAML::Node& node, const std::string& pat
   }
   std::set<std::string> seen;
   for (const auto& entry : node) {
+    if (!Visit(entry.first)) return;
     const YAML::Node& key_node = entry.first;
     if (!key_node.IsScalar()) {
       errors_->AddAt(path, "keys must be plain names", LocationOf(key_node));
@@ -131,6 +189,7 @@ void YamlProtoReader::ReadField(const YAML::Node& node, const std::string& path,
       return;
     }
     for (size_t i = 0; i < node.size(); ++i) {
+      if (exhausted_) return;
       const std::string element = absl::StrCat(path, "[", i, "]");
       locations_->Set(element, LocationOf(node[i]));
       if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
@@ -160,6 +219,7 @@ void YamlProtoReader::ReadMap(const YAML::Node& node, const std::string& path,
   const FieldDescriptor* value_field = field->message_type()->map_value();
   std::set<std::string> seen;
   for (const auto& entry : node) {
+    if (!Visit(entry.first)) return;
     const std::string child = Join(path, entry.first.Scalar());
     if (!entry.first.IsScalar() || !entry.second.IsScalar()) {
       errors_->AddAt(child, "expected a 'key: value' pair of strings", LocationOf(entry.first));
@@ -178,6 +238,7 @@ void YamlProtoReader::ReadMap(const YAML::Node& node, const std::string& path,
 
 bool YamlProtoReader::ReadScalar(const YAML::Node& node, const std::string& path,
                                  const FieldDescriptor* field, Message* message) {
+  if (!Visit(node)) return false;
   if (!node.IsScalar()) {
     errors_->Add(path, absl::StrCat("expected ", ExpectedKind(field), ", got ", KindOf(node)));
     return false;

@@ -1,5 +1,6 @@
 #include "storage/store.h"
 
+#include <algorithm>
 #include <string_view>
 
 #include "absl/strings/numbers.h"
@@ -173,6 +174,50 @@ absl::StatusOr<std::vector<v1::MetricPoint>> Store::ListMetrics(
     }
   }
   return out;
+}
+
+absl::StatusOr<Store::MetricPage> Store::ListMetricsPage(const std::string& job_id,
+                                                         const std::vector<std::string>& names,
+                                                         const std::string& start,
+                                                         size_t max_points,
+                                                         size_t max_bytes) const {
+  MetricPage page;
+  const std::string job_prefix = keys::MetricPrefix(job_id);
+  // `start` is a key suffix after job_prefix: "<name>\0<seq:020>".
+  const size_t nul = start.find('\0');
+  if (!start.empty() && nul == std::string::npos) {
+    return absl::InvalidArgumentError("page_token: not a token from a previous page");
+  }
+  const std::string start_name = start.substr(0, nul == std::string::npos ? 0 : nul);
+  size_t bytes = 0;
+  auto collect = [&](const std::string& prefix, const std::string& from) {
+    return Scan(db_.get(), prefix, from,
+                [&](const rocksdb::Slice& k, const rocksdb::Slice& v, bool* stop) {
+                  if (page.points.size() >= max_points ||
+                      (!page.points.empty() && bytes + v.size() > max_bytes)) {
+                    page.next.assign(k.data() + job_prefix.size(), k.size() - job_prefix.size());
+                    *stop = true;
+                    return absl::OkStatus();
+                  }
+                  bytes += v.size();
+                  return ParseValue(k, v, &page.points.emplace_back());
+                });
+  };
+  if (names.empty()) {
+    BERT_RETURN_IF_ERROR(collect(job_prefix, job_prefix + start));
+    return page;
+  }
+  std::vector<std::string> sorted(names);
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  for (const std::string& name : sorted) {
+    if (!start.empty() && name < start_name) continue;  // on an earlier page
+    std::string prefix = job_prefix + name;
+    prefix.push_back('\0');
+    BERT_RETURN_IF_ERROR(collect(prefix, name == start_name ? job_prefix + start : prefix));
+    if (!page.next.empty()) break;
+  }
+  return page;
 }
 
 absl::StatusOr<std::vector<v1::CheckpointRecord>> Store::ListCheckpoints(

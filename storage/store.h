@@ -52,8 +52,22 @@ class Store {
   absl::StatusOr<std::vector<v1::Event>> ListEvents(const std::string& job_id, int64_t after_seq,
                                                      int limit) const;
   // A job's metric points, ordered by name then seq; `names` empty = all.
+  // Unbounded: RPC handlers use ListMetricsPage.
   absl::StatusOr<std::vector<v1::MetricPoint>> ListMetrics(
       const std::string& job_id, const std::vector<std::string>& names) const;
+  // One page of the same points, from `start` (empty = the first point, else
+  // a previous page's `next`), at most `max_points` points whose encoded sizes
+  // sum to at most `max_bytes` (a page holds at least one point). `next` is
+  // empty on the last page; otherwise it is an opaque key for the next call.
+  // Names are read in sorted order, each once.
+  struct MetricPage {
+    std::vector<v1::MetricPoint> points;
+    std::string next;
+  };
+  absl::StatusOr<MetricPage> ListMetricsPage(const std::string& job_id,
+                                             const std::vector<std::string>& names,
+                                             const std::string& start, size_t max_points,
+                                             size_t max_bytes) const;
   // A job's checkpoint records by step, oldest first.
   absl::StatusOr<std::vector<v1::CheckpointRecord>> ListCheckpoints(const std::string& job_id) const;
   absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents() const;

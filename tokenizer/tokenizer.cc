@@ -226,7 +226,7 @@ absl::StatusOr<Tokenizer> Tokenizer::Load(const std::string& path) {
                                               " holds neither tokenizer.json nor vocab.txt"));
     }
   }
-  BERT_ASSIGN_OR_RETURN(std::string contents, ReadFile(file));
+  BERT_ASSIGN_OR_RETURN(std::string contents, ReadTokenizerFile(file));
   bool is_json = file.size() >= 5 && file.compare(file.size() - 5, 5, ".json") == 0;
   if (!is_json) {
     size_t first = contents.find_first_not_of(" \t\r\n");

@@ -53,7 +53,7 @@ struct Encoding {
   std::vector<std::pair<size_t, size_t>> offsets;  // byte offsets into the input, when with_offsets
 };
 
-class TokenizerImpl;
+struct TokenizerImpl;
 struct TokenizerAccess;
 
 class Tokenizer {

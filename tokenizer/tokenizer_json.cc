@@ -19,30 +19,88 @@ namespace {
 using Json = nlohmann::json;
 using OrderedJson = nlohmann::ordered_json;
 
+// Hugging Face's files nest 5 levels deep.
+constexpr int kMaxJsonDepth = 64;
+
 absl::Status Invalid(const std::string& source, std::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(source, ": ", std::string(what)));
 }
 
+// The file is untrusted: fields are looked up with find() (a missing key is
+// an error naming it, never const operator[], which is undefined behaviour on a
+// missing key) and type-checked before get<>() (which would throw), and values
+// are named by their JSON type in errors, never dumped (a dump can be huge).
+
+// obj[key] when obj is an object that has it (null counts as absent), else nullptr.
+const Json* Find(const Json& obj, std::string_view key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+// The string at obj[key]; `fallback` when absent; an error naming `field` otherwise.
+absl::StatusOr<std::string> StringField(const Json& obj, std::string_view key,
+                                        std::string_view fallback, const std::string& source,
+                                        const std::string& field) {
+  const Json* v = Find(obj, key);
+  if (v == nullptr) return std::string(fallback);
+  if (!v->is_string()) {
+    return Invalid(source, absl::StrCat(field, " is not a string (it is ", v->type_name(), ")"));
+  }
+  return v->get<std::string>();
+}
+
+// Whether `text` nests arrays and objects deeper than `limit` (strings skipped).
+// Copying and writing a json recurse once per level: a file of a million '['
+// would overflow the stack.
+bool NestsDeeperThan(std::string_view text, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+// A short description of `j` for errors: its "type" string, else its JSON type.
+std::string Describe(const Json& j) {
+  const Json* type = Find(j, "type");
+  if (type != nullptr && type->is_string()) return type->get<std::string>().substr(0, 64);
+  return j.type_name();
+}
+
 absl::StatusOr<BertNormalizerOptions> ParseNormalizer(const Json& j, const std::string& source) {
   if (j.is_null()) return BertNormalizerOptions::None();
-  if (!j.is_object() || j.value("type", "") != "BertNormalizer") {
-    return absl::UnimplementedError(absl::StrCat(source, ": normalizer ",
-                                                 j.is_object() ? j.value("type", "?") : j.dump(),
+  if (!j.is_object() || Describe(j) != "BertNormalizer") {
+    return absl::UnimplementedError(absl::StrCat(source, ": normalizer ", Describe(j),
                                                  " is not supported (only BertNormalizer)"));
   }
   BertNormalizerOptions options;
   auto flag = [&](const char* key, bool fallback) -> absl::StatusOr<bool> {
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null()) return fallback;
-    if (!it->is_boolean())
+    const Json* v = Find(j, key);
+    if (v == nullptr) return fallback;
+    if (!v->is_boolean())
       return Invalid(source, absl::StrCat("normalizer.", key, " is not a boolean"));
-    return it->get<bool>();
+    return v->get<bool>();
   };
   BERT_ASSIGN_OR_RETURN(options.clean_text, flag("clean_text", true));
   BERT_ASSIGN_OR_RETURN(options.handle_chinese_chars, flag("handle_chinese_chars", true));
   BERT_ASSIGN_OR_RETURN(options.lowercase, flag("lowercase", true));
-  auto strip = j.find("strip_accents");
-  if (strip != j.end() && !strip->is_null()) {
+  if (const Json* strip = Find(j, "strip_accents")) {
     if (!strip->is_boolean()) return Invalid(source, "normalizer.strip_accents is not a boolean");
     options.strip_accents = strip->get<bool>();
   }
@@ -56,34 +114,49 @@ absl::StatusOr<uint32_t> ParseId(const Json& j, const std::string& source, std::
   return j.get<uint32_t>();
 }
 
-absl::StatusOr<std::vector<TemplatePiece>> ParseTemplate(const Json& j, const Json& specials,
+// A template's type_id: 0 when absent, else a small non-negative integer.
+absl::StatusOr<uint32_t> ParseTypeId(const Json& piece, const std::string& source,
+                                     const std::string& field) {
+  const Json* v = Find(piece, "type_id");
+  if (v == nullptr) return 0u;
+  if (!v->is_number_unsigned() || v->get<uint64_t>() > 255) {
+    return Invalid(source, absl::StrCat(field, ".type_id is not an integer in [0, 255]"));
+  }
+  return v->get<uint32_t>();
+}
+
+absl::StatusOr<std::vector<TemplatePiece>> ParseTemplate(const Json* j, const Json* specials,
                                                          const std::string& source,
-                                                         std::string_view name) {
+                                                         const std::string& name) {
+  const std::string field = absl::StrCat("post_processor.", name);
   std::vector<TemplatePiece> pieces;
-  if (!j.is_array())
-    return Invalid(source, absl::StrCat("post_processor.", std::string(name), " is not an array"));
-  for (const Json& item : j) {
+  if (j == nullptr || !j->is_array())
+    return Invalid(source, absl::StrCat(field, " is not an array"));
+  for (const Json& item : *j) {
     TemplatePiece piece;
-    if (item.contains("Sequence")) {
-      const Json& s = item["Sequence"];
-      std::string id = s.value("id", "");
-      if (id != "A" && id != "B") return Invalid(source, "template sequence id is not A or B");
-      piece.sequence = id == "A" ? 0 : 1;
-      piece.type_id = s.value("type_id", 0u);
-    } else if (item.contains("SpecialToken")) {
-      const Json& s = item["SpecialToken"];
-      piece.name = s.value("id", "");
-      piece.type_id = s.value("type_id", 0u);
-      if (!specials.is_object() || !specials.contains(piece.name)) {
-        return Invalid(source, absl::StrCat("template special token ", piece.name,
+    if (const Json* s = Find(item, "Sequence")) {
+      const absl::StatusOr<std::string> id =
+          StringField(*s, "id", "", source, field + "[].Sequence.id");
+      if (!id.ok()) return id.status();
+      if (*id != "A" && *id != "B") return Invalid(source, "template sequence id is not A or B");
+      piece.sequence = *id == "A" ? 0 : 1;
+      BERT_ASSIGN_OR_RETURN(piece.type_id, ParseTypeId(*s, source, field + "[].Sequence"));
+    } else if (const Json* s = Find(item, "SpecialToken")) {
+      BERT_ASSIGN_OR_RETURN(piece.name,
+                            StringField(*s, "id", "", source, field + "[].SpecialToken.id"));
+      BERT_ASSIGN_OR_RETURN(piece.type_id, ParseTypeId(*s, source, field + "[].SpecialToken"));
+      const Json* special = specials == nullptr ? nullptr : Find(*specials, piece.name);
+      if (special == nullptr) {
+        return Invalid(source, absl::StrCat("template special token ", piece.name.substr(0, 64),
                                             " is not in special_tokens"));
       }
-      const Json& ids = specials[piece.name]["ids"];
-      if (!ids.is_array() || ids.empty()) {
-        return Invalid(source, absl::StrCat("special token ", piece.name, " has no ids"));
+      const Json* ids = Find(*special, "ids");
+      if (ids == nullptr || !ids->is_array() || ids->empty()) {
+        return Invalid(source,
+                       absl::StrCat("special token ", piece.name.substr(0, 64), " has no ids"));
       }
-      for (const Json& id : ids) {
-        BERT_ASSIGN_OR_RETURN(uint32_t v, ParseId(id, source, piece.name));
+      for (const Json& id : *ids) {
+        BERT_ASSIGN_OR_RETURN(uint32_t v, ParseId(id, source, piece.name.substr(0, 64)));
         piece.ids.push_back(v);
       }
     } else {
@@ -94,30 +167,34 @@ absl::StatusOr<std::vector<TemplatePiece>> ParseTemplate(const Json& j, const Js
   return pieces;
 }
 
-absl::StatusOr<PostProcessor> ParsePostProcessor(const Json& j, const std::string& source) {
-  if (j.is_null()) return PostProcessor{};
-  std::string type = j.is_object() ? j.value("type", "") : "";
+absl::StatusOr<PostProcessor> ParsePostProcessor(const Json* j, const std::string& source) {
+  if (j == nullptr) return PostProcessor{};
+  const std::string type = j->is_object() ? Describe(*j) : "";
   if (type == "BertProcessing") {
-    const Json& sep = j["sep"];
-    const Json& cls = j["cls"];
-    if (!sep.is_array() || sep.size() != 2 || !cls.is_array() || cls.size() != 2 ||
-        !sep[0].is_string() || !cls[0].is_string()) {
+    const Json* sep = Find(*j, "sep");
+    const Json* cls = Find(*j, "cls");
+    if (sep == nullptr || cls == nullptr || !sep->is_array() || sep->size() != 2 ||
+        !cls->is_array() || cls->size() != 2 || !(*sep)[0].is_string() || !(*cls)[0].is_string()) {
       return Invalid(source, "post_processor BertProcessing needs sep and cls as [token, id]");
     }
-    BERT_ASSIGN_OR_RETURN(uint32_t sep_id, ParseId(sep[1], source, "post_processor.sep"));
-    BERT_ASSIGN_OR_RETURN(uint32_t cls_id, ParseId(cls[1], source, "post_processor.cls"));
-    return BertPostProcessor(cls[0].get<std::string>(), cls_id, sep[0].get<std::string>(), sep_id);
+    BERT_ASSIGN_OR_RETURN(uint32_t sep_id, ParseId((*sep)[1], source, "post_processor.sep"));
+    BERT_ASSIGN_OR_RETURN(uint32_t cls_id, ParseId((*cls)[1], source, "post_processor.cls"));
+    return BertPostProcessor((*cls)[0].get<std::string>(), cls_id, (*sep)[0].get<std::string>(),
+                             sep_id);
   }
   if (type == "TemplateProcessing") {
     PostProcessor post;
     post.enabled = true;
-    const Json specials = j.value("special_tokens", Json::object());
-    BERT_ASSIGN_OR_RETURN(post.single, ParseTemplate(j["single"], specials, source, "single"));
-    BERT_ASSIGN_OR_RETURN(post.pair, ParseTemplate(j["pair"], specials, source, "pair"));
+    const Json* specials = Find(*j, "special_tokens");
+    if (specials != nullptr && !specials->is_object())
+      return Invalid(source, "post_processor.special_tokens is not an object");
+    BERT_ASSIGN_OR_RETURN(post.single,
+                          ParseTemplate(Find(*j, "single"), specials, source, "single"));
+    BERT_ASSIGN_OR_RETURN(post.pair, ParseTemplate(Find(*j, "pair"), specials, source, "pair"));
     return post;
   }
   return absl::UnimplementedError(
-      absl::StrCat(source, ": post_processor ", type.empty() ? j.dump() : type,
+      absl::StrCat(source, ": post_processor ", type.empty() ? j->type_name() : type,
                    " is not supported (only BertProcessing and TemplateProcessing)"));
 }
 
@@ -137,84 +214,105 @@ OrderedJson TemplateJson(const std::vector<TemplatePiece>& pieces) {
 
 absl::StatusOr<std::shared_ptr<TokenizerImpl>> ParseTokenizerJson(std::string_view text,
                                                                   const std::string& source) {
+  if (NestsDeeperThan(text, kMaxJsonDepth)) {
+    return Invalid(source, absl::StrCat("nests arrays and objects deeper than ", kMaxJsonDepth));
+  }
   Json j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Invalid(source, "not valid JSON");
   if (!j.is_object()) return Invalid(source, "not a JSON object");
-  if (!j.contains("model") || !j["model"].is_object()) return Invalid(source, "no model");
-  const Json& model = j["model"];
-  std::string type = model.value("type", "WordPiece");
+  const Json* model_ptr = Find(j, "model");
+  if (model_ptr == nullptr || !model_ptr->is_object()) return Invalid(source, "no model");
+  const Json& model = *model_ptr;
+  BERT_ASSIGN_OR_RETURN(std::string type,
+                        StringField(model, "type", "WordPiece", source, "model.type"));
   if (type != "WordPiece") {
-    return absl::UnimplementedError(
-        absl::StrCat(source, ": model type ", type, " is not supported (only WordPiece)"));
+    return absl::UnimplementedError(absl::StrCat(source, ": model type ", type.substr(0, 64),
+                                                 " is not supported (only WordPiece)"));
   }
-  if (!model.contains("vocab") || !model["vocab"].is_object())
+  const Json* vocab_ptr = Find(model, "vocab");
+  if (vocab_ptr == nullptr || !vocab_ptr->is_object())
     return Invalid(source, "model.vocab is not an object");
-  const Json& vocab_json = model["vocab"];
+  const Json& vocab_json = *vocab_ptr;
   std::vector<std::string> vocab(vocab_json.size());
   std::vector<uint8_t> seen(vocab_json.size(), 0);
   for (const auto& [token, id_json] : vocab_json.items()) {
-    BERT_ASSIGN_OR_RETURN(uint32_t id,
-                          ParseId(id_json, source, absl::StrCat("model.vocab[\"", token, "\"]")));
+    BERT_ASSIGN_OR_RETURN(
+        uint32_t id,
+        ParseId(id_json, source, absl::StrCat("model.vocab[\"", token.substr(0, 64), "\"]")));
     if (id >= vocab.size() || seen[id]) {
-      return Invalid(source, absl::StrCat("model.vocab ids are not 0..", vocab.size() - 1,
-                                          " each once (token \"", token, "\" has id ", id, ")"));
+      return Invalid(
+          source, absl::StrCat("model.vocab ids are not 0..", vocab.size() - 1,
+                               " each once (token \"", token.substr(0, 64), "\" has id ", id, ")"));
     }
     seen[id] = 1;
     vocab[id] = token;
   }
-  auto str = [&](const char* key, const char* fallback) -> absl::StatusOr<std::string> {
-    auto it = model.find(key);
-    if (it == model.end() || it->is_null()) return std::string(fallback);
-    if (!it->is_string()) return Invalid(source, absl::StrCat("model.", key, " is not a string"));
-    return it->get<std::string>();
-  };
-  BERT_ASSIGN_OR_RETURN(std::string unk, str("unk_token", "[UNK]"));
-  BERT_ASSIGN_OR_RETURN(std::string prefix, str("continuing_subword_prefix", "##"));
+  BERT_ASSIGN_OR_RETURN(std::string unk,
+                        StringField(model, "unk_token", "[UNK]", source, "model.unk_token"));
+  BERT_ASSIGN_OR_RETURN(std::string prefix, StringField(model, "continuing_subword_prefix", "##",
+                                                        source, "model.continuing_subword_prefix"));
   size_t max_chars = 100;
-  if (model.contains("max_input_chars_per_word")) {
-    if (!model["max_input_chars_per_word"].is_number_unsigned()) {
+  if (const Json* max = Find(model, "max_input_chars_per_word")) {
+    if (!max->is_number_unsigned()) {
       return Invalid(source, "model.max_input_chars_per_word is not a non-negative integer");
     }
-    max_chars = model["max_input_chars_per_word"].get<size_t>();
+    max_chars = max->get<size_t>();
   }
+  const Json none;
+  const Json* normalizer_json = Find(j, "normalizer");
   BERT_ASSIGN_OR_RETURN(BertNormalizerOptions normalizer,
-                        ParseNormalizer(j.value("normalizer", Json()), source));
-  const Json pre = j.value("pre_tokenizer", Json());
-  if (!pre.is_object() || pre.value("type", "") != "BertPreTokenizer") {
-    return absl::UnimplementedError(absl::StrCat(source, ": pre_tokenizer ", pre.dump(),
+                        ParseNormalizer(normalizer_json ? *normalizer_json : none, source));
+  const Json* pre = Find(j, "pre_tokenizer");
+  if (pre == nullptr || !pre->is_object() || Describe(*pre) != "BertPreTokenizer") {
+    return absl::UnimplementedError(absl::StrCat(source, ": pre_tokenizer ",
+                                                 pre == nullptr ? "null" : Describe(*pre),
                                                  " is not supported (only BertPreTokenizer)"));
   }
   BERT_ASSIGN_OR_RETURN(
       WordPieceModel wordpiece,
       WordPieceModel::Create(vocab, std::move(unk), std::move(prefix), max_chars));
   auto impl = std::make_shared<TokenizerImpl>(normalizer, std::move(wordpiece));
-  BERT_ASSIGN_OR_RETURN(impl->post, ParsePostProcessor(j.value("post_processor", Json()), source));
-  for (const TemplatePiece& piece : impl->post.pair) {
-    for (uint32_t id : piece.ids) {
-      if (id >= vocab.size())
-        return Invalid(source,
-                       absl::StrCat("post_processor token id ", id, " is not in the vocabulary"));
+  BERT_ASSIGN_OR_RETURN(impl->post, ParsePostProcessor(Find(j, "post_processor"), source));
+  for (const auto* pieces : {&impl->post.single, &impl->post.pair}) {
+    for (const TemplatePiece& piece : *pieces) {
+      for (uint32_t id : piece.ids) {
+        if (id >= vocab.size())
+          return Invalid(source,
+                         absl::StrCat("post_processor token id ", id, " is not in the vocabulary"));
+      }
     }
   }
-  const Json added = j.value("added_tokens", Json::array());
-  if (!added.is_array()) return Invalid(source, "added_tokens is not an array");
-  for (const Json& token : added) {
-    if (!token.is_object() || !token.contains("content") || !token["content"].is_string() ||
-        token["content"].get<std::string>().empty()) {
+  const Json* added = Find(j, "added_tokens");
+  if (added != nullptr && !added->is_array())
+    return Invalid(source, "added_tokens is not an array");
+  const Json no_tokens = Json::array();
+  for (const Json& token : added != nullptr ? *added : no_tokens) {
+    const Json* content_json = Find(token, "content");
+    if (content_json == nullptr || !content_json->is_string() ||
+        content_json->get_ref<const std::string&>().empty()) {
       return Invalid(source, "an added token has no content");
     }
-    std::string content = token["content"].get<std::string>();
-    BERT_ASSIGN_OR_RETURN(uint32_t id, ParseId(token.value("id", Json()), source,
-                                               absl::StrCat("added token ", content)));
+    std::string content = content_json->get<std::string>();
+    const Json* id_json = Find(token, "id");
+    BERT_ASSIGN_OR_RETURN(uint32_t id,
+                          ParseId(id_json ? *id_json : none, source,
+                                  absl::StrCat("added token ", content.substr(0, 64))));
     if (id >= vocab.size() || vocab[id] != content) {
       return absl::UnimplementedError(
-          absl::StrCat(source, ": added token \"", content, "\" (id ", id,
+          absl::StrCat(source, ": added token \"", content.substr(0, 64), "\" (id ", id,
                        ") is not the vocabulary's token with that id; tokens beyond the WordPiece "
                        "vocabulary are not supported"));
     }
-    impl->added_tokens.push_back(AddedToken{content, id, token.value("special", false)});
+    bool special = false;
+    if (const Json* s = Find(token, "special")) {
+      if (!s->is_boolean())
+        return Invalid(source, absl::StrCat("added token ", content.substr(0, 64),
+                                            ": special is not a boolean"));
+      special = s->get<bool>();
+    }
+    impl->added_tokens.push_back(AddedToken{content, id, special});
   }
-  impl->decoder = j.value("decoder", Json());
+  if (const Json* decoder = Find(j, "decoder")) impl->decoder = *decoder;
   return impl;
 }
 

@@ -1,6 +1,8 @@
 // `bert-agent run-stage` as a user runs it: the CPU stages on a committed
 // excerpt of the Brown corpus, fanned out or not, and a corrupted input.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +11,7 @@
 #include <fstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/atomic_file.h"
@@ -137,6 +140,166 @@ TEST_F(RunStageTest, BadUsageIsExitCodeTwo) {
   EXPECT_EQ(Run("bogus", "w", &out), 2);
   EXPECT_TRUE(absl::StrContains(out, "unknown stage 'bogus'")) << out;
   EXPECT_EQ(Run("prepare --shard 3 --shards 2", "w", &out), 2);
+}
+
+// The spec decides what the agent reads only within the operator's roots:
+// each refusal is a DATA_ERROR naming the path and the rule, and the agent
+// process returns (exit code 1) instead of blocking or dying.
+class DataRootTest : public RunStageTest {
+ protected:
+  void WriteSpec(const std::string& paths) {
+    std::ofstream(dir_ / "job.yaml", std::ios::trunc)
+        << "name: t\ncorpus:\n  sources:\n    - paths: [" << paths
+        << "]\n      format: text\ntokenizer:\n  vocab_size: 600\n";
+  }
+  // Runs prepare with --data-root <dir_>/root.
+  int Prepare(std::string* out) {
+    fs::create_directories(dir_ / "root");
+    return Run(absl::StrCat("prepare --data-root ", (dir_ / "root").string()), "w", out);
+  }
+  static void ExpectRefused(int code, const std::string& out, const std::string& path,
+                            const std::string& rule) {
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_TRUE(absl::StrContains(out, "DATA_ERROR")) << out;
+    EXPECT_TRUE(absl::StrContains(out, path)) << out;
+    EXPECT_TRUE(absl::StrContains(out, rule)) << out;
+  }
+};
+
+TEST_F(DataRootTest, DevZeroIsRefused) {
+  std::string out;
+  WriteSpec("\"/dev/zero\"");
+  ExpectRefused(Prepare(&out), out, "/dev/zero", "not a regular file");
+}
+
+TEST_F(DataRootTest, AFifoIsRefusedWithoutBlocking) {
+  std::string out;
+  fs::create_directories(dir_ / "root");
+  const std::string fifo = (dir_ / "root" / "corpus.txt").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  WriteSpec("\"" + fifo + "\"");
+  ExpectRefused(Prepare(&out), out, fifo, "not a regular file");
+}
+
+TEST_F(DataRootTest, FilesOutsideTheRootAreRefused) {
+  std::string out;
+  const std::string corpus = Env("BERT_SOURCE_DIR") + "/tests/e2e/testdata/brown-1200.txt";
+  WriteSpec("\"" + corpus + "\"");
+  ExpectRefused(Prepare(&out), out, corpus, "outside this agent's data roots");
+
+  fs::create_directories(dir_ / "root");
+  fs::create_symlink(corpus, dir_ / "root" / "link.txt");
+  WriteSpec("\"" + (dir_ / "root" / "link.txt").string() + "\"");
+  ExpectRefused(Prepare(&out), out, "link.txt", "outside this agent's data roots");
+
+  // The same file copied under the root is read.
+  fs::remove(dir_ / "root" / "link.txt");
+  fs::copy_file(corpus, dir_ / "root" / "brown.txt");
+  WriteSpec("\"" + (dir_ / "root" / "brown.txt").string() + "\"");
+  EXPECT_EQ(Prepare(&out), 0) << out;
+}
+
+TEST_F(DataRootTest, AGzipBombWithoutNewlinesIsRefused) {
+  std::string out;
+  fs::create_directories(dir_ / "root");
+  const std::string bomb = (dir_ / "root" / "bomb.txt.gz").string();
+  ASSERT_EQ(system(("head -c 64M /dev/zero | gzip -1 > " + bomb).c_str()), 0);
+  ASSERT_LT(fs::file_size(bomb), 1u << 20);
+  WriteSpec("\"" + bomb + "\"");
+  ExpectRefused(Prepare(&out), out, bomb, "is longer than 16777216 bytes");
+}
+
+// output.dir and a full disk, through bert-worker: a tiny model trained for
+// 4 steps, exported three ways.
+class ExportOutputTest : public RunStageTest {
+ protected:
+  void SetUp() override {
+    RunStageTest::SetUp();
+    if (IsSkipped()) return;
+    if (access((Env("BERT_BIN_DIR") + "/bert-worker").c_str(), X_OK) != 0) {
+      GTEST_SKIP() << "no bert-worker (built without libtorch)";
+    }
+    worker_ = " --worker " + Env("BERT_BIN_DIR") + "/bert-worker";
+  }
+  void SetOutputDir(const fs::path& out) {
+    std::string yaml = ReadFile((dir_ / "job.yaml").string()).value_or("");
+    const size_t at = yaml.find("output:");
+    if (at != std::string::npos) yaml.resize(at);
+    std::ofstream(dir_ / "job.yaml", std::ios::trunc) << yaml << "output:\n  dir: " << out.string()
+                                                       << "\n";
+  }
+  std::string worker_;
+};
+
+TEST_F(ExportOutputTest, OutputDirHoldingOtherFilesIsRefusedUntouchedAndReRunsReplaceTheirOwn) {
+  std::string out;
+  for (const char* stage : {"prepare", "tokenizer", "preprocess", "pretrain"}) {
+    ASSERT_EQ(Run(stage + worker_, "w", &out), 0) << stage << ": " << out;
+  }
+  const fs::path precious = dir_ / "precious";
+  fs::create_directories(precious / "sub");
+  std::ofstream(precious / "CURRENT") << "rocksdb";
+  std::ofstream(precious / "sub" / "data") << "keep";
+  SetOutputDir(precious);
+  EXPECT_EQ(Run("export" + worker_, "w", &out), 1) << out;
+  EXPECT_TRUE(absl::StrContains(out, "SPEC_ERROR")) << out;
+  EXPECT_TRUE(absl::StrContains(out, precious.string())) << out;
+  EXPECT_EQ(ReadFile((precious / "CURRENT").string()).value_or(""), "rocksdb");
+  EXPECT_EQ(ReadFile((precious / "sub" / "data").string()).value_or(""), "keep");
+  EXPECT_FALSE(fs::exists(precious / "config.json"));
+
+  const fs::path fresh = dir_ / "models" / "mine";
+  SetOutputDir(fresh);
+  ASSERT_EQ(Run("export" + worker_, "w", &out), 0) << out;
+  EXPECT_TRUE(fs::exists(fresh / "model.safetensors")) << out;
+  EXPECT_EQ(ReadFile((fresh / ".bertd-export").string()).value_or(""), "local\n");
+  std::ofstream(fresh / "stale-from-before") << "x";  // only a re-run's own files survive
+  ASSERT_EQ(Run("export" + worker_, "w", &out), 0) << out;
+  EXPECT_TRUE(fs::exists(fresh / "model.safetensors"));
+  EXPECT_FALSE(fs::exists(fresh / "stale-from-before"));
+  size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(dir_ / "models")) ++entries, (void)e;
+  EXPECT_EQ(entries, 1u) << "a temporary or old export was left beside the new one";
+}
+
+// A checkpoint that meets a full disk (a real 1 MiB tmpfs under the pretrain
+// stage's directory) fails the stage saying so, and leaves no checkpoint
+// directory, complete-looking or temporary, for a resume to take.
+TEST_F(ExportOutputTest, DiskFullDuringACheckpointFailsClearlyAndLeavesNoCheckpoint) {
+  std::string out;
+  for (const char* stage : {"prepare", "tokenizer", "preprocess"}) {
+    ASSERT_EQ(Run(stage, "w", &out), 0) << stage << ": " << out;
+  }
+  const fs::path stage_dir = dir_ / "w/local/pretrain/shard-0";
+  fs::create_directories(stage_dir);
+  if (mount("tmpfs", stage_dir.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (not root?)";
+  }
+  const int code = Run("pretrain" + worker_, "w", &out);
+  std::vector<std::string> left;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(stage_dir / "checkpoints", ec)) {
+    left.push_back(e.path().filename().string());
+  }
+  umount2(stage_dir.c_str(), MNT_DETACH);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_TRUE(absl::StrContains(out, "disk full")) << out;
+  EXPECT_TRUE(left.empty()) << "left behind: " << absl::StrJoin(left, ", ") << "\n" << out;
+
+  // The same for the export: the worker's model directory meets a full disk;
+  // the stage fails saying so and output.dir receives nothing.
+  ASSERT_EQ(Run("pretrain" + worker_, "w", &out), 0) << out;
+  const fs::path export_dir = dir_ / "w/local/export/shard-0";
+  fs::create_directories(export_dir);
+  ASSERT_EQ(mount("tmpfs", export_dir.c_str(), "tmpfs", 0, "size=256k"), 0);
+  SetOutputDir(dir_ / "final-model");
+  const int export_code = Run("export" + worker_, "w", &out);
+  const bool model_left = fs::exists(export_dir / "model");
+  umount2(export_dir.c_str(), MNT_DETACH);
+  EXPECT_EQ(export_code, 1) << out;
+  EXPECT_TRUE(absl::StrContains(out, "disk full")) << out;
+  EXPECT_FALSE(model_left) << out;
+  EXPECT_FALSE(fs::exists(dir_ / "final-model")) << out;
 }
 
 }  // namespace

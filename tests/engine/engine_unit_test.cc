@@ -11,6 +11,7 @@
 #include <set>
 
 #include "engine/bert_model.h"
+#include "engine/checkpoint.h"
 #include "engine/cpu_memory.h"
 #include "engine/dropout.h"
 #include "engine/engine_error.h"
@@ -354,6 +355,103 @@ TEST(SafetensorsTest, RoundTripsNamesShapesAndBytes) {
   }
   std::filesystem::resize_file(dir + "/m.safetensors", bytes.size() - 4);
   EXPECT_THROW(ReadSafetensors(dir + "/m.safetensors"), EngineError);
+}
+
+// A header whose data_offsets wrap around uint64 (begin + the data start
+// overflows, end - begin still matches the shape) is refused before any copy.
+TEST(SafetensorsTest, RefusesOffsetsThatOverflow) {
+  const std::string dir = testing::MakeTempDir("safetensors-overflow");
+  const std::string json =
+      R"({"w":{"dtype":"U8","shape":[4],"data_offsets":[18446744073709551611,18446744073709551615]}})";
+  std::string bytes(8, '\0');
+  bytes[0] = static_cast<char>(json.size());
+  bytes += json + "abcd";
+  std::ofstream(dir + "/m.safetensors", std::ios::binary) << bytes;
+  EXPECT_THROW(ReadSafetensors(dir + "/m.safetensors"), EngineError);
+  // A shape of 2^40 x 2^40 elements: refused before allocating anything.
+  const std::string huge = R"({"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,4]}})";
+  bytes.assign(8, '\0');
+  bytes[0] = static_cast<char>(huge.size());
+  bytes += huge + "abcd";
+  std::ofstream(dir + "/m.safetensors", std::ios::binary | std::ios::trunc) << bytes;
+  try {
+    ReadSafetensors(dir + "/m.safetensors");
+    FAIL() << "accepted";
+  } catch (const EngineError& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 'w'.shape"), std::string::npos) << e.what();
+  }
+}
+
+// A small checkpoint, one model tensor, `ranks` rng states.
+CheckpointData SmallCheckpoint(int64_t ranks) {
+  CheckpointData data;
+  data.step = 3;
+  data.consumed_samples = 12;
+  data.world_size = ranks;
+  data.seed = 5;
+  data.config = TinyConfig();
+  data.model = {{"w", torch::ones({2})}};
+  data.optimizer = {{"params", torch::ones({2})}, {"exp_avg", torch::zeros({2})},
+                    {"exp_avg_sq", torch::zeros({2})}, {"step", torch::zeros({1})}};
+  for (int64_t r = 0; r < ranks; ++r) data.rng_states.push_back(torch::zeros({4}, torch::kUInt8));
+  data.trainer_json = "{}";
+  return data;
+}
+
+// Rewrites `key` of the JSON file `path`.
+void EditJson(const std::string& path, const std::string& key, const nlohmann::json& value) {
+  std::ifstream in(path);
+  nlohmann::json j = nlohmann::json::parse(in);
+  j[key] = value;
+  std::ofstream(path, std::ios::trunc) << j.dump();
+}
+
+std::string ReadCheckpointError(const std::string& dir) {
+  try {
+    ReadCheckpoint(dir);
+  } catch (const EngineError& e) {
+    EXPECT_EQ(e.cause(), FailureCause::kArtifactCorrupt);
+    return e.what();
+  }
+  ADD_FAILURE() << dir << " was read";
+  return "";
+}
+
+TEST(CheckpointTest, WorldSizeIsBoundedAndAgreesWithTheRngStates) {
+  const std::string root = testing::MakeTempDir("ckpt-world");
+  const std::string dir = WriteCheckpoint(root, SmallCheckpoint(2)).path;
+  EXPECT_EQ(ReadCheckpoint(dir).rng_states.size(), 2u);
+  const std::string state = dir + "/trainer_state.json";
+  EditJson(state, "world_size", 1000000000000);  // would loop 10^12 times
+  EXPECT_NE(ReadCheckpointError(dir).find("trainer_state.json: world_size"), std::string::npos);
+  EditJson(state, "world_size", -1);
+  EXPECT_NE(ReadCheckpointError(dir).find("world_size"), std::string::npos);
+  EditJson(state, "world_size", 1);  // rng.pt holds 2 states
+  EXPECT_NE(ReadCheckpointError(dir).find("rng.pt"), std::string::npos);
+  EditJson(state, "world_size", 3);  // rng.pt lacks rank2
+  EXPECT_NE(ReadCheckpointError(dir).find("rng.pt"), std::string::npos);
+}
+
+TEST(CheckpointTest, ConfigSizesAreBounded) {
+  const std::string root = testing::MakeTempDir("ckpt-config");
+  const std::string dir = WriteCheckpoint(root, SmallCheckpoint(1)).path;
+  EditJson(dir + "/config.json", "vocab_size", int64_t{1} << 40);
+  EXPECT_NE(ReadCheckpointError(dir).find("config.json: vocab_size"), std::string::npos);
+  EditJson(dir + "/config.json", "vocab_size", "many");
+  EXPECT_NE(ReadCheckpointError(dir).find("config.json: vocab_size"), std::string::npos);
+}
+
+TEST(CheckpointTest, ManifestNamesStayInsideTheCheckpoint) {
+  const std::string root = testing::MakeTempDir("ckpt-manifest");
+  const std::string dir = WriteCheckpoint(root, SmallCheckpoint(1)).path;
+  std::string why;
+  ASSERT_TRUE(VerifyCheckpoint(dir, &why)) << why;
+  std::ifstream in(dir + "/manifest.json");
+  nlohmann::json m = nlohmann::json::parse(in);
+  m["files"][0]["name"] = "../../../etc/passwd";
+  std::ofstream(dir + "/manifest.json", std::ios::trunc) << m.dump();
+  EXPECT_FALSE(VerifyCheckpoint(dir, &why));
+  EXPECT_NE(why.find("not a plain file name"), std::string::npos) << why;
 }
 
 TEST(BertModelTest, Bf16AutocastStaysCloseToFp32) {

@@ -3,6 +3,7 @@
 #include "formats/packed_dataset.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstring>
 #include <filesystem>
@@ -173,6 +174,27 @@ TEST_F(PackedDatasetTest, MissingManifestOrShardIsNotFoundNamingIt) {
   ASSERT_FALSE(ds.ok());
   EXPECT_EQ(ds.error().code, ErrorCode::kNotFound);
   EXPECT_NE(ds.error().message.find("manifest.json"), std::string::npos);
+}
+
+// A FIFO or a device in place of the manifest or a shard is refused without
+// blocking on the open (a FIFO) or reading without end (/dev/zero).
+TEST_F(PackedDatasetTest, RefusesFifosInPlaceOfTheManifestOrAShard) {
+  Write(false);
+  std::filesystem::remove(dir_.File("validation-00000.bin"));
+  ASSERT_EQ(mkfifo(dir_.File("validation-00000.bin").c_str(), 0600), 0);
+  Result<PackedDataset> ds = PackedDataset::Open(dir());
+  ASSERT_FALSE(ds.ok());
+  EXPECT_NE(ds.error().message.find("validation-00000.bin: not a regular file"), std::string::npos)
+      << ds.error().message;
+  std::filesystem::remove(dir_.File("manifest.json"));
+  ASSERT_EQ(mkfifo(dir_.File("manifest.json").c_str(), 0600), 0);
+  ds = PackedDataset::Open(dir());
+  ASSERT_FALSE(ds.ok());
+  EXPECT_NE(ds.error().message.find("manifest.json: not a regular file"), std::string::npos)
+      << ds.error().message;
+  Result<DatasetManifest> zero = DatasetManifest::Read("/dev/zero");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.error().message.find("not a regular file"), std::string::npos);
 }
 
 }  // namespace

@@ -212,6 +212,44 @@ TEST(JobMetricsTest, FinishedJobsAreRemovedAfterRetention) {
   EXPECT_EQ(text.find("job_id="), std::string::npos) << text;
 }
 
+TEST(JobMetricsTest, AJobsSeriesStayBoundedWhateverItReports) {
+  ControllerMetrics metrics;
+  JobMetrics& jobs = metrics.jobs();
+  // A worker can only pick among the known metric names...
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_FALSE(jobs.SetMetric("job-f", "flood/" + std::to_string(i), 1, 1));
+  }
+  EXPECT_EQ(jobs.SeriesCount("job-f"), 0u);
+  // ...but a progress report's unit is free text: a unit is a label value, so
+  // odd units are folded into "other" and the series of one job are capped.
+  v1::Progress progress;
+  progress.set_done(1);
+  progress.set_total(2);
+  progress.set_rate_per_second(1);
+  progress.set_unit("Bad Unit{x=\"1\"}");
+  jobs.SetStageProgress("job-f", v1::PREPARE, progress);
+  std::string text = Text(metrics.registry());
+  EXPECT_TRUE(HasLine(
+      text, R"(bert_controller_job_stage_rate_per_second{job_id="job-f",stage="prepare",unit="other"} 1)"))
+      << text;
+  for (int i = 0; i < 5000; ++i) {
+    std::string unit;
+    for (int n = i; unit.size() < 4; n /= 26) unit.push_back(static_cast<char>('a' + n % 26));
+    progress.set_unit(unit);
+    jobs.SetStageProgress("job-f", static_cast<v1::StageKind>(1 + i % 5), progress);
+  }
+  EXPECT_EQ(jobs.SeriesCount("job-f"), JobMetrics::kMaxSeriesPerJob);
+  // Series it already has still update; other jobs are unaffected.
+  progress.set_unit("other");
+  progress.set_rate_per_second(42);
+  jobs.SetStageProgress("job-f", v1::PREPARE, progress);
+  text = Text(metrics.registry());
+  EXPECT_TRUE(HasLine(
+      text, R"(bert_controller_job_stage_rate_per_second{job_id="job-f",stage="prepare",unit="other"} 42)"));
+  EXPECT_TRUE(jobs.SetMetric("job-g", "train/loss", 1, 1));
+  EXPECT_EQ(jobs.SeriesCount("job-g"), 2u);  // the loss and the step
+}
+
 TEST(AgentMetricsTest, AssignmentsHeartbeatsAndInfo) {
   AgentMetrics metrics;
   metrics.SetInfo("agent-7", "0.1.0", {"cpu", "train"});

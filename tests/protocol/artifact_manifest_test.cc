@@ -62,6 +62,20 @@ TEST_F(ArtifactManifestTest, KnownDirectoryHasTheExpectedManifestAndHash) {
   EXPECT_EQ(a->size_bytes, 3 + 1 + 2 + 0 + 6);
 }
 
+// Links are left out, to files and to directories alike: a link in an output
+// directory never brings a file from outside it into the artifact.
+TEST_F(ArtifactManifestTest, SymbolicLinksAreNeverFollowed) {
+  fs::create_symlink(Path("f.txt"), dir_ / "d" / "secret.txt");
+  fs::create_directories(dir_ / "outside");
+  Write("outside/x.txt", "x");
+  fs::create_directory_symlink(dir_ / "outside", dir_ / "d" / "linked");
+  EXPECT_EQ(ListManifestFiles(Path("d")),
+            (std::vector<std::string>{"B.txt", "a.txt", "a/z.txt", "a0", "sub/c.bin"}));
+  auto a = DescribeLocalArtifact(Path("d"));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->sha256, kExpectedSha256);
+}
+
 TEST_F(ArtifactManifestTest, FileIsItsSizeAndSha) {
   auto a = DescribeLocalArtifact(Path("f.txt"));
   ASSERT_TRUE(a.ok()) << a.status();

@@ -258,7 +258,7 @@ TEST_F(ArtifactTransferTest, DirectoryIsCheckedByItsManifest) {
     total += static_cast<int64_t>(data.size());
   }
   v1::Artifact header;
-  header.set_id(ref_.job_id() + "/tokenizer/tokenizer");
+  header.set_id(ref_.job_id() + "/prepare/tokenizer");  // the live piece is prepare's
   header.set_name("tokenizer");
   header.set_is_directory(true);
   header.set_size_bytes(total);

@@ -139,11 +139,21 @@ TEST_F(AuthTlsTest, TokensAndRolesAreCheckedOnEveryCall) {
     EXPECT_EQ(agents->Register(&context, request, &response).error_code(),
               grpc::StatusCode::PERMISSION_DENIED);
   }
-  {
+  {  // an agent token registers only as the agent id it names
     grpc::ClientContext context;
     Auth(&context, "agent-token-01234567890");
     v1::RegisterRequest request;
     request.mutable_agent()->set_id("x");
+    request.mutable_agent()->add_pools("cpu");
+    v1::RegisterResponse response;
+    EXPECT_EQ(agents->Register(&context, request, &response).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    grpc::ClientContext context;
+    Auth(&context, "agent-token-01234567890");
+    v1::RegisterRequest request;
+    request.mutable_agent()->set_id("agent-1");
     request.mutable_agent()->add_pools("cpu");
     v1::RegisterResponse response;
     EXPECT_TRUE(agents->Register(&context, request, &response).ok());
@@ -255,6 +265,24 @@ TEST(ControllerOptionsTest, RefusesAnOpenPortWithoutTlsAndTokens) {
   auto c = Controller::Start(options);
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace bert::server
+
+namespace bert::server {
+namespace {
+
+TEST(CheckActsAsTest, AnAgentTokenNamesItsAgentIdOrAPrefixPool) {
+  EXPECT_TRUE(CheckActsAs({"a1", Role::kAgent}, "a1").ok());
+  EXPECT_TRUE(absl::IsPermissionDenied(CheckActsAs({"a1", Role::kAgent}, "a2")));
+  EXPECT_TRUE(absl::IsPermissionDenied(CheckActsAs({"a1", Role::kAgent}, "")));
+  EXPECT_TRUE(absl::IsPermissionDenied(CheckActsAs({"a1", Role::kAgent}, "a11")));
+  EXPECT_TRUE(CheckActsAs({"cpu-*", Role::kAgent}, "cpu-7").ok());
+  EXPECT_TRUE(absl::IsPermissionDenied(CheckActsAs({"cpu-*", Role::kAgent}, "cpu-")));
+  EXPECT_TRUE(absl::IsPermissionDenied(CheckActsAs({"cpu-*", Role::kAgent}, "gpu-1")));
+  EXPECT_TRUE(CheckActsAs({"root", Role::kAdmin}, "anything").ok());
+  EXPECT_TRUE(absl::IsPermissionDenied(CheckActsAs({"alice", Role::kSubmitter}, "alice")));
 }
 
 }  // namespace

@@ -236,7 +236,10 @@ TEST_F(ControllerE2eTest, Sigkill_RestartKeepsJobsEventsAndReconcilesRunningWork
     done.set_success(true);
     v1::Artifact* out = done.add_outputs();
     out->set_name("text");
-    out->set_uri("file:///tmp/text");
+    // Under the controller's artifact root, in the piece's own job and stage.
+    out->set_uri("file://" + (dir_ / "state" / "artifacts" / job_id / "prepare" /
+                              ("shard-" + std::to_string(kept.ref().shard_index())) / "text")
+                                 .string());
     v1::CompleteStageResponse response;
     grpc::Status s = agents_->CompleteStage(&context, done, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
@@ -282,6 +285,51 @@ TEST_F(ControllerE2eTest, LocalAgentIsStartedRestartedAndStopped) {
   bertd_process_->Signal(SIGTERM);
   ASSERT_TRUE(bertd_process_->WaitFor(std::chrono::seconds(15)).has_value());
   EXPECT_NE(::kill(second_pid, 0), 0) << "the local agent outlived bertd";
+}
+
+}  // namespace
+}  // namespace bert::server
+
+namespace bert::server {
+namespace {
+
+// With tokens, the real local agent gets its token by a 0600 file, never on
+// its command line (readable by any local user in /proc), and its token acts
+// as its own agent id: it registers and stays healthy.
+TEST_F(ControllerE2eTest, LocalAgentTokenIsNotOnItsCommandLine) {
+  const std::string agent = BinDir() + "/bert-agent";
+  if (!fs::exists(agent)) GTEST_SKIP() << "bert-agent is not built in " << BinDir();
+  const std::string tokens = (dir_ / "tokens.txt").string();
+  std::ofstream(tokens) << "admin-token-0123456789 admin root\n";
+  StartBertd({"--tokens-file", tokens, "--local-agent", "--agent-path", agent});
+  bool registered = false;
+  for (int i = 0; i < 200 && !registered; ++i) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer admin-token-0123456789");
+    v1::ListAgentsRequest request;
+    v1::ListAgentsResponse response;
+    if (jobs_->ListAgents(&context, request, &response).ok()) {
+      for (const v1::AgentInfo& a : response.agents()) registered |= a.id() == "local" && a.healthy();
+    }
+    if (!registered) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(registered) << "the local agent did not register; log:\n" << bertd_process_->LogTail();
+  const fs::path token_file = dir_ / "state" / "local-agent" / "agent.token";
+  ASSERT_TRUE(fs::exists(token_file));
+  EXPECT_EQ(fs::status(token_file).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  std::string token;
+  std::ifstream(token_file) >> token;
+  ASSERT_GE(token.size(), 16u);
+  std::smatch match;
+  const std::string log = bertd_process_->LogTail();
+  ASSERT_TRUE(std::regex_search(log, match, std::regex("local agent pid ([0-9]+)"))) << log;
+  std::ifstream cmdline_file("/proc/" + match[1].str() + "/cmdline");
+  std::string cmdline((std::istreambuf_iterator<char>(cmdline_file)), std::istreambuf_iterator<char>());
+  ASSERT_NE(cmdline.find("--token-file"), std::string::npos) << cmdline;
+  EXPECT_EQ(cmdline.find(token), std::string::npos) << "the token is on the agent's command line";
+  bertd_process_->Signal(SIGTERM);
+  ASSERT_TRUE(bertd_process_->WaitFor(std::chrono::seconds(15)).has_value());
 }
 
 }  // namespace

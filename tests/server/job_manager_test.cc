@@ -616,5 +616,30 @@ TEST_F(JobManagerTest, ListAgentsNamesTheirRunningPieces) {
   EXPECT_EQ(manager_->ListAgents("nowhere").size(), 0u);
 }
 
+TEST_F(JobManagerTest, ListJobsPagesEndBeforeTheyGrowPastAFewMegabytes) {
+  // A spec may be up to 1 MiB (here ~900 KB of comments): pages of such jobs
+  // stop at ~3 MiB whatever the page size asked for, and still reach every job.
+  const std::string padded = std::string(kSpec) + "#" + std::string(900 << 10, 'x') + "\n";
+  for (int i = 0; i < 5; ++i) {
+    Submit(padded);
+    clock_.Advance(absl::Seconds(1));
+  }
+  v1::ListJobsRequest request;
+  request.set_page_size(50);
+  int pages = 0, jobs = 0;
+  for (;;) {
+    auto page = manager_->ListJobs(request);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_LE(page->ByteSizeLong(), size_t{3} << 20);
+    EXPECT_GE(page->jobs_size(), 1);
+    ++pages;
+    jobs += page->jobs_size();
+    if (page->next_page_token().empty()) break;
+    request.set_page_token(page->next_page_token());
+  }
+  EXPECT_EQ(jobs, 5);
+  EXPECT_GE(pages, 2);
+}
+
 }  // namespace
 }  // namespace bert::server

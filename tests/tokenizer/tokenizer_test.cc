@@ -3,12 +3,16 @@
 #include "tokenizer/tokenizer.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "tests/tokenizer/test_util.h"
+#include "tokenizer/vocab_file.h"
 
 namespace bert::tokenizer {
 namespace {
@@ -261,6 +265,94 @@ TEST(TokenizerTest, BadFilesGiveErrorsNamingTheFile) {
     EXPECT_NE(tok.status().message().find(c.message), std::string::npos) << tok.status();
   }
   EXPECT_FALSE(Tokenizer::FromVocab({"hello"}, true).ok());
+}
+
+// tokenizer.json is untrusted: a missing key, a value of the wrong type or an
+// id outside the vocabulary is an error naming the file and the key, never a
+// read through a missing key (which was undefined behaviour: a heap
+// over-read under ASan, found by fuzz/tokenizer_json_fuzzer.cc) nor an
+// exception out of the JSON library.
+TEST(TokenizerTest, UntrustedTokenizerJsonIsRefusedNamingTheKey) {
+  const nlohmann::json good = nlohmann::json::parse(Small().ToJson());
+  struct Case {
+    std::string name;
+    std::function<void(nlohmann::json&)> edit;
+    std::string message;
+  } cases[] = {
+      {"no-pair.json", [](nlohmann::json& j) { j["post_processor"].erase("pair"); },
+       "post_processor.pair is not an array"},
+      {"no-single.json", [](nlohmann::json& j) { j["post_processor"]["single"] = nullptr; },
+       "post_processor.single is not an array"},
+      {"no-ids.json",
+       [](nlohmann::json& j) { j["post_processor"]["special_tokens"]["[CLS]"].erase("ids"); },
+       "special token [CLS] has no ids"},
+      {"specials-array.json",
+       [](nlohmann::json& j) { j["post_processor"]["special_tokens"] = nlohmann::json::array(); },
+       "post_processor.special_tokens is not an object"},
+      {"sequence-id.json",
+       [](nlohmann::json& j) { j["post_processor"]["single"][1]["Sequence"]["id"] = 7; },
+       "Sequence.id is not a string"},
+      {"type-id.json",
+       [](nlohmann::json& j) { j["post_processor"]["single"][1]["Sequence"]["type_id"] = 1e300; },
+       "type_id is not an integer"},
+      {"single-id.json",
+       [](nlohmann::json& j) { j["post_processor"]["special_tokens"]["[CLS]"]["ids"] = {999}; },
+       "token id 999 is not in the vocabulary"},
+      {"model-type.json", [](nlohmann::json& j) { j["model"]["type"] = 3; },
+       "model.type is not a string"},
+      {"unk.json", [](nlohmann::json& j) { j["model"]["unk_token"] = nlohmann::json::array(); },
+       "model.unk_token is not a string"},
+      {"normalizer-type.json", [](nlohmann::json& j) { j["normalizer"]["type"] = false; },
+       "normalizer object is not supported"},
+      {"pre.json", [](nlohmann::json& j) { j.erase("pre_tokenizer"); }, "pre_tokenizer null"},
+      {"special.json", [](nlohmann::json& j) { j["added_tokens"][0]["special"] = "yes"; },
+       "special is not a boolean"},
+      {"added-id.json", [](nlohmann::json& j) { j["added_tokens"][0].erase("id"); },
+       "is not a valid token id"},
+      {"deep.json",
+       [](nlohmann::json& j) {
+         nlohmann::json deep = nlohmann::json::array();
+         for (int i = 0; i < 1000; ++i) deep = nlohmann::json::array({std::move(deep)});
+         j["decoder"] = std::move(deep);
+       },
+       "nests arrays and objects deeper than 64"},
+  };
+  TempDir dir;
+  for (const Case& c : cases) {
+    nlohmann::json j = good;
+    c.edit(j);
+    testing::WriteOrDie(dir.File(c.name), j.dump());
+    auto tok = Tokenizer::Load(dir.File(c.name));
+    ASSERT_FALSE(tok.ok()) << c.name;
+    EXPECT_NE(tok.status().message().find(c.name), std::string::npos) << tok.status();
+    EXPECT_NE(tok.status().message().find(c.message), std::string::npos) << tok.status();
+  }
+  // The good file still loads; a '[' inside a string does not count as nesting.
+  nlohmann::json j = good;
+  j["decoder"] = {{"prefix", std::string(200, '[')}};
+  testing::WriteOrDie(dir.File("ok.json"), j.dump());
+  auto tok = Tokenizer::Load(dir.File("ok.json"));
+  EXPECT_TRUE(tok.ok()) << tok.status();
+}
+
+// Only regular files are read, and only up to a bound: /dev/zero (which never
+// ends) and a FIFO (which blocks an open until a writer comes) are refused
+// without being opened.
+TEST(TokenizerTest, ReadsOnlyBoundedRegularFiles) {
+  auto zero = Tokenizer::Load("/dev/zero");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.status().message().find("/dev/zero: not a regular file"), std::string::npos)
+      << zero.status();
+  TempDir dir;
+  ASSERT_EQ(mkfifo(dir.File("fifo.json").c_str(), 0600), 0);
+  auto fifo = Tokenizer::Load(dir.File("fifo.json"));
+  ASSERT_FALSE(fifo.ok());
+  EXPECT_NE(fifo.status().message().find("not a regular file"), std::string::npos) << fifo.status();
+  testing::WriteOrDie(dir.File("big.txt"), std::string(100, 'a'));
+  auto big = ReadTokenizerFile(dir.File("big.txt"), 99);
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("over the limit of 99"), std::string::npos) << big.status();
+  EXPECT_TRUE(ReadTokenizerFile(dir.File("big.txt"), 100).ok());
 }
 
 TEST(TokenizerTest, IsSafeToShareAcrossThreads) {
