@@ -714,9 +714,37 @@ absl::StatusOr<v1::ReportStageResponse> JobManager::Report(const v1::ReportStage
   BERT_RETURN_IF_ERROR(server::CheckLive(job, ref));
   BERT_RETURN_IF_ERROR(CheckHolder(*job, ref, may_act_as));
   if (request.reports().empty()) return response;
-  JobStateMachine change(*job, clock_->Now());
-  BERT_RETURN_IF_ERROR(ReportIntake::Apply(request, &change));
-  BERT_RETURN_IF_ERROR(Commit(change));
+  // Reports are the hot path: the job moves into the change and back (no
+  // copy); what reports touch is saved first, to restore if the write fails.
+  v1::Job& held = active_.at(ref.job_id());
+  const int64_t last_seq = held.last_event_seq();
+  const v1::Progress progress = FindStage(held, ref.stage())->progress();
+  std::vector<std::pair<std::string, std::optional<double>>> metrics;
+  for (const v1::StageReport& report : request.reports()) {
+    if (!report.has_metric()) continue;
+    auto it = held.latest_metrics().find(report.metric().name());
+    metrics.emplace_back(report.metric().name(), it == held.latest_metrics().end()
+                                                     ? std::nullopt
+                                                     : std::optional<double>(it->second));
+  }
+  JobStateMachine change(std::move(held), clock_->Now());
+  absl::Status applied = ReportIntake::Apply(request, &change);
+  if (applied.ok()) applied = Commit(change);
+  if (!applied.ok()) {
+    v1::Job& job_back = change.mutable_job();
+    job_back.set_last_event_seq(last_seq);
+    *FindStage(&job_back, ref.stage())->mutable_progress() = progress;
+    // Restored newest first, so each name gets the value it had before.
+    for (auto it = metrics.rbegin(); it != metrics.rend(); ++it) {
+      if (it->second) {
+        (*job_back.mutable_latest_metrics())[it->first] = *it->second;
+      } else {
+        job_back.mutable_latest_metrics()->erase(it->first);
+      }
+    }
+    active_[ref.job_id()] = std::move(job_back);
+    return applied;
+  }
   return response;
 }
 

@@ -8,7 +8,8 @@
 // one job per agent, so that each agent holds a live assignment (set up by
 // `threads` client threads); then `threads` client threads drive the agents
 // round-robin: each turn sends a ReportStage with `metrics-per-report` metric
-// points (persisted events) and, every 5th turn, a Heartbeat. Prints the
+// points (persisted events), and every 5th report of a thread is followed by
+// that agent's Heartbeat (the same mix at every agent count). Prints the
 // sustained events/s, p50/p99 latency per RPC, bertd's peak resident memory
 // (VmHWM) and the setup time, then the ratios against the first agent count
 // measured in the same run.
@@ -25,6 +26,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <mutex>
 #include <sstream>
@@ -53,6 +55,7 @@ struct Result {
   double report_p50_ms = 0, report_p99_ms = 0, heartbeat_p50_ms = 0, heartbeat_p99_ms = 0;
   double peak_rss_mib = 0;
   double setup_seconds = 0;
+  double cpu_ms_per_1k_events = 0;  // bertd's CPU time per 1,000 events
   int64_t errors = 0;
 };
 
@@ -107,6 +110,18 @@ class Bertd {
     waitpid(pid_, nullptr, 0);
   }
   int port() const { return port_; }
+  // CPU time (user + system) bertd has used so far, in seconds.
+  double CpuSeconds() const {
+    std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+    }
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
   // Peak resident set (VmHWM) so far, in MiB.
   double PeakRssMib() const {
     std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
@@ -184,6 +199,7 @@ Result RunOnce(const std::string& bertd_binary, int agents, double seconds, int 
     SetUpAgents(agents, threads, channels, &refs);
     r.setup_seconds = std::chrono::duration<double>(Clock::now() - setup_start).count();
 
+    const double cpu_start = bertd.CpuSeconds();
     std::atomic<int64_t> events{0}, errors{0};
     std::mutex mu;
     std::vector<double> report_ms, heartbeat_ms;
@@ -194,7 +210,7 @@ Result RunOnce(const std::string& bertd_binary, int agents, double seconds, int 
       workers.emplace_back([&, t] {
         auto stub = bert::v1::AgentService::NewStub(channels[t]);
         std::vector<double> my_reports, my_heartbeats;
-        int64_t step = 0;
+        int64_t step = 0, reports = 0;
         for (int turn = 0; Clock::now() < end; ++turn) {
           for (int a = t; a < agents && Clock::now() < end; a += threads) {
             bert::v1::ReportStageRequest report;
@@ -215,7 +231,9 @@ Result RunOnce(const std::string& bertd_binary, int agents, double seconds, int 
             } else {
               ++errors;
             }
-            if (turn % 5 == 0) {
+            // One heartbeat per 5 reports, whatever the agent count (every 5th
+            // turn would mean one per report while a turn outlasts the run).
+            if (++reports % 5 == 0) {
               grpc::ClientContext hb_context;
               bert::v1::HeartbeatRequest hb;
               hb.set_agent_id("agent-" + std::to_string(a));
@@ -236,6 +254,8 @@ Result RunOnce(const std::string& bertd_binary, int agents, double seconds, int 
     for (auto& w : workers) w.join();
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     r.peak_rss_mib = bertd.PeakRssMib();
+    r.cpu_ms_per_1k_events =
+        1e6 * (bertd.CpuSeconds() - cpu_start) / std::max<double>(1, static_cast<double>(events.load()));
     r.events_per_second = static_cast<double>(events.load()) / elapsed;
     r.report_p50_ms = Percentile(report_ms, 0.50);
     r.report_p99_ms = Percentile(report_ms, 0.99);
@@ -295,14 +315,15 @@ int main(int argc, char** argv) {
   std::printf("cpu: %s, %u cores; bertd: %s\n", CpuModel().c_str(),
               std::thread::hardware_concurrency(), bertd.c_str());
   std::vector<Result> results;
-  std::printf("%8s %12s %10s %10s %10s %10s %12s %9s %8s\n", "agents", "events/s", "rep p50ms",
-              "rep p99ms", "hb p50ms", "hb p99ms", "bertd MiB", "setup s", "errors");
+  std::printf("%8s %12s %10s %10s %10s %10s %12s %14s %9s %8s\n", "agents", "events/s",
+              "rep p50ms", "rep p99ms", "hb p50ms", "hb p99ms", "bertd MiB", "cpu ms/1k ev",
+              "setup s", "errors");
   for (int n : counts) {
     Result r = RunOnce(bertd, n, seconds, threads, metrics_per_report, dir);
     results.push_back(r);
-    std::printf("%8d %12.0f %10.2f %10.2f %10.2f %10.2f %12.1f %9.1f %8lld\n", r.agents,
+    std::printf("%8d %12.0f %10.2f %10.2f %10.2f %10.2f %12.1f %14.1f %9.1f %8lld\n", r.agents,
                 r.events_per_second, r.report_p50_ms, r.report_p99_ms, r.heartbeat_p50_ms,
-                r.heartbeat_p99_ms, r.peak_rss_mib, r.setup_seconds,
+                r.heartbeat_p99_ms, r.peak_rss_mib, r.cpu_ms_per_1k_events, r.setup_seconds,
                 static_cast<long long>(r.errors));
     std::fflush(stdout);
   }
