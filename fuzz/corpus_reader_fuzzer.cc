@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <filesystem>
+#include <system_error>
 
 #include "data/corpus_stats.h"
 #include "data/document_reader.h"
@@ -17,12 +19,23 @@
 
 namespace {
 
+// A scratch directory for the process, removed when it exits.
+struct ScratchDir {
+  std::string path;
+  ScratchDir() {
+    char made[] = "/tmp/bert-fuzz-corpus-XXXXXX";
+    if (mkdtemp(made) == nullptr) std::abort();
+    path = made;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 const std::string& TempPath() {
-  static const std::string path = [] {
-    char dir[] = "/tmp/bert-fuzz-corpus-XXXXXX";
-    if (mkdtemp(dir) == nullptr) std::abort();
-    return std::string(dir) + "/input";
-  }();
+  static const ScratchDir dir;
+  static const std::string path = dir.path + "/input";
   return path;
 }
 

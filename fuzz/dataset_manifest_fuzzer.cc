@@ -11,19 +11,30 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "formats/dataset_manifest.h"
 #include "formats/packed_dataset.h"
 
 namespace {
 
+// A scratch directory for the process, removed when it exits.
+struct ScratchDir {
+  std::string path;
+  ScratchDir() {
+    char made[] = "/tmp/bert-fuzz-dataset-XXXXXX";
+    if (mkdtemp(made) == nullptr) std::abort();
+    path = made;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 const std::string& TempDir() {
-  static const std::string dir = [] {
-    char path[] = "/tmp/bert-fuzz-dataset-XXXXXX";
-    if (mkdtemp(path) == nullptr) std::abort();
-    return std::string(path);
-  }();
-  return dir;
+  static const ScratchDir dir;
+  return dir.path;
 }
 
 void WriteFile(const std::string& path, const char* data, size_t size) {

@@ -180,16 +180,21 @@ absl::Status JobManager::CommitWith(JobStateMachine& change, storage::StoreBatch
   } else {
     unsaved += static_cast<int>(change.events().size());
   }
-  SyncPieces(change.job());
+  // Reports alone (ReportIntake clears rewrite_job) move no piece and queue
+  // nothing: the registry, the waiting set and Acquire's waiters stay as they are.
+  const bool reports_only = !change.rewrite_job();
+  if (!reports_only) SyncPieces(change.job());
   if (final) {
     active_.erase(id);
     waiting_.erase(id);
     unsaved_events_.erase(id);
   } else {
-    if (HasQueuedWork(change.job())) {
-      waiting_.insert(id);
-    } else {
-      waiting_.erase(id);
+    if (!reports_only) {
+      if (HasQueuedWork(change.job())) {
+        waiting_.insert(id);
+      } else {
+        waiting_.erase(id);
+      }
     }
     active_[id] = std::move(change.mutable_job());
   }
@@ -198,6 +203,7 @@ absl::Status JobManager::CommitWith(JobStateMachine& change, storage::StoreBatch
     agents_.ForgetDelivery(KeyOf(assignment.ref()));
     agents_.Enqueue(agent_id, std::move(assignment));
   }
+  if (reports_only) return absl::OkStatus();
   ++work_generation_;
   return absl::OkStatus();
 }
@@ -406,14 +412,10 @@ std::vector<v1::AgentInfo> JobManager::ListAgents(const std::string& pool) const
   for (v1::AgentInfo& info : agents) {
     for (const PieceKey& key : agents_.PiecesOf(info.id())) {
       const v1::Job* job = Active(key.job_id);
-      const v1::Stage* stage = job == nullptr ? nullptr : FindStage(*job, key.stage);
-      if (stage == nullptr) continue;
-      for (const v1::ShardAttempt& shard : stage->shards()) {
-        if (shard.shard_index() == key.shard) {
-          info.add_assignment_ids(absl::StrCat(key.job_id, "/", protocol::StageName(key.stage), "/",
-                                               key.shard, "#", shard.attempt()));
-        }
-      }
+      const v1::ShardAttempt* shard = job == nullptr ? nullptr : FindPiece(*job, key.stage, key.shard);
+      if (shard == nullptr) continue;
+      info.add_assignment_ids(absl::StrCat(key.job_id, "/", protocol::StageName(key.stage), "/",
+                                           key.shard, "#", shard->attempt()));
     }
   }
   return agents;
@@ -442,17 +444,14 @@ absl::StatusOr<v1::RegisterResponse> JobManager::Register(const v1::AgentInfo& a
   for (const PieceKey& key : agents_.PiecesOf(agent.id())) {
     if (undelivered.contains(key)) continue;
     const v1::Job* job = Active(key.job_id);
-    const v1::Stage* stage = job == nullptr ? nullptr : FindStage(*job, key.stage);
-    if (stage == nullptr) continue;
-    for (const v1::ShardAttempt& shard : stage->shards()) {
-      if (shard.shard_index() != key.shard || shard.state() != v1::RUNNING) continue;
-      agents_.MarkDelivered(key, now);  // the agent gets a grace period to list it
-      v1::AssignmentRef* ref = response.add_live_assignments();
-      ref->set_job_id(key.job_id);
-      ref->set_stage(key.stage);
-      ref->set_shard_index(key.shard);
-      ref->set_attempt(shard.attempt());
-    }
+    const v1::ShardAttempt* shard = job == nullptr ? nullptr : FindPiece(*job, key.stage, key.shard);
+    if (shard == nullptr || shard->state() != v1::RUNNING) continue;
+    agents_.MarkDelivered(key, now);  // the agent gets a grace period to list it
+    v1::AssignmentRef* ref = response.add_live_assignments();
+    ref->set_job_id(key.job_id);
+    ref->set_stage(key.stage);
+    ref->set_shard_index(key.shard);
+    ref->set_attempt(shard->attempt());
   }
   ++work_generation_;
   return response;
@@ -506,11 +505,7 @@ absl::Status JobManager::LoseAgentWork(const std::string& agent_id, const std::s
     JobStateMachine change(*job, now);
     for (const PieceKey& key : keys) {
       // An earlier piece's failure may have restarted this one's gang already.
-      const v1::Stage* stage = FindStage(change.job(), key.stage);
-      const v1::ShardAttempt* shard = nullptr;
-      for (const v1::ShardAttempt& s : stage->shards()) {
-        if (s.shard_index() == key.shard) shard = &s;
-      }
+      const v1::ShardAttempt* shard = FindPiece(change.job(), key.stage, key.shard);
       if (shard == nullptr || shard->state() != v1::RUNNING || shard->agent_id() != agent_id) continue;
       if (metrics_ != nullptr && only_after_grace) {
         metrics_->OnLeaseExpired(metrics::LeaseExpiryCause::kAssignment);
@@ -591,10 +586,7 @@ absl::Status JobManager::ScheduleLocked() {
       const PendingTask& task = queue[p->task];
       const std::string& agent_id = p->agent_ids[i];
       const v1::Stage* stage = FindStage(change.job(), task.stage);
-      const v1::ShardAttempt* shard = nullptr;
-      for (const v1::ShardAttempt& s : stage->shards()) {
-        if (s.shard_index() == task.shards[i]) shard = &s;
-      }
+      const v1::ShardAttempt* shard = FindPiece(change.job(), task.stage, task.shards[i]);
       PlacementContext context;
       context.agent = agents_.Find(agent_id);
       context.gang_master = IsGang(task.stage) ? agents_.Find(p->agent_ids.front()) : nullptr;
@@ -659,9 +651,7 @@ namespace {
 absl::Status CheckHolder(const v1::Job& job, const v1::AssignmentRef& ref,
                          const MayActAs& may_act_as) {
   if (may_act_as == nullptr) return absl::OkStatus();
-  const v1::Stage* stage = FindStage(job, ref.stage());
-  const v1::ShardAttempt* shard =
-      stage == nullptr ? nullptr : FindShard(const_cast<v1::Stage*>(stage), ref.shard_index());
+  const v1::ShardAttempt* shard = FindPiece(job, ref.stage(), ref.shard_index());
   if (shard != nullptr && may_act_as(shard->agent_id())) return absl::OkStatus();
   return absl::PermissionDeniedError(
       absl::StrCat(RefString(ref), " runs on agent '", shard == nullptr ? "" : shard->agent_id(),
@@ -763,7 +753,7 @@ absl::Status JobManager::Complete(const v1::CompleteStageRequest& request,
   const absl::Time now = clock_->Now();
   const v1::Stage* stage = FindStage(*job, ref.stage());
   BERT_ASSIGN_OR_RETURN(std::vector<v1::Artifact> outputs, ReportIntake::Outputs(request, *stage, now));
-  const v1::ShardAttempt* shard = FindShard(const_cast<v1::Stage*>(stage), ref.shard_index());
+  const v1::ShardAttempt* shard = FindPiece(*job, ref.stage(), ref.shard_index());
   if (metrics_ != nullptr && shard->has_lease_deadline()) {
     // Duration is approximate: from the stage's start to now.
     metrics_->ObserveStageDuration(ref.stage(), request.success() ? v1::SUCCEEDED : v1::FAILED,

@@ -36,6 +36,15 @@ v1::ShardAttempt* FindShard(v1::Stage* stage, int32_t shard_index) {
   return nullptr;
 }
 
+const v1::ShardAttempt* FindPiece(const v1::Job& job, v1::StageKind kind, int32_t shard_index) {
+  const v1::Stage* stage = FindStage(job, kind);
+  if (stage == nullptr) return nullptr;
+  for (const v1::ShardAttempt& shard : stage->shards()) {
+    if (shard.shard_index() == shard_index) return &shard;
+  }
+  return nullptr;
+}
+
 const v1::Stage* CurrentStage(const v1::Job& job) {
   for (const v1::Stage& stage : job.stages()) {
     if (stage.state() != v1::SUCCEEDED && stage.state() != v1::SKIPPED) return &stage;

@@ -21,6 +21,8 @@ bool IsGang(v1::StageKind kind);
 v1::Stage* FindStage(v1::Job* job, v1::StageKind kind);
 const v1::Stage* FindStage(const v1::Job& job, v1::StageKind kind);
 v1::ShardAttempt* FindShard(v1::Stage* stage, int32_t shard_index);
+// The piece `shard_index` of `job`'s stage `kind`, or null when there is none.
+const v1::ShardAttempt* FindPiece(const v1::Job& job, v1::StageKind kind, int32_t shard_index);
 // The first stage that has not succeeded or been skipped, or null.
 v1::Stage* CurrentStage(v1::Job* job);
 const v1::Stage* CurrentStage(const v1::Job& job);

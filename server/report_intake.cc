@@ -12,15 +12,6 @@
 namespace bert::server {
 namespace {
 
-const v1::ShardAttempt* FindPiece(const v1::Job& job, const v1::AssignmentRef& ref) {
-  const v1::Stage* stage = FindStage(job, ref.stage());
-  if (stage == nullptr) return nullptr;
-  for (const v1::ShardAttempt& shard : stage->shards()) {
-    if (shard.shard_index() == ref.shard_index()) return &shard;
-  }
-  return nullptr;
-}
-
 absl::Status CheckMetricName(const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("reports.metric.name: required");
   if (name.size() > ReportIntake::kMaxMetricNameBytes) {
@@ -42,7 +33,7 @@ absl::Status CheckMetricName(const std::string& name) {
 
 absl::Status CheckLive(const v1::Job* job, const v1::AssignmentRef& ref) {
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("job '", ref.job_id(), "' not found"));
-  const v1::ShardAttempt* shard = FindPiece(*job, ref);
+  const v1::ShardAttempt* shard = FindPiece(*job, ref.stage(), ref.shard_index());
   if (shard == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat("no such stage piece: ", RefString(ref)));
   }

@@ -85,7 +85,7 @@ std::string BrownTextPath() { return SharedOr("brown.txt", "brown-sample.txt"); 
 std::string BrownDocsPath() { return SharedOr("brown-docs.jsonl", "brown-docs-sample.jsonl"); }
 
 const std::string& TestTokenizerPath() {
-  static TempDir* dir = new TempDir();  // lives for the whole process
+  static const TempDir dir;  // removed when the test process exits
   static const std::string path = [] {
     bert::tokenizer::WordPieceTrainerOptions options;
     options.vocab_size = 3000;
@@ -94,8 +94,8 @@ const std::string& TestTokenizerPath() {
     NullProgressSink sink;
     auto tok = bert::tokenizer::TrainFromFiles({TestdataPath("brown-sample.txt")}, options, sink);
     EXPECT_TRUE(tok.ok()) << tok.status();
-    EXPECT_TRUE(tok->Save(dir->path()).ok());
-    return dir->Join("tokenizer.json");
+    EXPECT_TRUE(tok->Save(dir.path()).ok());
+    return dir.Join("tokenizer.json");
   }();
   return path;
 }

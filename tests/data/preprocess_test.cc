@@ -56,8 +56,8 @@ struct Corpora {
 };
 
 const Corpora& GetCorpora() {
-  static Corpora* corpora = new Corpora();
-  return *corpora;
+  static const Corpora corpora;  // removed when the test process exits
+  return corpora;
 }
 
 std::vector<std::string> Texts(const std::string& corpus_dir) {
