@@ -14,6 +14,7 @@
 #include "agent/failure.h"
 #include "agent/metered_reporter.h"
 #include "agent/resources.h"
+#include "agent/worker_front.h"
 #include "common/atomic_file.h"
 #include "protocol/grpc_status.h"
 
@@ -72,13 +73,17 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
   TransferOptions t;
   t.token = options_.token;
   transfer_ = std::make_unique<ArtifactTransfer>(stub_, t);
+  rendezvous_ = std::make_unique<GrpcRendezvousChannel>(stub_, options_.token);
   env_.work_dir = options_.work_dir;
   env_.shared_fs = options_.shared_fs;
   env_.worker_path = options_.worker_path;
   env_.cancel_grace = options_.cancel_grace;
   env_.data_roots = options_.data_roots;
+  env_.spec_dir_root = options_.spec_dir_root;
   env_.transfer = transfer_.get();
   env_.metrics = options_.metrics;
+  env_.rendezvous = rendezvous_.get();
+  env_.address = options_.address;
 }
 
 Agent::~Agent() {
@@ -276,6 +281,23 @@ void Agent::RunOne(Running* running, v1::Assignment assignment) {
         std::make_unique<MeteredReporter>(*reporter, *options_.metrics, ref.job_id(), ref.stage());
     stage_reporter = metered.get();
   }
+  {
+    // An older attempt of this piece may still be stopping here (its gang
+    // restarted, with --slots above 1): wait for it, so that nothing it still
+    // writes (a checkpoint) lands under the new attempt's feet.
+    absl::MutexLock lock(&mu_);
+    auto older_gone = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      for (const auto& r : running_) {
+        if (r.get() != running && !r->done && r->ref.job_id() == ref.job_id() &&
+            r->ref.stage() == ref.stage() && r->ref.shard_index() == ref.shard_index() &&
+            r->ref.attempt() < ref.attempt()) {
+          return false;
+        }
+      }
+      return true;
+    };
+    while (!older_gone()) cv_.WaitWithTimeout(&mu_, absl::Milliseconds(200));
+  }
   absl::StatusOr<std::vector<v1::Artifact>> result;
   try {
     result = RunAssignment(assignment, env_, *stage_reporter);
@@ -342,6 +364,10 @@ absl::Status Agent::Run() {
     }
   }
   env_.device = DeviceName(resources.accelerator());
+  absl::StatusOr<std::string> worker = StageWorkerPath(
+      {options_.worker_front, options_.worker_path, options_.python_worker_path}, env_.device);
+  if (!worker.ok()) return worker.status();
+  env_.worker_path = *worker;
   env_.threads = options_.threads > 0 ? options_.threads : std::max(1, resources.cpu_cores());
 
   info_.set_id(*id);
@@ -355,7 +381,7 @@ absl::Status Agent::Run() {
   Say(absl::StrCat("agent ", *id, ": pools ", absl::StrJoin(options_.pools, ","), ", ",
                    resources.cpu_cores(), " cores, ", resources.memory_bytes() >> 20, " MiB, ",
                    resources.accelerator_count(), " x ", env_.device,
-                   options_.shared_fs ? ", shared filesystem" : ""));
+                   options_.shared_fs ? ", shared filesystem" : "", "; worker ", env_.worker_path));
 
   for (int tries = 0;; ++tries) {
     absl::Status s = Register();

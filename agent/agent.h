@@ -19,6 +19,7 @@
 #include "agent/artifact_transfer.h"
 #include "agent/assignment_runner.h"
 #include "agent/batching_reporter.h"
+#include "agent/gang_rendezvous.h"
 #include "bert/v1/agent_service.grpc.pb.h"
 #include "metrics/agent_metrics.h"
 
@@ -34,6 +35,10 @@ struct AgentOptions {
   std::string work_dir;
   bool shared_fs = false;
   std::string worker_path;           // bert-worker
+  // Which worker runs pretrain and export (agent/worker_front.h): "auto" (the
+  // Python front for hpu), "native" or "python"; and the Python front's path.
+  std::string worker_front = "auto";
+  std::string python_worker_path;  // bert-worker-py
   std::string accelerator = "auto";  // "auto", "cpu", "cuda" or "hpu"
   std::string address;               // reachable by other agents; default: hostname
   int threads = 0;                   // per stage; 0 = all cores
@@ -42,6 +47,8 @@ struct AgentOptions {
   std::chrono::milliseconds cancel_grace{10000};
   // Corpus inputs are read only under these directories (--data-root); empty: anywhere.
   std::vector<std::string> data_roots;
+  // Each job's spec directory is a data root too (--spec-dir-root; data_roots.h).
+  bool spec_dir_root = false;
   // Prometheus metrics (bert_agent_*); null: none. Not owned; outlives the agent.
   metrics::AgentMetrics* metrics = nullptr;
 };
@@ -81,6 +88,7 @@ class Agent {
   AgentOptions options_;
   std::shared_ptr<v1::AgentService::Stub> stub_;
   std::unique_ptr<ArtifactTransfer> transfer_;
+  std::unique_ptr<GrpcRendezvousChannel> rendezvous_;
   RunnerEnvironment env_;
   v1::AgentInfo info_;  // written by Run() before the heartbeat starts, read-only after
   std::atomic<int64_t> heartbeat_ms_{2000};

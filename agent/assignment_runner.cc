@@ -26,14 +26,15 @@ void CountArtifactBytes(const RunnerEnvironment& env, metrics::ArtifactDirection
 }
 
 absl::StatusOr<std::string> MaterializeInput(const v1::Artifact& artifact,
-                                             const RunnerEnvironment& env) {
+                                             const RunnerEnvironment& env,
+                                             const std::vector<std::string>& data_roots) {
   absl::string_view uri = artifact.uri();
   if (artifact.sha256().empty() && absl::StartsWith(uri, kFileScheme)) {
     // Named by the job spec itself (tokenizer.from, preprocess.from_dataset):
     // the controller recorded the path, not its contents, and never serves it.
     // It is read in place on this host, under the operator's data roots.
     const std::string path(uri.substr(kFileScheme.size()));
-    BERT_RETURN_IF_ERROR(CheckUnderDataRoots(absl::StrCat("input ", artifact.id()), path, env.data_roots));
+    BERT_RETURN_IF_ERROR(CheckUnderDataRoots(absl::StrCat("input ", artifact.id()), path, data_roots));
     std::error_code ec;
     if (!fs::exists(path, ec)) {
       return StageFailure(v1::DATA_ERROR, absl::StrCat("input ", artifact.id(), ": ", path,
@@ -109,11 +110,14 @@ absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& as
   ctx.shard_count = std::max(1, assignment.shard_count());
   ctx.spec = assignment.spec();
   ctx.rendezvous = assignment.rendezvous();
+  ctx.rendezvous_channel = env.rendezvous;
+  ctx.host_address = env.address;
   ctx.worker_path = env.worker_path;
   ctx.threads = env.threads;
   ctx.device = env.device;
   ctx.cancel_grace = env.cancel_grace;
-  ctx.data_roots = env.data_roots;
+  BERT_ASSIGN_OR_RETURN(ctx.data_roots, JobDataRoots(env.data_roots, env.spec_dir_root,
+                                                     assignment.spec_dir(), env.work_dir));
   ctx.output_dir = OutputDirFor(assignment, env);
   std::error_code ec;
   fs::create_directories(ctx.output_dir, ec);
@@ -128,7 +132,7 @@ absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& as
       continue;
     }
     if (reporter.Cancelled()) return StageFailure(v1::CANCELLED_BY_USER, "cancelled");
-    auto path = MaterializeInput(artifact, env);
+    auto path = MaterializeInput(artifact, env, ctx.data_roots);
     if (!path.ok() && artifact.produced_by() == v1::PRETRAIN) {
       // An older checkpoint may have been rotated away (save_total_limit) or
       // be damaged: resume from another, never from this one.

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/artifact_transfer.h"
+#include "agent/gang_rendezvous.h"
 #include "agent/stage_reporter.h"
 #include "bert/v1/agent_service.pb.h"
 #include "metrics/agent_metrics.h"
@@ -25,8 +26,11 @@ struct RunnerEnvironment {
   std::string device = "cpu";
   std::chrono::milliseconds cancel_grace{10000};
   std::vector<std::string> data_roots;       // where corpus inputs may be read; empty: anywhere
+  bool spec_dir_root = false;                // also each job's spec directory (data_roots.h)
   ArtifactTransfer* transfer = nullptr;      // null without a controller; not owned
   metrics::AgentMetrics* metrics = nullptr;  // artifact bytes moved; null: none; not owned
+  RendezvousChannel* rendezvous = nullptr;   // gang ports through bertd; null: none; not owned
+  std::string address;                       // other hosts reach this one here ("": unknown)
 };
 
 // Where this piece writes: "<root>/<job>/<stage>/shard-<i>", root being the

@@ -44,4 +44,34 @@ absl::Status CheckUnderDataRoots(absl::string_view field, const std::string& pat
                    "--data-root"));
 }
 
+absl::StatusOr<std::vector<std::string>> JobDataRoots(const std::vector<std::string>& roots,
+                                                      bool allow_spec_dir,
+                                                      const std::string& spec_dir,
+                                                      const std::string& work_dir) {
+  std::vector<std::string> result = roots;
+  if (!allow_spec_dir || spec_dir.empty()) return result;
+  auto refuse = [&](absl::string_view why) {
+    return protocol::StageFailure(
+        v1::DATA_ERROR, absl::StrCat("the spec's directory ", spec_dir, " ", why,
+                                     ", so it cannot be a data root; submit the spec from a "
+                                     "directory of its own, or ask the operator for a "
+                                     "--data-root"));
+  };
+  if (!fs::path(spec_dir).is_absolute()) return refuse("is not an absolute path");
+  std::error_code ec;
+  const fs::path real = fs::canonical(spec_dir, ec);
+  if (ec || !fs::is_directory(real, ec)) return refuse("is not a directory on this host");
+  const fs::path real_work = fs::weakly_canonical(work_dir, ec);
+  if (ec) return refuse("cannot be compared with the agent's work directory");
+  if (IsUnder(real_work, real)) {
+    return refuse(absl::StrCat("holds this agent's work directory (", real_work.string(), ")"));
+  }
+  if (IsUnder(real, real_work)) {
+    return refuse(absl::StrCat("lies inside this agent's work directory (", real_work.string(),
+                               ")"));
+  }
+  result.push_back(real.string());
+  return result;
+}
+
 }  // namespace bert::agent

@@ -2,6 +2,7 @@
 //
 //   bert-agent --server HOST:PORT --pools cpu,train --work-dir DIR [--token-file F]
 //              [--tls-ca PEM] [--id ID] [--shared-fs] [--worker PATH]
+//              [--worker-front auto|native|python] [--python-worker PATH]
 //              [--metrics-listen HOST:PORT [--metrics-job-retention 30m]]
 //   bert-agent run-stage STAGE --spec job.yaml --work-dir DIR [--shard I --shards N]
 #include <signal.h>
@@ -25,12 +26,15 @@
 
 namespace {
 
-std::string DefaultWorkerPath() {
+// `name` beside this executable (as the build's bin/ and the images install them).
+std::string BesideSelf(const std::string& name) {
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return "bert-worker";
-  return (self.parent_path() / "bert-worker").string();
+  if (ec) return name;
+  return (self.parent_path() / name).string();
 }
+
+std::string DefaultWorkerPath() { return BesideSelf("bert-worker"); }
 
 // SIGINT/SIGTERM are blocked in every thread and taken here, once, by sigwait.
 class SignalWatcher {
@@ -64,6 +68,7 @@ int main(int argc, char** argv) {
 
   bert::agent::AgentOptions o;
   o.worker_path = DefaultWorkerPath();
+  o.python_worker_path = BesideSelf("bert-worker-py");
   std::string pools = "cpu,train";
   std::vector<std::string> labels;
   int64_t cancel_grace_ms = 10000;
@@ -81,6 +86,13 @@ int main(int argc, char** argv) {
   app.add_option("--id", o.id, "agent id (default: persisted, or hostname-pools)");
   app.add_flag("--shared-fs", o.shared_fs, "this host sees bertd's artifact root as a local path");
   app.add_option("--worker", o.worker_path, "bert-worker binary")->capture_default_str();
+  app.add_option("--worker-front", o.worker_front,
+                 "who runs pretrain/export: auto (python for hpu), native (bert-worker) or python")
+      ->check(CLI::IsMember({"auto", "native", "python"}))
+      ->capture_default_str();
+  app.add_option("--python-worker", o.python_worker_path,
+                 "bert-worker-py, the engine's Python front (docs/gaudi.md)")
+      ->capture_default_str();
   app.add_option("--accelerator", o.accelerator, "auto, cpu, cuda or hpu")->capture_default_str();
   app.add_option("--address", o.address, "address other agents reach this host at");
   app.add_option("--threads", o.threads, "threads per stage (0 = all cores)");
@@ -91,6 +103,9 @@ int main(int argc, char** argv) {
                  "HOST:PORT to serve Prometheus /metrics on (e.g. 0.0.0.0:9465)");
   app.add_option("--data-root", o.data_roots,
                  "directory corpus inputs may be read from (repeatable; none: anywhere)");
+  app.add_flag("--spec-dir-root", o.spec_dir_root,
+               "also read inputs under the directory each job's spec was submitted from "
+               "(single-user hosts: the submitter chooses it)");
   app.add_option("--metrics-job-retention", job_retention,
                  "how long a finished job's per-job series stay in /metrics (e.g. 30m, 2h)")
       ->capture_default_str();
@@ -105,6 +120,10 @@ int main(int argc, char** argv) {
   run_stage->add_option("--shard", rs.shard, "this piece's index (shards = the join)");
   run_stage->add_option("--shards", rs.shards, "pieces the stage fans out to");
   run_stage->add_option("--worker", rs.worker_path, "bert-worker binary");
+  run_stage->add_option("--worker-front", rs.worker_front,
+                        "auto (python for hpu), native or python")
+      ->check(CLI::IsMember({"auto", "native", "python"}));
+  run_stage->add_option("--python-worker", rs.python_worker_path, "bert-worker-py");
   run_stage->add_option("--threads", rs.threads, "threads (0 = all cores)");
   run_stage->add_option("--device", rs.device, "cpu, cuda or hpu");
   run_stage->add_option("--local-ranks", rs.local_ranks,
@@ -126,6 +145,7 @@ int main(int argc, char** argv) {
 
   if (run_stage->parsed()) {
     if (rs.worker_path.empty()) rs.worker_path = o.worker_path;
+    if (rs.python_worker_path.empty()) rs.python_worker_path = o.python_worker_path;
     static std::atomic<bool> cancel{false};
     signals.Start([](int) { cancel = true; });
     return bert::agent::RunStageCommand(rs, cancel);
@@ -164,7 +184,7 @@ int main(int argc, char** argv) {
   }
   o.cancel_grace = std::chrono::milliseconds(cancel_grace_ms);
   o.work_dir = std::filesystem::absolute(o.work_dir).string();
-  if (o.data_roots.empty()) {
+  if (o.data_roots.empty() && !o.spec_dir_root) {
     fprintf(stderr,
             "bert-agent: warning: no --data-root: job specs may name any file this user can "
             "read as corpus input\n");

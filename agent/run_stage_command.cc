@@ -14,6 +14,7 @@
 #include "agent/assignment_runner.h"
 #include "agent/batching_reporter.h"
 #include "agent/failure.h"
+#include "agent/worker_front.h"
 #include "common/atomic_file.h"
 #include "common/loopback_port.h"
 #include "nlohmann/json.hpp"
@@ -146,7 +147,13 @@ int RunStageCommand(const RunStageOptions& options, const std::atomic<bool>& can
   RunnerEnvironment env;
   env.work_dir = work_dir;
   env.shared_fs = true;
-  env.worker_path = options.worker_path;
+  absl::StatusOr<std::string> worker = StageWorkerPath(
+      {options.worker_front, options.worker_path, options.python_worker_path}, options.device);
+  if (!worker.ok()) {
+    fprintf(stderr, "run-stage: %s\n", std::string(worker.status().message()).c_str());
+    return 2;
+  }
+  env.worker_path = *worker;
   env.threads =
       options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   env.device = options.device;

@@ -16,6 +16,8 @@ struct RunStageOptions {
   int shard = 0;
   int shards = 1;
   std::string worker_path;
+  std::string worker_front = "auto";  // agent/worker_front.h
+  std::string python_worker_path;     // bert-worker-py
   int threads = 0;  // 0 = all cores
   std::string device = "cpu";
   // pretrain: ranks to run on this host as one gang (one per device), meeting

@@ -17,6 +17,8 @@
 
 namespace bert::agent {
 
+class RendezvousChannel;  // agent/gang_rendezvous.h
+
 struct StageInput {
   v1::Artifact artifact;
   std::string path;  // on local disk (or the shared filesystem), verified
@@ -26,7 +28,11 @@ struct StageContext {
   v1::AssignmentRef ref;
   int shard_count = 1;        // a join piece has ref.shard_index == shard_count
   v1::JobSpec spec;           // normalised
-  v1::Rendezvous rendezvous;  // PRETRAIN only
+  v1::Rendezvous rendezvous;  // PRETRAIN only; master_port may be left to choose
+  // bertd's side of the gang rendezvous (agent/gang_rendezvous.h); null without bertd.
+  RendezvousChannel* rendezvous_channel = nullptr;
+  // The address other hosts reach this one at (bert-agent --address); "": unknown.
+  std::string host_address;
   std::vector<StageInput> inputs;
   std::string output_dir;   // exists; the same directory for every attempt of this piece
   std::string worker_path;  // bert-worker, for the stages that need libtorch

@@ -10,12 +10,17 @@
 #include "agent/data_roots.h"
 #include "agent/export_publisher.h"
 #include "agent/failure.h"
+#include "agent/gang_rendezvous.h"
 #include "agent/worker_process.h"
 #include "common/atomic_file.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "protocol/checkpoint_names.h"
+#include "protocol/rendezvous.h"
 #include "protocol/worker_config.h"
+#if BERT_AGENT_WITH_DATA_STAGES
+#include "tokenizer/tokenizer.h"
+#endif
 
 namespace bert::agent {
 namespace fs = std::filesystem;
@@ -76,7 +81,8 @@ absl::Status RunWorkerWithConfig(const StageContext& ctx, StageReporter& reporte
                                  const std::string& config_name = "", int threads = 0) {
   if (ctx.worker_path.empty() || !fs::exists(ctx.worker_path)) {
     return StageFailure(v1::INTERNAL,
-                        absl::StrCat("bert-worker not found at '", ctx.worker_path, "'"));
+                        absl::StrCat("the worker (bert-worker, or bert-worker-py: --worker-front) "
+                                     "is not at '", ctx.worker_path, "'"));
   }
   const std::string config_path =
       (fs::path(ctx.output_dir) /
@@ -131,6 +137,7 @@ protocol::WorkerPretrainConfig PretrainConfig(const StageContext& ctx,
   training.logging_steps = t.logging_steps();
   training.eval_steps = t.eval_steps();
   training.seed = t.seed();
+  training.peak_flops = t.peak_tflops() * 1e12;  // 0: the engine's table (GPUs) or measurement (CPU)
 
   const v1::Rendezvous& rv = ctx.rendezvous;
   protocol::WorkerDistributedConfig& distributed = config.distributed;
@@ -138,7 +145,34 @@ protocol::WorkerPretrainConfig PretrainConfig(const StageContext& ctx,
   distributed.world_size = std::max(1, rv.world_size());
   if (!rv.master_address().empty()) distributed.master_addr = rv.master_address();
   if (rv.master_port() > 0) distributed.master_port = rv.master_port();
+  if (protocol::SpansHosts(rv)) distributed.local_addr = ctx.host_address;
   return config;
+}
+
+// A gang across hosts resumes only from what every host holds: the
+// checkpoints bertd offered (recorded, so verified at upload). A newer one
+// left here by an earlier attempt whose record never reached bertd would make
+// this host's ranks resume at another step than the others', so it goes.
+absl::Status SetAsideUnofferedCheckpoints(const StageContext& ctx, const fs::path& checkpoints,
+                                          StageReporter& reporter) {
+  int64_t offered = -1;
+  for (const StageInput* in : ctx.InputsFrom(v1::PRETRAIN)) {
+    offered = std::max(offered, CheckpointStep(in->artifact.name()));
+  }
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(checkpoints, ec)) {
+    const std::string name = e.path().filename().string();
+    if (CheckpointStep(name) <= offered) continue;
+    fs::remove_all(e.path(), ec);
+    if (ec) {
+      return StageFailure(v1::INTERNAL, absl::StrCat("pretrain: remove ", e.path().string(), ": ",
+                                                     ec.message()));
+    }
+    reporter.Log("warning", absl::StrCat("setting aside ", name,
+                                         ": bertd never recorded it, and every host of the gang "
+                                         "must resume from the same checkpoint"));
+  }
+  return absl::OkStatus();
 }
 
 // Runs this host's ranks of a training gang, one bert-worker per local device
@@ -222,9 +256,28 @@ class PretrainStage final : public Stage {
       }
     }
 
-    BERT_RETURN_IF_ERROR(RunLocalRanks(
-        ctx, reporter, PretrainConfig(ctx, dataset_dir, manifest["vocab_size"].get<int64_t>())));
+    const bool spans_hosts = protocol::SpansHosts(ctx.rendezvous);
+    if (spans_hosts) BERT_RETURN_IF_ERROR(SetAsideUnofferedCheckpoints(ctx, checkpoints, reporter));
 
+    // Where the gang meets: node 0 picks the port on this host, the others
+    // learn it through bertd (protocol/rendezvous.h).
+    StageContext gang = ctx;
+    BERT_ASSIGN_OR_RETURN(
+        gang.rendezvous,
+        ResolveRendezvous(ctx.ref, ctx.rendezvous, ctx.rendezvous_channel,
+                          [&reporter] { return reporter.Cancelled(); },
+                          absl::Seconds(protocol::WorkerDistributedConfig{}.timeout_seconds)));
+    if (spans_hosts) {
+      reporter.Log("info", absl::StrCat("gang rendezvous at ", gang.rendezvous.master_address(), ":",
+                                        gang.rendezvous.master_port(), " as node ",
+                                        gang.rendezvous.node_rank()));
+    }
+    BERT_RETURN_IF_ERROR(RunLocalRanks(
+        gang, reporter, PretrainConfig(gang, dataset_dir, manifest["vocab_size"].get<int64_t>())));
+
+    // Rank 0 writes the checkpoints, on node 0's host: the other hosts' pieces
+    // produce nothing of their own.
+    if (spans_hosts && ctx.rendezvous.node_rank() != 0) return std::vector<StageOutput>{};
     const std::string last = NewestCheckpoint(checkpoints);
     if (last.empty()) {
       return StageFailure(v1::WORKER_CRASHED,
@@ -233,6 +286,30 @@ class PretrainStage final : public Stage {
     return std::vector<StageOutput>{{fs::path(last).filename().string(), last}};
   }
 };
+
+// The export reads a tokenizer directory (tokenizer.json and vocab.txt). A
+// tokenizer.from that names one file (a tokenizer.json or a vocab.txt) is
+// loaded and saved whole into the stage's directory first.
+absl::StatusOr<std::string> TokenizerDir(const std::string& path, const StageContext& ctx) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return path;
+#if BERT_AGENT_WITH_DATA_STAGES
+  absl::StatusOr<tokenizer::Tokenizer> loaded = tokenizer::Tokenizer::Load(path);
+  if (!loaded.ok()) {
+    return StageFailure(v1::DATA_ERROR, absl::StrCat("export: tokenizer ", path, ": ",
+                                                     loaded.status().message()));
+  }
+  const fs::path dir = fs::path(ctx.output_dir) / "tokenizer";
+  fs::remove_all(dir, ec);
+  if (absl::Status saved = loaded->Save(dir.string()); !saved.ok()) {
+    return StageFailure(v1::INTERNAL, absl::StrCat("export: saving the tokenizer of ", path,
+                                                   " to ", dir.string(), ": ", saved.message()));
+  }
+  return dir.string();
+#else
+  return fs::path(path).parent_path().string();  // the directory the file came from
+#endif
+}
 
 class ExportStage final : public Stage {
  public:
@@ -250,10 +327,10 @@ class ExportStage final : public Stage {
     for (const StageInput* in : ctx.InputsFrom(v1::TOKENIZER)) tokenizer_dir = in->path;
     if (tokenizer_dir.empty() && !ctx.spec.tokenizer().from().empty()) {
       tokenizer_dir = ctx.spec.tokenizer().from();
-      if (!fs::is_directory(tokenizer_dir)) tokenizer_dir = fs::path(tokenizer_dir).parent_path();
       BERT_RETURN_IF_ERROR(CheckUnderDataRoots("tokenizer.from", tokenizer_dir, ctx.data_roots));
     }
     if (tokenizer_dir.empty()) return StageFailure(v1::SPEC_ERROR, "export: no tokenizer input");
+    BERT_ASSIGN_OR_RETURN(tokenizer_dir, TokenizerDir(tokenizer_dir, ctx));
     // Refuse an output.dir that is not ours before spending the export's time.
     const std::string& out = ctx.spec.output().dir();
     if (!out.empty()) BERT_RETURN_IF_ERROR(CheckExportTarget(out, ctx.ref.job_id()));

@@ -126,14 +126,20 @@ absl::StatusOr<bert::v1::Job> BertClient::CancelJob(const std::string& job_id,
 
 absl::StatusOr<bert::v1::ListCheckpointsResponse> BertClient::ListCheckpoints(
     const std::string& job_id) {
+  // Every page, merged (a job holds at most 10,000 records).
   bert::v1::ListCheckpointsRequest request;
   request.set_job_id(job_id);
-  bert::v1::ListCheckpointsResponse response;
-  auto context = NewContext(false);
-  absl::Status status =
-      protocol::FromGrpcStatus(stub_->ListCheckpoints(context.get(), request, &response));
-  if (!status.ok()) return status;
-  return response;
+  bert::v1::ListCheckpointsResponse all;
+  do {
+    bert::v1::ListCheckpointsResponse page;
+    auto context = NewContext(false);
+    absl::Status status =
+        protocol::FromGrpcStatus(stub_->ListCheckpoints(context.get(), request, &page));
+    if (!status.ok()) return status;
+    for (auto& record : *page.mutable_checkpoints()) *all.add_checkpoints() = std::move(record);
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  return all;
 }
 
 absl::StatusOr<bert::v1::GetMetricsResponse> BertClient::GetMetrics(

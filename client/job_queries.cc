@@ -37,6 +37,15 @@ std::string CurrentStage(const bert::v1::Job& job) {
   return current == nullptr ? "-" : StageName(current->kind());
 }
 
+// Why the job waits when no live agent could ever run its queued stage
+// (the scheduler's reason); "" otherwise.
+std::string WaitingReason(const bert::v1::Job& job) {
+  for (const bert::v1::Stage& stage : job.stages()) {
+    if (!stage.waiting_reason().empty()) return stage.waiting_reason();
+  }
+  return "";
+}
+
 std::string Percent(const bert::v1::Progress& progress) {
   if (progress.total() <= 0) return "";
   return absl::StrFormat("%d%%", progress.done() * 100 / progress.total());
@@ -50,6 +59,9 @@ void PrintJob(const bert::v1::Job& job) {
     std::cout << " " << CauseName(job.failure_cause()) << ": " << job.failure_message();
   }
   std::cout << "\n";
+  if (const std::string waiting = WaitingReason(job); !waiting.empty()) {
+    std::cout << "waiting    " << waiting << "\n";
+  }
   if (!job.submitted_by().empty()) std::cout << "submitted  " << job.submitted_by() << "\n";
   std::cout << "created    " << FormatTime(job.created_at()) << "\n";
   if (job.started_at().seconds() > 0)
@@ -84,6 +96,7 @@ void PrintJob(const bert::v1::Job& job) {
     if (stage.failure_cause() != bert::v1::FAILURE_CAUSE_UNSPECIFIED) {
       absl::StrAppend(&line, "  ", CauseName(stage.failure_cause()), ": ", stage.failure_message());
     }
+    if (!stage.waiting_reason().empty()) absl::StrAppend(&line, "  waiting: ", stage.waiting_reason());
     std::cout << absl::StripTrailingAsciiWhitespace(line) << "\n";
     for (const bert::v1::Artifact& artifact : stage.outputs()) {
       std::cout << "             -> " << artifact.name() << " " << artifact.uri() << "\n";
@@ -127,14 +140,23 @@ void RunList(const ListOptions& options) {
   }
   std::cout << absl::StrFormat("%-26s %-24s %-10s %-11s %-5s %s\n", "ID", "NAME", "STATE", "STAGE",
                                "", "CREATED");
+  int waiting = 0;
   for (const bert::v1::Job& job : all.jobs()) {
     std::string progress;
     for (const bert::v1::Stage& stage : job.stages()) {
       if (stage.state() == bert::v1::RUNNING) progress = Percent(stage.progress());
     }
+    // A job no live agent could run shows as waiting (its state stays queued
+    // or running; `bertctl get` says why).
+    const bool stuck = !WaitingReason(job).empty();
+    waiting += stuck ? 1 : 0;
     std::cout << absl::StrFormat("%-26s %-24s %-10s %-11s %-5s %s\n", job.id(), job.name(),
-                                 StateName(job.state()), CurrentStage(job), progress,
-                                 FormatTime(job.created_at()));
+                                 stuck ? "waiting" : StateName(job.state()), CurrentStage(job),
+                                 progress, FormatTime(job.created_at()));
+  }
+  if (waiting > 0) {
+    std::cout << "(waiting: no live agent could run " << (waiting == 1 ? "it" : "them")
+              << "; bertctl get ID says what is missing)\n";
   }
   if (!all.next_page_token().empty()) std::cout << "(more: use --all)\n";
 }

@@ -72,7 +72,7 @@ void RunWatch(const WatchCommandOptions& options) {
     }
     if (!live) {
       for (const std::string& line : lines) {
-        std::cout << FormatTime(event.time()) << "  " << line << "\n";
+        std::cout << view.Elapsed(event) << "  " << line << "\n";
       }
       std::cout << std::flush;
       return true;

@@ -3,8 +3,10 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "client/text_format.h"
 
 namespace bert::client {
@@ -41,6 +43,16 @@ void WatchView::Reset(const bert::v1::Job& job) {
     view.failure = stage.failure_message();
   }
   latest_ = {job.latest_metrics().begin(), job.latest_metrics().end()};
+  if (job.created_at().seconds() > 0) origin_seconds_ = job.created_at().seconds();
+}
+
+std::string WatchView::Elapsed(const bert::v1::Event& event) const {
+  const int64_t origin = origin_seconds_ > 0 ? origin_seconds_ : event.time().seconds();
+  const int64_t seconds = std::max<int64_t>(0, event.time().seconds() - origin);
+  if (seconds >= 3600) {
+    return absl::StrFormat("%d:%02d:%02d", seconds / 3600, seconds / 60 % 60, seconds % 60);
+  }
+  return absl::StrFormat("%2d:%02d", seconds / 60, seconds % 60);
 }
 
 WatchView::StageView& WatchView::Stage(bert::v1::StageKind kind) {
@@ -56,6 +68,7 @@ bool WatchView::finished() const { return Terminal(job_state_) && job_state_ != 
 std::vector<std::string> WatchView::Apply(const bert::v1::Event& event) {
   std::vector<std::string> lines;
   const int64_t now = event.time().seconds();
+  if (origin_seconds_ == 0 && now > 0) origin_seconds_ = now;
   switch (event.body_case()) {
     case bert::v1::Event::kJob: {
       const bert::v1::JobTransition& t = event.job();
@@ -65,7 +78,7 @@ std::vector<std::string> WatchView::Apply(const bert::v1::Event& event) {
         absl::StrAppend(&line, " (", CauseName(t.failure_cause()), ")");
         job_failure_ = t.message();
       }
-      if (!t.message().empty()) absl::StrAppend(&line, ": ", t.message());
+      if (!t.message().empty()) absl::StrAppend(&line, ": ", ShortenPaths(t.message()));
       lines.push_back(line);
       break;
     }
@@ -88,7 +101,7 @@ std::vector<std::string> WatchView::Apply(const bert::v1::Event& event) {
       if (t.to() == bert::v1::SUCCEEDED && stage.started_at > 0 && now >= stage.started_at) {
         absl::StrAppend(&line, " in ", FormatDuration(static_cast<double>(now - stage.started_at)));
       }
-      if (!t.message().empty()) absl::StrAppend(&line, ": ", t.message());
+      if (!t.message().empty()) absl::StrAppend(&line, ": ", ShortenPaths(t.message()));
       lines.push_back(line);
       break;
     }
@@ -115,30 +128,41 @@ std::vector<std::string> WatchView::Apply(const bert::v1::Event& event) {
     case bert::v1::Event::kMetric: {
       const bert::v1::MetricPoint& metric = event.metric();
       latest_[metric.name()] = metric.value();
+      latest_step_[metric.name()] = metric.step();
       if (metric.name() == "train/loss") {
         if (metric.step() > loss_step_ || metric.step() < 0) {
           losses_.push_back(metric.value());
           loss_step_ = metric.step();
         }
         std::string line = absl::StrFormat("step %d loss %.4f", metric.step(), metric.value());
+        // The learning rate only when it is this step's (the worker reports it after the loss).
         auto lr = latest_.find("train/learning_rate");
-        if (lr != latest_.end()) absl::StrAppend(&line, absl::StrFormat(" lr %.3g", lr->second));
+        if (lr != latest_.end() && latest_step_["train/learning_rate"] == metric.step()) {
+          absl::StrAppend(&line, absl::StrFormat(" lr %.3g", lr->second));
+        }
         lines.push_back(line);
-      } else if (metric.name().rfind("eval/", 0) == 0) {
-        lines.push_back(
-            absl::StrFormat("step %d %s %.4f", metric.step(), metric.name(), metric.value()));
+      } else if (metric.name() == "eval/accuracy") {
+        // One line per evaluation: the worker reports its loss just before.
+        std::string line = absl::StrFormat("step %d eval", metric.step());
+        auto loss = latest_.find("eval/loss");
+        if (loss != latest_.end() && latest_step_["eval/loss"] == metric.step()) {
+          absl::StrAppend(&line, absl::StrFormat(" loss %.4f", loss->second));
+        }
+        absl::StrAppend(&line, absl::StrFormat(" accuracy %.1f%%", 100 * metric.value()));
+        lines.push_back(line);
       }
       break;
     }
     case bert::v1::Event::kCheckpoint: {
       const bert::v1::CheckpointRecord& checkpoint = event.checkpoint();
-      lines.push_back(
-          absl::StrCat("checkpoint step ", checkpoint.step(), " ", checkpoint.artifact().uri()));
+      lines.push_back(absl::StrCat("checkpoint step ", checkpoint.step(), " ",
+                                   ShortenPaths(checkpoint.artifact().uri())));
       break;
     }
     case bert::v1::Event::kLog: {
       const bert::v1::LogLine& log = event.log();
-      lines.push_back(absl::StrCat(StageName(log.stage()), " ", log.level(), ": ", log.message()));
+      lines.push_back(
+          absl::StrCat(StageName(log.stage()), " ", log.level(), ": ", ShortenPaths(log.message())));
       break;
     }
     default:
@@ -196,9 +220,36 @@ std::vector<std::string> WatchView::Panel() const {
     auto eval = latest_.find("eval/loss");
     if (eval != latest_.end())
       absl::StrAppend(&loss, absl::StrFormat("  eval loss %.4f", eval->second));
+    auto accuracy = latest_.find("eval/accuracy");
+    if (accuracy != latest_.end())
+      absl::StrAppend(&loss, absl::StrFormat("  accuracy %.1f%%", 100 * accuracy->second));
     lines.push_back(loss);
   }
   return lines;
+}
+
+std::string ShortenPaths(const std::string& text) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t end = std::min(text.find_first_of(" \t\n", i), text.size());
+    absl::string_view word(text.data() + i, end - i);
+    absl::string_view path = word;
+    if (absl::StartsWith(path, "file://")) path.remove_prefix(7);
+    const size_t slashes = static_cast<size_t>(std::count(path.begin(), path.end(), '/'));
+    if (absl::StartsWith(path, "/") && slashes >= 3) {
+      absl::string_view trimmed = path;
+      while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.remove_suffix(1);
+      const size_t last = trimmed.rfind('/');
+      const size_t parent = last == 0 ? 0 : trimmed.rfind('/', last - 1);
+      absl::StrAppend(&out, "...", trimmed.substr(parent));
+    } else {
+      absl::StrAppend(&out, word);
+    }
+    if (end < text.size()) out.push_back(text[end]);
+    i = end + 1;
+  }
+  return out;
 }
 
 }  // namespace bert::client

@@ -1,8 +1,12 @@
 // WatchView: what `bertctl watch` shows of a job as its events arrive.
 //
 // On a terminal, a panel redrawn in place: one progress bar per stage with
-// rate and ETA, and a loss sparkline. Elsewhere (pipes, logs, CI), plain lines:
-// transitions, logs, checkpoints, losses, and progress every 10% of a stage.
+// rate and ETA, and a line with the latest loss (and its sparkline) and the
+// latest held-out loss and accuracy. Elsewhere (pipes, logs, CI), a compact
+// log: transitions, logs, checkpoints, losses, one line per evaluation, and
+// progress every 10% of a stage, each line prefixed by the time since the job
+// started (Elapsed) rather than a date, and with absolute paths shortened to
+// their last two components (ShortenPaths).
 // Pure (no I/O, no clock: times come from the events), so tests drive it
 // directly. Not thread-safe.
 #pragma once
@@ -27,6 +31,10 @@ class WatchView {
   // The panel: a header line, one line per stage, and a loss line once there
   // is a loss. Lines end without '\n'.
   std::vector<std::string> Panel() const;
+
+  // The time of `event` since the job was created (or, before Reset, since
+  // the first event applied), as "m:ss" or "h:mm:ss", padded to 5 columns.
+  std::string Elapsed(const bert::v1::Event& event) const;
 
   bert::v1::State job_state() const { return job_state_; }
   bool finished() const;
@@ -57,6 +65,13 @@ class WatchView {
   std::vector<double> losses_;  // train/loss, in step order
   int64_t loss_step_ = -1;
   std::map<std::string, double> latest_;  // newest value of each metric
+  std::map<std::string, int64_t> latest_step_;  // and the step it was reported at
+  int64_t origin_seconds_ = 0;  // Elapsed counts from here; 0: not yet known
 };
+
+// Each whitespace-separated word of `text` that is an absolute path (or a
+// file:// URI) of three or more components, cut to ".../" and its last two
+// ("/srv/bertd/artifacts/j-1/pretrain/checkpoint-100" -> ".../pretrain/checkpoint-100").
+std::string ShortenPaths(const std::string& text);
 
 }  // namespace bert::client

@@ -54,7 +54,7 @@ absl::StatusOr<std::unique_ptr<DocumentReader>> DocumentReader::Open(
   }
   std::string field = source.text_field().empty() ? "text" : source.text_field();
   BERT_ASSIGN_OR_RETURN(auto stream,
-                        OpenInputStream(unit.path, unit.compression, unit.start, unit.end));
+                        OpenInputStream(unit.path, unit.compression, unit.start, unit.end, unit.roots));
   auto lines =
       std::make_unique<LineReader>(std::move(stream), size_t{1} << 20, unit.max_line_bytes);
   return std::unique_ptr<DocumentReader>(

@@ -20,13 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Whether `path` (absolute, normal) is `root` or below it.
-bool IsUnder(const std::string& path, const std::string& root) {
-  if (root == "/") return true;
-  return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
-                          path[root.size()] == '/');
-}
-
 // OK when the policy lets this process read `path`: it resolves (symlinks
 // followed) to a regular file under one of the roots.
 absl::Status CheckAllowed(int source, const std::string& path, const InputPolicy& policy) {
@@ -45,7 +38,7 @@ absl::Status CheckAllowed(int source, const std::string& path, const InputPolicy
   }
   if (policy.roots.empty()) return absl::OkStatus();
   for (const std::string& root : policy.roots) {
-    if (IsUnder(real.string(), root)) return absl::OkStatus();
+    if (IsUnderRoot(real.string(), root)) return absl::OkStatus();
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "corpus.sources[", source, "]: ", path,
@@ -178,7 +171,7 @@ absl::StatusOr<std::vector<InputUnit>> PlanInputUnits(const bert::v1::CorpusSpec
       if (::stat(path.c_str(), &st) != 0) return PosixError("stat", path, errno);
       const uint64_t size = static_cast<uint64_t>(st.st_size);
       if (compression != Compression::kNone || size <= unit_bytes) {
-        units.push_back({s, path, compression, 0, UINT64_MAX, size, policy.max_line_bytes});
+        units.push_back({s, path, compression, 0, UINT64_MAX, size, policy.max_line_bytes, policy.roots});
         continue;
       }
       int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -196,7 +189,8 @@ absl::StatusOr<std::vector<InputUnit>> PlanInputUnits(const bert::v1::CorpusSpec
           }
           end = *boundary;
         }
-        units.push_back({s, path, compression, start, end, end - start, policy.max_line_bytes});
+        units.push_back(
+            {s, path, compression, start, end, end - start, policy.max_line_bytes, policy.roots});
         start = end;
       }
       ::close(fd);

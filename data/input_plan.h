@@ -36,6 +36,7 @@ struct InputUnit {
   uint64_t end = UINT64_MAX;  // UINT64_MAX = to the end
   uint64_t file_bytes = 0;    // bytes of the file this unit reads (for progress)
   size_t max_line_bytes = 16 << 20;  // from the InputPolicy
+  std::vector<std::string> roots;    // canonical InputPolicy roots, checked again at open
 };
 
 // Errors: a path or glob that matches nothing, an unreadable file, a bad

@@ -1,5 +1,7 @@
 #include "data/input_stream.h"
 
+#include <filesystem>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/posix_error.h"
 #include "common/status_macros.h"
 
@@ -169,9 +172,16 @@ absl::StatusOr<Compression> ResolveCompression(const std::string& setting,
                                                  ": expected auto, none, gzip or zstd"));
 }
 
+bool IsUnderRoot(const std::string& path, const std::string& root) {
+  if (root == "/") return true;
+  return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+                          path[root.size()] == '/');
+}
+
 absl::StatusOr<std::unique_ptr<InputStream>> OpenInputStream(const std::string& path,
                                                              Compression compression,
-                                                             uint64_t start, uint64_t end) {
+                                                             uint64_t start, uint64_t end,
+                                                             const std::vector<std::string>& roots) {
   // O_NONBLOCK: a FIFO must not hold this thread until a writer comes.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return PosixError("open", path, errno);
@@ -185,6 +195,21 @@ absl::StatusOr<std::unique_ptr<InputStream>> OpenInputStream(const std::string& 
     ::close(fd);
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": not a regular file (corpus inputs must be regular files)"));
+  }
+  if (!roots.empty()) {
+    // Where the descriptor really points, whatever the path's links say now.
+    std::error_code ec;
+    const std::string opened =
+        std::filesystem::read_symlink(absl::StrCat("/proc/self/fd/", fd), ec).string();
+    bool allowed = false;
+    for (const std::string& root : roots) allowed = allowed || (!ec && IsUnderRoot(opened, root));
+    if (!allowed) {
+      ::close(fd);
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": opened ", ec ? "an unknown file" : opened,
+          ", which is outside this agent's data roots (", absl::StrJoin(roots, ", "),
+          "); the path changed after it was checked"));
+    }
   }
   if (compression != Compression::kNone && start != 0) {
     ::close(fd);

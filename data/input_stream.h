@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -27,11 +28,17 @@ class InputStream {
 };
 
 // Opens `path`, which must be a regular file (a device, FIFO, socket or
-// directory is an INVALID_ARGUMENT error, and opening never blocks). For kNone, reads bytes [start, end) (end = UINT64_MAX: to the end
-// of the file); compressed files are always read whole (start must be 0).
-absl::StatusOr<std::unique_ptr<InputStream>> OpenInputStream(const std::string& path,
-                                                             Compression compression,
-                                                             uint64_t start = 0,
-                                                             uint64_t end = UINT64_MAX);
+// directory is an INVALID_ARGUMENT error, and opening never blocks). For kNone,
+// reads bytes [start, end) (end = UINT64_MAX: to the end of the file);
+// compressed files are always read whole (start must be 0). With `roots`
+// (canonical absolute directories), the file actually opened must lie under
+// one of them: checked on the open descriptor, so a path whose links change
+// between planning and opening is refused rather than followed out.
+absl::StatusOr<std::unique_ptr<InputStream>> OpenInputStream(
+    const std::string& path, Compression compression, uint64_t start = 0,
+    uint64_t end = UINT64_MAX, const std::vector<std::string>& roots = {});
+
+// Whether the absolute, normal `path` is `root` or below it.
+bool IsUnderRoot(const std::string& path, const std::string& root);
 
 }  // namespace bert::data

@@ -259,6 +259,13 @@ class StreamConcat {
   std::vector<uint64_t> first_;  // prefix sums of token counts
 };
 
+// preprocess.memory_limit_mb in bytes (unset: 2 GiB). It bounds what
+// preprocess holds: the text and tokens in flight while tokenizing, and, in the
+// finalize step, the shuffle's block index plus each thread's write buffer.
+uint64_t MemoryBytes(const bert::v1::PreprocessSpec& spec) {
+  return spec.memory_limit_mb() > 0 ? uint64_t(spec.memory_limit_mb()) << 20 : 2ULL << 30;
+}
+
 }  // namespace
 
 absl::Status PreprocessWorker(const std::string& corpus_dir, const std::string& tokenizer_path,
@@ -278,8 +285,7 @@ absl::Status PreprocessWorker(const std::string& corpus_dir, const std::string& 
 
   const int threads = ResolveThreads(options.threads);
   // Text in flight: 2 chunks per thread, plus their tokens (about as many bytes).
-  uint64_t memory =
-      spec.memory_limit_mb() > 0 ? uint64_t(spec.memory_limit_mb()) << 20 : 2ULL << 30;
+  const uint64_t memory = MemoryBytes(spec);
   size_t chunk_bytes = std::clamp<uint64_t>(memory / (8 * threads), 64 << 10, 4 << 20);
 
   std::vector<size_t> mine;
@@ -369,12 +375,14 @@ absl::StatusOr<DatasetManifest> FinalizePreprocess(const std::string& corpus_dir
                                                    " tokens, less than one block of ", s.seq_len,
                                                    "; there is nothing to train on"));
   }
-  const uint64_t memory =
-      spec.memory_limit_mb() > 0 ? uint64_t(spec.memory_limit_mb()) << 20 : 2ULL << 30;
+  // Half the limit for the shuffle's index, the other half for write buffers.
+  const uint64_t memory = MemoryBytes(spec);
   if (num_blocks * sizeof(uint64_t) > memory / 2) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("preprocess: the shuffle of ", num_blocks, " blocks needs ",
-                     num_blocks * 8 >> 20, " MiB, more than half of preprocess.memory_limit_mb"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "preprocess: the shuffle of ", num_blocks, " blocks needs ", (num_blocks * 8) >> 10,
+        " KiB, more than half of preprocess.memory_limit_mb (", memory >> 20,
+        " MiB): raise preprocess.memory_limit_mb to at least ",
+        ((num_blocks * 16) >> 20) + 1));
   }
   const std::vector<uint64_t> order = NumpyPermutation(num_blocks, spec.shuffle_seed());
   uint64_t validation = 0;
@@ -403,12 +411,16 @@ absl::StatusOr<DatasetManifest> FinalizePreprocess(const std::string& corpus_dir
   plan("train", validation, num_blocks - validation);
   std::vector<std::string> sha(out.size());
   std::atomic<uint64_t> written{0};
+  // Each writing thread's buffer: at most 4 MiB, and all of them together
+  // within the half of the limit the index leaves.
+  const uint64_t buffer_bytes = std::clamp<uint64_t>(
+      memory / 2 / static_cast<uint64_t>(ResolveThreads(options.threads)), 64 << 10, 4 << 20);
   BERT_RETURN_IF_ERROR(ParallelFor(out.size(), options.threads, [&](size_t k) -> absl::Status {
     const OutShard& o = out[k];
     BERT_ASSIGN_OR_RETURN(AtomicFileWriter writer, AtomicFileWriter::Open(out_dir + "/" + o.file));
     Sha256 hasher;
     std::string buffer;
-    const uint64_t per_flush = std::max<uint64_t>(1, (4 << 20) / block_bytes);
+    const uint64_t per_flush = std::max<uint64_t>(1, buffer_bytes / block_bytes);
     for (uint64_t b = 0; b < o.blocks; ++b) {
       size_t at = buffer.size();
       buffer.resize(at + block_bytes);

@@ -7,13 +7,15 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include "engine/torch_version.h"
+
 namespace bert::engine {
 
 class AutocastScope {
  public:
   AutocastScope(const torch::Device& device, bool enabled) : device_(device), enabled_(enabled) {
     if (!enabled_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#if BERT_TORCH_AT_LEAST(2, 4)
     at::autocast::set_autocast_dtype(device_.type(), at::kBFloat16);
     at::autocast::set_autocast_enabled(device_.type(), true);
 #else
@@ -28,7 +30,7 @@ class AutocastScope {
   }
   ~AutocastScope() {
     if (!enabled_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#if BERT_TORCH_AT_LEAST(2, 4)
     at::autocast::set_autocast_enabled(device_.type(), false);
 #else
     if (device_.is_cpu()) {

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "engine/dropout.h"
+#include "engine/torch_version.h"
 
 namespace bert::engine {
 
@@ -82,7 +83,7 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x,
   const std::vector<torch::Tensor> parts = qkv.unbind(0);  // one backward node, not three selects
   const torch::Tensor &q = parts[0], &k = parts[1], &v = parts[2];  // (B,H,T,D) each
   const double p = is_training() ? dropout_p : 0.0;
-#if TORCH_VERSION_MAJOR >= 2
+#if BERT_TORCH_AT_LEAST(2, 0)
   // Fused scaled-dot-product attention (flash / memory-efficient kernels on CUDA).
   const c10::optional<torch::Tensor> mask =
       mask_bias.defined() ? c10::optional<torch::Tensor>(mask_bias.to(q.scalar_type()))

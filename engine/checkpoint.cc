@@ -239,6 +239,17 @@ WrittenCheckpoint WriteCheckpointFiles(const std::string& checkpoints_dir,
   std::vector<std::pair<std::string, torch::Tensor>> rng;
   for (size_t r = 0; r < data.rng_states.size(); ++r) rng.emplace_back("rank" + std::to_string(r), data.rng_states[r]);
   files.push_back(WriteArchive(tmp_dir, "rng.pt", rng));
+  if (!data.cuda_rng_states.empty()) {
+    if (data.cuda_rng_states.size() != data.rng_states.size()) {
+      Fail(tmp_dir, "cuda_rng.pt: " + std::to_string(data.cuda_rng_states.size()) + " CUDA generator states for " +
+                        std::to_string(data.rng_states.size()) + " ranks");
+    }
+    std::vector<std::pair<std::string, torch::Tensor>> cuda_rng;
+    for (size_t r = 0; r < data.cuda_rng_states.size(); ++r) {
+      cuda_rng.emplace_back("rank" + std::to_string(r), data.cuda_rng_states[r]);
+    }
+    files.push_back(WriteArchive(tmp_dir, "cuda_rng.pt", cuda_rng));
+  }
   files.push_back(WriteText(tmp_dir, "config.json", ConfigJson(data.config).dump(2) + "\n"));
   nlohmann::json state = data.trainer_json.empty() ? nlohmann::json::object() : nlohmann::json::parse(data.trainer_json);
   state["step"] = data.step;
@@ -344,6 +355,12 @@ CheckpointData ReadCheckpoint(const std::string& dir) {
   for (int64_t r = 0; r < data.world_size; ++r) rng_keys.push_back("rank" + std::to_string(r));
   // world_size agrees with the files present: rng.pt holds one state per rank, no more.
   for (auto& [key, t] : ReadArchive(dir + "/rng.pt", rng_keys, /*exactly=*/true)) data.rng_states.push_back(t);
+  // Only CUDA runs write it (and no checkpoint before them): absent, the run resumes with CPU states only.
+  if (std::error_code ec; fs::exists(dir + "/cuda_rng.pt", ec)) {
+    for (auto& [key, t] : ReadArchive(dir + "/cuda_rng.pt", rng_keys, /*exactly=*/true)) {
+      data.cuda_rng_states.push_back(t);
+    }
+  }
   return data;
 }
 

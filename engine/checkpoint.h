@@ -2,7 +2,7 @@
 //
 // A checkpoint holds the model (model.pt, tensors under Hugging Face names),
 // the optimizer (optimizer.pt: flat AdamW moments and step), every rank's RNG
-// state (rng.pt), trainer_state.json (step, data position, schedule, seed) and
+// state (rng.pt; on CUDA also each rank's GPU generator, cuda_rng.pt), trainer_state.json (step, data position, schedule, seed) and
 // config.json (the model's sizes). Files are written into a hidden temporary
 // directory, each fsynced, then manifest.json (sizes and SHA-256 of the others)
 // last, then the directory is renamed into place and its parent fsynced.
@@ -37,7 +37,10 @@ struct CheckpointData {
   BertConfig config;
   std::vector<std::pair<std::string, torch::Tensor>> model;  // HF name -> tensor
   std::vector<std::pair<std::string, torch::Tensor>> optimizer;  // "params", "exp_avg", "exp_avg_sq", "step"
-  std::vector<torch::Tensor> rng_states;  // one per rank, uint8
+  std::vector<torch::Tensor> rng_states;  // one per rank, uint8: the default CPU generator's state
+  // One per rank (uint8), each rank's CUDA generator (its own GPU), for CUDA
+  // runs (cuda_rng.pt); empty for CPU runs and in checkpoints written before it.
+  std::vector<torch::Tensor> cuda_rng_states;
   std::string trainer_json;  // extra trainer state (JSON object text), e.g. the log history
 };
 

@@ -2,7 +2,6 @@
 
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
-#include <torch/version.h>
 
 #include <cstring>
 #include <map>
@@ -19,6 +18,8 @@
 #include <climits>
 #endif
 
+#include "engine/torch_version.h"
+
 namespace bert::engine {
 
 namespace {
@@ -28,7 +29,7 @@ namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
 
 // libtorch 2.3 made Allocator::allocate non-const and added copy_data.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#if BERT_TORCH_AT_LEAST(2, 3)
 #define BERT_ALLOCATOR_API_2_3 1
 #define BERT_ALLOCATE_CONST
 #else

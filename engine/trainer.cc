@@ -1,33 +1,45 @@
 // The training loop, top to bottom: set up (device, world, data, model,
 // optimizer, resume), then for each step: fetch A micro-batches, forward and
 // backward each, all-reduce, clip, update; log, evaluate and checkpoint on
-// their schedules. Leaves out: model parallelism, fp16 loss scaling (bf16
-// needs none), and CUDA RNG state in checkpoints (CPU resumes are exact).
+// their schedules. Leaves out: model parallelism and fp16 loss scaling (bf16
+// needs none). Every tensor a collective takes lives on the training device
+// (Distributed checks it); checkpoints hold each rank's CPU and CUDA
+// generator states, so resumes are exact on both.
 //
 // Letters: B per-device batch, T sequence length, C hidden, V vocabulary,
 // M masked positions in a micro-batch, W world size, A accumulation steps.
 #include "engine/trainer.h"
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "engine/autocast_scope.h"
 #include "engine/bert_model.h"
 #include "engine/checkpoint.h"
 #include "engine/cpu_memory.h"
+#include "engine/device_peak.h"
 #include "engine/distributed.h"
 #include "engine/engine_error.h"
 #include "engine/flat_adamw.h"
 #include "engine/mlm_batch_loader.h"
 #include "engine/packed_dataset.h"
+#include "engine/precision.h"
 
 namespace bert::engine {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// One accelerator per local rank, as torchrun and gaudi_spawn give each
+// process: CUDA ranks address cuda:LOCAL_RANK; Habana's bridge gives each
+// process the card of its LOCAL_RANK (initialize_distributed_hpu), which that
+// process sees as its only HPU, hpu:0.
 torch::Device ParseDevice(const std::string& device, int64_t local_rank) {
   if (device == "cpu") return torch::Device(torch::kCPU);
   if (device == "cuda") return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
@@ -39,10 +51,55 @@ torch::Tensor ToDevice(const std::vector<int64_t>& v, std::vector<int64_t> shape
   return torch::from_blob(const_cast<int64_t*>(v.data()), shape, torch::kInt64).to(device, /*non_blocking=*/false, /*copy=*/true);
 }
 
-// Peak matrix-product FLOP/s of one device, for MFU: measured on CPU with a
-// short GEMM probe, looked up for known accelerators, else 0 (MFU not reported).
-double PeakFlops(const torch::Device& device, bool bf16) {
+// The dtype of the small sums that go through collectives (step info, losses,
+// evaluation sums): float64, except on Gaudi, which has no float64.
+torch::TensorOptions SumOptions(const torch::Device& device) {
+  return torch::TensorOptions().dtype(device.type() == torch::kHPU ? torch::kFloat32 : torch::kFloat64).device(device);
+}
+
+// Every rank's `state` (a CPU tensor, e.g. a generator's), gathered through the
+// world's device (NCCL takes no CPU tensors), as CPU tensors in rank order.
+std::vector<torch::Tensor> GatherStates(Distributed& world, const torch::Tensor& state) {
+  std::vector<torch::Tensor> out;
+  for (const torch::Tensor& t : world.AllGather(state.to(world.device()))) out.push_back(t.to(torch::kCPU));
+  return out;
+}
+
+// The default generator of a device (CUDA: the GPU's own); its state is a CPU uint8 tensor.
+at::Generator DefaultGenerator(const torch::Device& device) {
+  return device.is_cpu() ? at::detail::getDefaultCPUGenerator() : at::globalContext().defaultGenerator(device);
+}
+
+void SetGeneratorState(const torch::Device& device, const torch::Tensor& state) {
+  at::Generator generator = DefaultGenerator(device);  // shares the default generator
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state);
+}
+
+torch::Tensor GeneratorState(const torch::Device& device) {
+  at::Generator generator = DefaultGenerator(device);
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get_state();
+}
+
+// Peak matrix-product FLOP/s of one device, for MFU (engine/device_peak.h):
+// the configured peak when set, else measured on CPU with a short GEMM probe,
+// looked up by name for known GPUs, else 0 (MFU not reported). `*source`
+// says where it came from, for the log.
+double PeakFlops(const torch::Device& device, bool bf16, double configured, std::string* source) {
+  if (configured > 0) {
+    *source = "training.peak_tflops";
+    return configured;
+  }
+  if (device.is_cuda()) {
+    const std::string name = CudaDeviceName(device.index());
+    const double peak = ResolvePeakFlops(0, name, bf16);
+    *source = peak > 0 ? "the table entry for " + name
+                       : "none: \"" + name + "\" is not in engine/device_peak.cc's table; set training.peak_tflops";
+    return peak;
+  }
   if (device.is_cpu()) {
+    *source = "measured with a matrix product";
     const auto dtype = bf16 ? torch::kBFloat16 : torch::kFloat32;
     const int64_t n = 1024;
     torch::Tensor a = torch::randn({n, n}).to(dtype), b = torch::randn({n, n}).to(dtype);
@@ -58,6 +115,7 @@ double PeakFlops(const torch::Device& device, bool bf16) {
     }
     return best;
   }
+  *source = "none for " + device.str() + "; set training.peak_tflops";
   return 0;
 }
 
@@ -100,8 +158,9 @@ EvalResult Evaluate(BertForMaskedLM& model, const PackedSplit& split, const MlmM
     sums[1] += logits.argmax(-1).eq(labels).sum().item<double>();
     sums[2] += static_cast<double>(M);
   }
-  torch::Tensor reduced = torch::tensor({sums[0], sums[1], sums[2]}, torch::kFloat64);
+  torch::Tensor reduced = torch::tensor({sums[0], sums[1], sums[2]}, torch::kFloat64).to(SumOptions(device));
   world.AllReduceSum(reduced);
+  reduced = reduced.to(torch::TensorOptions().dtype(torch::kFloat64).device(torch::kCPU));
   model->train();
   EvalResult result;
   const double count = std::max(1.0, reduced[2].item<double>());
@@ -145,7 +204,9 @@ void ValidatePretrainOptions(const PretrainOptions& o) {
   if (t.gradient_accumulation_steps < 1) spec_error("training.gradient_accumulation_steps must be at least 1");
   if (!(t.learning_rate > 0)) spec_error("training.learning_rate must be positive");
   if (t.mlm_probability <= 0 || t.mlm_probability >= 1) spec_error("training.mlm_probability must be in (0, 1)");
-  if (t.precision != "fp32" && t.precision != "bf16") spec_error("training.precision must be \"fp32\" or \"bf16\"");
+  if (t.precision != "fp32" && t.precision != "bf16" && t.precision != "auto") {
+    spec_error("training.precision must be \"fp32\", \"bf16\" or \"auto\"");
+  }
   if (t.warmup_steps < 0 || t.warmup_ratio < 0 || t.warmup_ratio > 1) spec_error("training.warmup_* out of range");
   if (t.save_steps < 0 || t.logging_steps < 0 || t.eval_steps < 0) spec_error("training.*_steps must not be negative");
   if (o.threads < 0) spec_error("threads must not be negative");
@@ -163,25 +224,37 @@ void ValidatePretrainOptions(const PretrainOptions& o) {
     try {
       (void)torch::empty({1}, torch::TensorOptions().device(device));
     } catch (const c10::Error&) {
-      spec_error("device \"hpu\" requested, but this libtorch has no Habana (HPU) backend");
+      spec_error("device \"hpu\" requested (local rank " + std::to_string(o.distributed.local_rank) +
+                 "), but this libtorch has no Habana (HPU) backend or no HPU is visible");
     }
   }
+  if (t.peak_flops < 0) spec_error("training.peak_flops must not be negative");
   if (t.precision == "bf16" && device.is_cuda() && !torch::cuda::is_available()) spec_error("bf16 needs a device");
   if (o.distributed.world_size > 1 && device.is_cpu() && o.distributed.backend != "gloo") {
     spec_error("distributed.backend must be \"gloo\" on cpu");
   }
 }
 
-PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observer) {
+PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observer, const PretrainRuntime& runtime) {
   ValidatePretrainOptions(options);
   const TrainingOptions& opt = options.training;
   if (options.threads > 0) torch::set_num_threads(options.threads);
   const torch::Device device = ParseDevice(options.device, options.distributed.local_rank);
-  const bool bf16 = opt.precision == "bf16";
+  // precision "auto": bf16 where this device multiplies bf16 natively (engine/precision.h).
+  const PrecisionChoice precision =
+      ChoosePrecision(opt.precision, device.is_cuda() ? "cuda" : (device.is_cpu() ? "cpu" : "hpu"),
+                      device.is_cpu() ? ReadCpuFeatures() : CpuFeatures{},
+                      device.is_cuda() ? CudaComputeCapabilityMajor(std::max<int>(0, device.index())) : 0);
+  if (!precision.reason.empty()) observer.OnLog("info", precision.reason);
+  const bool bf16 = precision.precision == "bf16";
   if (device.is_cpu()) UseFastCpuMemory();  // no page faults on each step's buffers
+  // This rank's accelerator is the current one: kernels, NCCL's communicators
+  // and its barrier use it, not device 0.
+  if (!device.is_cpu()) c10::impl::getDeviceGuardImpl(device.type())->setDevice(device);
 
   // --- The world, the data -------------------------------------------------
-  std::unique_ptr<Distributed> world = Distributed::Create(options.distributed);
+  std::unique_ptr<Distributed> world = runtime.join_world ? runtime.join_world(options.distributed, device)
+                                                          : Distributed::Create(options.distributed, device);
   const int64_t W = world->world_size(), rank = world->rank();
   const int64_t B = opt.per_device_batch_size, A = opt.gradient_accumulation_steps;
   const PackedDataset dataset = PackedDataset::Open(options.dataset_dir, /*verify_checksums=*/false);
@@ -238,8 +311,13 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
     step = ckpt.step;
     consumed = ckpt.consumed_samples;
     if (ckpt.world_size == W && ckpt.rng_states.size() == static_cast<size_t>(W)) {
-      at::Generator generator = at::detail::getDefaultCPUGenerator();  // shares the default generator
-      generator.set_state(ckpt.rng_states[static_cast<size_t>(rank)]);
+      SetGeneratorState(torch::kCPU, ckpt.rng_states[static_cast<size_t>(rank)]);
+      if (device.is_cuda() && ckpt.cuda_rng_states.size() == static_cast<size_t>(W)) {
+        SetGeneratorState(device, ckpt.cuda_rng_states[static_cast<size_t>(rank)]);
+      } else if (device.is_cuda()) {
+        observer.OnLog("warning", "the checkpoint holds no CUDA generator states (written by a CPU run or an "
+                                  "older engine): GPU dropout continues from a fresh seed");
+      }
     } else {  // a different world: the data position is re-split, dropout re-seeded
       torch::manual_seed(MixKey(opt.seed ^ static_cast<uint64_t>(step), 0x44524f50, static_cast<uint64_t>(rank)));
     }
@@ -271,7 +349,14 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
   MaskingOptions eval_masking = masking;
   eval_masking.stream = 1;
   const MlmMasker eval_masker(eval_masking);
-  const double peak = opt.peak_flops > 0 ? opt.peak_flops : PeakFlops(device, bf16);
+  std::string peak_source;
+  const double peak = PeakFlops(device, bf16, opt.peak_flops, &peak_source);
+  if (rank == 0) {
+    char peak_text[64];
+    std::snprintf(peak_text, sizeof peak_text, "%.1f TFLOP/s", peak / 1e12);
+    observer.OnLog("info", "MFU peak per device (" + std::string(bf16 ? "bf16" : "fp32") + "): " +
+                               (peak > 0 ? std::string(peak_text) + " from " : std::string()) + peak_source);
+  }
   CheckpointWriter writer(checkpoints_dir, opt.save_total_limit,
                           [&observer](const WrittenCheckpoint& c) { observer.OnCheckpoint(c); });
 
@@ -287,7 +372,7 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
   };
 
   // --- The loop ------------------------------------------------------------
-  torch::Tensor window_loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  torch::Tensor window_loss = torch::zeros({}, SumOptions(device));
   int64_t window_steps = 0, window_tokens = 0;
   double window_flops = 0;
   auto window_start = Clock::now();
@@ -302,8 +387,10 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
     }
     // One small all-reduce: the global masked count, and whether any rank was
     // asked to stop (so that every rank stops at the same step boundary).
-    torch::Tensor step_info = torch::tensor({local_masked, observer.Cancelled() ? 1.0 : 0.0}, torch::kFloat64);
+    torch::Tensor step_info =
+        torch::tensor({local_masked, observer.Cancelled() ? 1.0 : 0.0}, torch::kFloat64).to(SumOptions(device));
     world->AllReduceSum(step_info);
+    step_info = step_info.to(torch::TensorOptions().dtype(torch::kFloat64).device(torch::kCPU));
     if (step_info[1].item<double>() > 0) {
       result.cancelled = true;
       break;
@@ -324,7 +411,8 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
         loss = torch::cross_entropy_loss(logits.to(torch::kFloat32), labels, {}, at::Reduction::Sum) / denominator;
       }
       loss.backward();
-      window_loss += loss.detach().to(torch::kFloat64);
+      if (runtime.after_backward) runtime.after_backward();
+      window_loss += loss.detach().to(window_loss.scalar_type());
       window_flops += 3.0 * (B * BertForwardFlops(config, T, 0) + BertForwardFlops(config, 0, M));
     }
     // Each rank's gradient is its share of d(global loss); their sum is the whole.
@@ -332,6 +420,7 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
     const double grad_norm = optimizer.ClipGradNorm(opt.max_grad_norm);
     const double lr = LinearScheduleLr(opt.learning_rate, step, warmup, opt.max_steps);
     optimizer.Step(lr);
+    if (runtime.after_optimizer_step) runtime.after_optimizer_step();
     ++step;
     consumed += samples_per_step;
     ++window_steps;
@@ -353,7 +442,9 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
       window_start = Clock::now();
     }
     if (has_eval && opt.eval_steps > 0 && step % opt.eval_steps == 0) evaluate();
-    if (opt.save_steps > 0 && (step % opt.save_steps == 0 || step == opt.max_steps)) {
+    // Every save_steps steps, and always at the end (save_steps 0: only then),
+    // so that a finished run always leaves a checkpoint to export from.
+    if (step == opt.max_steps || (opt.save_steps > 0 && step % opt.save_steps == 0)) {
       // The only stall: copies of the weights, moments and RNG states off the device.
       CheckpointData data;
       data.step = step;
@@ -361,7 +452,8 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
       data.world_size = W;
       data.seed = opt.seed;
       data.config = config;
-      data.rng_states = world->AllGather(at::detail::getDefaultCPUGenerator().get_state());
+      data.rng_states = GatherStates(*world, GeneratorState(torch::kCPU));
+      if (device.is_cuda()) data.cuda_rng_states = GatherStates(*world, GeneratorState(device));
       if (rank == 0) {
         data.model = CpuCopies(model->NamedParameters());
         data.optimizer = CpuCopies({{"params", optimizer.params()},

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "engine/bert_config.h"
@@ -13,7 +15,13 @@
 #include "engine/written_checkpoint.h"
 #include "protocol/worker_config.h"
 
+namespace c10 {
+struct Device;  // torch::Device
+}
+
 namespace bert::engine {
+
+class Distributed;  // engine/distributed.h
 
 // The training settings and their defaults: the worker protocol's "training"
 // part (protocol/worker_config.h), written there once.
@@ -25,7 +33,7 @@ struct PretrainOptions {
   std::string output_dir;  // checkpoints go to output_dir/checkpoints
   BertConfig model;        // vocab_size is taken from the dataset when 0
   TrainingOptions training;
-  std::string device = protocol::kDefaultWorkerDevice;  // "cpu", "cuda" (device local_rank) or "hpu"
+  std::string device = protocol::kDefaultWorkerDevice;  // "cpu", or "cuda"/"hpu": device local_rank
   int threads = 0;             // intra-op CPU threads; 0: libtorch's default
   DistributedOptions distributed;
 };
@@ -53,8 +61,23 @@ struct PretrainResult {
 // this libtorch lacks: called before any work so that errors come early.
 void ValidatePretrainOptions(const PretrainOptions& options);
 
-// Runs (or resumes) pre-training. Throws EngineError or c10::Error.
-PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observer);
+// What a front that owns the process lends the loop (engine/python: the
+// Python worker, where Habana's bridge lives). Every member may be empty.
+struct PretrainRuntime {
+  // Makes the world instead of Distributed::Create, given the resolved options
+  // and the training device: e.g. Distributed::Adopt over a process group the
+  // front created (torch.distributed's "hccl").
+  std::function<std::unique_ptr<Distributed>(const DistributedOptions&, const c10::Device&)> join_world;
+  // Called on the training thread after each micro-batch's backward, and after
+  // each optimizer step (Habana's mark_step, which ends a lazy-mode graph).
+  std::function<void()> after_backward;
+  std::function<void()> after_optimizer_step;
+};
+
+// Runs (or resumes) pre-training. Throws EngineError or c10::Error, and
+// whatever the runtime's functions throw.
+PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observer,
+                        const PretrainRuntime& runtime = {});
 
 // The accelerators this libtorch can use here, for `bert-worker devices`:
 // kind "cuda" or "hpu" with a count, or "cpu" with count 0.

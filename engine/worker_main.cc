@@ -8,21 +8,18 @@
 // pretrain and export report JSON lines on stdout and end with a `result`
 // line; libtorch's own output goes to stderr. SIGTERM stops pretraining at the
 // next step boundary (exit 143, no checkpoint written).
+#include <atomic>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include <CLI/CLI.hpp>
 
 #include "engine/engine_error.h"
-#include "engine/hf_export.h"
 #include "engine/predictor.h"
 #include "engine/trainer.h"
-#include "engine/worker_config.h"
-#include "engine/worker_reporter.h"
+#include "engine/worker_commands.h"
 
 namespace {
 
@@ -33,64 +30,8 @@ std::atomic<bool> g_cancelled{false};
 
 void OnSigterm(int) { g_cancelled.store(true); }
 
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitCancelled = 143;  // 128 + SIGTERM
-
-std::string ReadConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw EngineError(FailureCause::kSpecError, path + ": cannot open the config");
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Runs `work`, turning any exception into a `result` line and an exit status.
-template <typename Work>
-int Guarded(bert::engine::WorkerReporter& reporter, Work work) {
-  try {
-    return work();
-  } catch (const EngineError& e) {
-    reporter.Result(false, bert::engine::FailureCauseName(e.cause()), e.what());
-  } catch (const std::bad_alloc&) {
-    reporter.Result(false, "OUT_OF_MEMORY", "out of memory");
-  } catch (const std::exception& e) {  // c10::Error included: libtorch's own failures
-    std::string message = e.what();
-    // c10::Error appends a C++ backtrace after the first line; the report keeps the cause.
-    if (const size_t eol = message.find("\nException raised from"); eol != std::string::npos) message.resize(eol);
-    const bool oom = message.find("out of memory") != std::string::npos;
-    reporter.Result(false, oom ? "OUT_OF_MEMORY" : "INTERNAL", message);
-  }
-  return kExitFailure;
-}
-
-int RunPretrain(const std::string& config_path) {
-  bert::engine::WorkerReporter reporter(stdout, &g_cancelled);
-  return Guarded(reporter, [&] {
-    const bert::engine::PretrainOptions options = bert::engine::ParsePretrainConfig(ReadConfig(config_path), config_path);
-    bert::engine::ValidatePretrainOptions(options);
-    reporter.set_is_primary(options.distributed.rank == 0);
-    if (options.distributed.rank == 0) reporter.EnableTensorBoard(options.output_dir + "/runs");
-    const bert::engine::PretrainResult result = bert::engine::Pretrain(options, reporter);
-    if (result.cancelled) {
-      reporter.Result(false, "CANCELLED_BY_USER", "stopped by SIGTERM at step " + std::to_string(result.steps_done));
-      return kExitCancelled;
-    }
-    reporter.Result(true, "", "trained to step " + std::to_string(result.steps_done));
-    return 0;
-  });
-}
-
-int RunExport(const std::string& config_path) {
-  bert::engine::WorkerReporter reporter(stdout, &g_cancelled);
-  return Guarded(reporter, [&] {
-    const bert::engine::ExportOptions options = bert::engine::ParseExportConfig(ReadConfig(config_path), config_path);
-    const bert::engine::ExportResult result = bert::engine::ExportHuggingFace(options);
-    reporter.OnLog("info", "exported " + result.checkpoint + " to " + options.output_dir);
-    reporter.Result(true, "", "exported step " + std::to_string(result.step));
-    return 0;
-  });
-}
+constexpr int kExitFailure = bert::engine::kWorkerExitFailure;
+constexpr int kExitUsage = bert::engine::kWorkerExitUsage;
 
 int RunPredict(const std::string& model_dir, int top_k, bool json, const std::vector<std::string>& words) {
   std::string text;
@@ -158,8 +99,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (pretrain->parsed()) return RunPretrain(config_path);
-  if (exporter->parsed()) return RunExport(config_path);
+  if (pretrain->parsed()) return bert::engine::RunPretrainCommand(config_path, stdout, &g_cancelled);
+  if (exporter->parsed()) return bert::engine::RunExportCommand(config_path, stdout, &g_cancelled);
   if (devices->parsed()) return RunDevices();
   return RunPredict(model_dir, top_k, json, words);
 }

@@ -44,6 +44,11 @@ ControllerMetrics::ControllerMetrics(absl::Duration job_retention)
                         .Name("bert_controller_queue_length")
                         .Help("Stage pieces waiting for an agent, by pool.")
                         .Register(*registry_)),
+      unschedulable_jobs_(BuildGauge()
+                              .Name("bert_controller_unschedulable_jobs")
+                              .Help("Unfinished jobs whose queued stage no live agent could ever "
+                                    "run (pool, accelerator kind or count, hosts), by pool.")
+                              .Register(*registry_)),
       queue_wait_(BuildHistogram()
                       .Name("bert_controller_queue_wait_seconds")
                       .Help("Time from a stage becoming runnable to an agent taking it.")
@@ -146,6 +151,10 @@ void ControllerMetrics::OnStageStateChanged(v1::StageKind stage, v1::State from,
 
 void ControllerMetrics::SetQueueLength(std::string_view pool, int64_t length) {
   queue_length_.Add({{"pool", pools_.Admit(pool)}}).Set(static_cast<double>(length));
+}
+
+void ControllerMetrics::SetUnschedulableJobs(std::string_view pool, int64_t jobs) {
+  unschedulable_jobs_.Add({{"pool", pools_.Admit(pool)}}).Set(static_cast<double>(jobs));
 }
 
 void ControllerMetrics::ObserveQueueWait(v1::StageKind stage, double seconds) {

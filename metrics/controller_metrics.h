@@ -52,6 +52,9 @@ class ControllerMetrics {
 
   // Stage pieces waiting for an agent of `pool`.
   void SetQueueLength(std::string_view pool, int64_t length);
+  // Unfinished jobs of `pool` whose queued stage no live agent could ever run
+  // (the scheduler's waiting reason is set).
+  void SetUnschedulableJobs(std::string_view pool, int64_t jobs);
   // Time from a stage becoming runnable to an agent taking it.
   void ObserveQueueWait(v1::StageKind stage, double seconds);
   // Wall time of a finished stage attempt; `result`: SUCCEEDED, FAILED or CANCELLED.
@@ -102,6 +105,7 @@ class ControllerMetrics {
   prometheus::Family<prometheus::Counter>& job_transitions_;
   prometheus::Family<prometheus::Gauge>& stages_by_state_;
   prometheus::Family<prometheus::Gauge>& queue_length_;
+  prometheus::Family<prometheus::Gauge>& unschedulable_jobs_;
   prometheus::Family<prometheus::Histogram>& queue_wait_;
   prometheus::Family<prometheus::Histogram>& stage_duration_;
   prometheus::Family<prometheus::Gauge>& agents_;

@@ -60,6 +60,7 @@ void Fields(auto& v, ConfigOf<WorkerDistributedConfig> auto& c) {
   v.Field("local_rank", c.local_rank);
   v.Field("master_addr", c.master_addr);
   v.Field("master_port", c.master_port);
+  v.Field("local_addr", c.local_addr);
   v.Field("timeout_seconds", c.timeout_seconds);
 }
 
@@ -283,7 +284,9 @@ bool Parse(std::string_view text, std::string_view file_name, Config* out, std::
 
 std::string ResolvedBackend(const WorkerDistributedConfig& distributed, std::string_view device) {
   if (!distributed.backend.empty()) return distributed.backend;
-  return device == "cuda" ? "nccl" : "gloo";
+  if (device == "cuda") return "nccl";
+  if (device == "hpu") return "hccl";
+  return "gloo";
 }
 
 json ToJson(const WorkerPretrainConfig& config) { return Write(config); }

@@ -43,8 +43,8 @@ struct WorkerModelConfig {
 };
 
 // "training": bert.v1.TrainingSpec's fields and defaults (the article's run),
-// plus two engine knobs (eval_max_blocks, peak_flops). The engine trains with
-// this struct as it is (engine::TrainingOptions).
+// plus an engine knob (eval_max_blocks) and peak_flops (the spec's peak_tflops
+// in FLOP/s). The engine trains with this struct as it is (engine::TrainingOptions).
 struct WorkerTrainingConfig {
   int64_t max_steps = 100000;
   int64_t per_device_batch_size = 32;
@@ -55,14 +55,16 @@ struct WorkerTrainingConfig {
   int64_t gradient_accumulation_steps = 1;
   double max_grad_norm = 1.0;
   double mlm_probability = 0.15;
-  std::string precision = "fp32";  // "fp32" or "bf16"
-  int64_t save_steps = 500;        // 0: no periodic checkpoints
+  std::string precision = "fp32";  // "fp32", "bf16" or "auto" (engine/precision.h decides)
+  int64_t save_steps = 500;        // 0: only the final checkpoint (at max_steps)
   int64_t save_total_limit = 0;    // 0: keep all
   int64_t logging_steps = 50;
   int64_t eval_steps = 500;  // 0: no periodic evaluation
   uint64_t seed = 42;
   int64_t eval_max_blocks = 0;  // 0: the whole validation split
-  double peak_flops = 0;        // per device, for MFU; 0: measured (CPU) or looked up (CUDA)
+  // Per device, for MFU: the spec's training.peak_tflops x 1e12; 0: measured
+  // (CPU) or looked up by the GPU's name (engine/device_peak.h).
+  double peak_flops = 0;
 
   bool operator==(const WorkerTrainingConfig&) const = default;
 };
@@ -70,12 +72,16 @@ struct WorkerTrainingConfig {
 // "distributed": where a rank sits in a training world and how the ranks meet.
 // The engine uses this struct as it is (engine::DistributedOptions).
 struct WorkerDistributedConfig {
-  std::string backend;  // "gloo", "nccl" or "hccl"; "": nccl on cuda, else gloo (ResolvedBackend)
+  std::string backend;  // "gloo", "nccl" or "hccl"; "": nccl on cuda, hccl on hpu, else gloo (ResolvedBackend)
   int64_t rank = 0;
   int64_t world_size = 1;
   int64_t local_rank = 0;  // the accelerator index on this host
   std::string master_addr = "127.0.0.1";
   int64_t master_port = 29500;  // rank 0 serves the TCP store here
+  // This host's address, the one the other hosts reach it at: the collectives'
+  // transport (Gloo) binds to it. "": the master's address on one host, else
+  // whatever this host's name resolves to.
+  std::string local_addr;
   int64_t timeout_seconds = 300;
 
   bool operator==(const WorkerDistributedConfig&) const = default;
@@ -87,7 +93,7 @@ struct WorkerPretrainConfig {
   std::string output_dir;   // required; checkpoints go to output_dir/checkpoints
   WorkerModelConfig model;
   WorkerTrainingConfig training;
-  std::string device = kDefaultWorkerDevice;  // "cpu", "cuda" (device local_rank) or "hpu"
+  std::string device = kDefaultWorkerDevice;  // "cpu", or "cuda"/"hpu": device local_rank
   int threads = 0;                            // intra-op CPU threads; 0: libtorch's default
   WorkerDistributedConfig distributed;
 

@@ -13,6 +13,7 @@ PACKAGES=(
   zlib1g-dev libzstd-dev libutf8proc-dev
   prometheus openssl
   python3-torch python3-numpy
+  python3-dev pybind11-dev  # the engine's Python front (engine/python, docs/gaudi.md)
 )
 
 missing=()

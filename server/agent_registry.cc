@@ -163,4 +163,13 @@ std::vector<v1::AgentInfo> AgentRegistry::List(const std::string& pool) const {
   return out;
 }
 
+size_t AgentRegistry::CountWithPrefix(const std::string& prefix) const {
+  size_t n = 0;
+  for (auto it = agents_.lower_bound(prefix);
+       it != agents_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace bert::server

@@ -85,6 +85,8 @@ class AgentRegistry {
 
   std::vector<v1::AgentInfo> List(const std::string& pool) const;
   size_t size() const { return agents_.size(); }
+  // Known agents whose id starts with `prefix`.
+  size_t CountWithPrefix(const std::string& prefix) const;
 
  private:
   struct Entry {

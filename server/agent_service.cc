@@ -17,7 +17,7 @@ std::string Method(const char* name) { return absl::StrCat(kService, name); }
 
 // What the JobManager checks a piece's agent against: null for an admin.
 MayActAs ActsAs(const Principal& who) {
-  if (who.role == Role::kAdmin) return nullptr;
+  if (who.role == Role::kAdmin && who.certificate_name.empty()) return nullptr;
   return [who](const std::string& agent_id) { return CheckActsAs(who, agent_id).ok(); };
 }
 }  // namespace
@@ -31,7 +31,12 @@ grpc::Status AgentServiceImpl::Register(grpc::ServerContext* context,
                                         v1::RegisterResponse* response) {
   return guard_->Run(context, Method("Register"), [&](const Principal& who) -> absl::Status {
     BERT_RETURN_IF_ERROR(CheckActsAs(who, request->agent().id()));
-    BERT_ASSIGN_OR_RETURN(*response, manager_->Register(request->agent()));
+    // A pool token ("cpu-*") may mint ids, so how many it may mint is bounded.
+    std::string pool_prefix;
+    if (who.role == Role::kAgent && absl::EndsWith(who.subject, "*")) {
+      pool_prefix = who.subject.substr(0, who.subject.size() - 1);
+    }
+    BERT_ASSIGN_OR_RETURN(*response, manager_->Register(request->agent(), pool_prefix));
     return absl::OkStatus();
   });
 }
@@ -181,6 +186,26 @@ grpc::Status AgentServiceImpl::GetUploadState(grpc::ServerContext* context,
       file->set_relative_path(relative_path);
       file->set_bytes(bytes);
     }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AgentServiceImpl::PublishRendezvous(grpc::ServerContext* context,
+                                                 const v1::PublishRendezvousRequest* request,
+                                                 v1::PublishRendezvousResponse*) {
+  return guard_->Run(context, Method("PublishRendezvous"), [&](const Principal& who) {
+    BERT_RETURN_IF_ERROR(manager_->CheckLive(request->ref(), ActsAs(who)));
+    return rendezvous_.Publish(request->ref(), request->master_port());
+  });
+}
+
+grpc::Status AgentServiceImpl::AwaitRendezvous(grpc::ServerContext* context,
+                                               const v1::AwaitRendezvousRequest* request,
+                                               v1::AwaitRendezvousResponse* response) {
+  return guard_->Run(context, Method("AwaitRendezvous"), [&](const Principal& who) -> absl::Status {
+    BERT_RETURN_IF_ERROR(manager_->CheckLive(request->ref(), ActsAs(who)));
+    const int64_t wait_ms = std::clamp<int64_t>(request->wait_ms(), 0, kMaxWaitMs);
+    response->set_master_port(rendezvous_.Await(request->ref(), absl::Milliseconds(wait_ms)));
     return absl::OkStatus();
   });
 }

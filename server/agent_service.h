@@ -10,6 +10,7 @@
 #include "server/artifact_admission.h"
 #include "server/artifact_store.h"
 #include "server/job_manager.h"
+#include "server/rendezvous_board.h"
 #include "server/rpc_guard.h"
 #include "storage/store.h"
 
@@ -47,6 +48,12 @@ class AgentServiceImpl final : public v1::AgentService::Service {
                                 grpc::ServerWriter<v1::ArtifactChunk>* writer) override;
   grpc::Status GetUploadState(grpc::ServerContext* context, const v1::GetUploadStateRequest* request,
                               v1::GetUploadStateResponse* response) override;
+  grpc::Status PublishRendezvous(grpc::ServerContext* context,
+                                 const v1::PublishRendezvousRequest* request,
+                                 v1::PublishRendezvousResponse* response) override;
+  grpc::Status AwaitRendezvous(grpc::ServerContext* context,
+                               const v1::AwaitRendezvousRequest* request,
+                               v1::AwaitRendezvousResponse* response) override;
 
  private:
   absl::Status Upload(const Principal& who, grpc::ServerContext* context,
@@ -62,6 +69,7 @@ class AgentServiceImpl final : public v1::AgentService::Service {
   const ArtifactAdmission* admission_;
   const RpcGuard* guard_;
   metrics::ControllerMetrics* metrics_;
+  RendezvousBoard rendezvous_;
 };
 
 }  // namespace bert::server

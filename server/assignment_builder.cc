@@ -1,10 +1,10 @@
 #include "server/assignment_builder.h"
 
 #include <algorithm>
-#include <functional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "protocol/rendezvous.h"
 #include "server/job_model.h"
 #include "server/time_util.h"
 
@@ -65,13 +65,13 @@ v1::Assignment AssignmentBuilder::Build(const v1::Job& job, const v1::Stage& sta
     }
     v1::Rendezvous* rv = a.mutable_rendezvous();
     rv->set_master_address(address);
-    rv->set_master_port(options_.rendezvous_base_port +
-                        static_cast<int>((std::hash<std::string>{}(job.id()) + shard.attempt()) % 1000));
+    rv->set_master_port(protocol::kPortChosenByMaster);
     rv->set_world_size(std::max(1, stage.shard_count()) * devices);
     rv->set_node_rank(shard.shard_index());
     rv->set_local_world_size(devices);
   }
   if (shared) a.set_artifact_root(options_.artifact_root);
+  a.set_spec_dir(job.spec_dir());
   return a;
 }
 

@@ -1,6 +1,8 @@
 // Where an assignment is built: a placed piece of a job's stage becomes the
 // Assignment its agent acquires (the spec, the inputs it reads, its lease,
 // the rendezvous of a gang, the artifact root of a shared filesystem).
+// The gang's port is never chosen here: node 0's agent picks one free on its
+// host (protocol/rendezvous.h).
 #pragma once
 
 #include <optional>
@@ -16,8 +18,6 @@ namespace bert::server {
 struct AssignmentBuilderOptions {
   // The controller's artifact directory; agents with a shared filesystem read it directly.
   std::string artifact_root;
-  // First port of the gang rendezvous range (c10d TCPStore on rank 0's host).
-  int rendezvous_base_port = 29500;
 };
 
 // What the builder needs to know beyond the job: who runs the piece, who

@@ -40,6 +40,11 @@ std::string_view RoleName(Role role) {
 }
 
 absl::Status CheckActsAs(const Principal& who, std::string_view agent_id) {
+  if (!who.certificate_name.empty() && who.certificate_name != agent_id) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the client certificate of '", who.certificate_name, "' may not act as agent '",
+        std::string(agent_id), "' (with mutual TLS an agent acts only as its certificate's name)"));
+  }
   if (who.role == Role::kAdmin) return absl::OkStatus();
   if (who.role == Role::kAgent && !agent_id.empty()) {
     std::string_view subject = who.subject;
@@ -125,6 +130,8 @@ std::optional<Role> Authorizer::RequiredRole(std::string_view method) {
       {"/bert.v1.AgentService/UploadArtifact", Role::kAgent},
       {"/bert.v1.AgentService/DownloadArtifact", Role::kAgent},
       {"/bert.v1.AgentService/GetUploadState", Role::kAgent},
+      {"/bert.v1.AgentService/PublishRendezvous", Role::kAgent},
+      {"/bert.v1.AgentService/AwaitRendezvous", Role::kAgent},
   };
   auto it = kTable.find(method);
   if (it == kTable.end()) return std::nullopt;
@@ -137,13 +144,20 @@ absl::StatusOr<Principal> Authorizer::Authorize(std::string_view method,
   if (!need) {
     return absl::PermissionDeniedError(absl::StrCat("no access rule for ", std::string(method)));
   }
+  std::string certificate_name;
   if (*need == Role::kAgent && agent_client_cert_) {
     auto auth = context.auth_context();
     if (auth == nullptr || !auth->IsPeerAuthenticated()) {
       return absl::UnauthenticatedError("agents must present a client certificate (mutual TLS)");
     }
+    const std::vector<grpc::string_ref> names = auth->FindPropertyValues("x509_common_name");
+    if (names.size() != 1 || names[0].empty()) {
+      return absl::UnauthenticatedError(
+          "an agent's client certificate must carry one common name: its agent id");
+    }
+    certificate_name.assign(names[0].data(), names[0].size());
   }
-  if (!tokens_) return Principal{"local", Role::kAdmin};
+  if (!tokens_) return Principal{"local", Role::kAdmin, std::move(certificate_name)};
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) {
@@ -162,6 +176,7 @@ absl::StatusOr<Principal> Authorizer::Authorize(std::string_view method,
                                                     std::string(method), " (needs ",
                                                     std::string(RoleName(*need)), ")"));
   }
+  who->certificate_name = std::move(certificate_name);
   return *who;
 }
 

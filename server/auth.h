@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -30,8 +31,16 @@ enum class Role { kViewer, kSubmitter, kAgent, kAdmin };
 std::string_view RoleName(Role role);
 
 struct Principal {
+  Principal() = default;
+  Principal(std::string subject, Role role, std::string certificate_name = "")
+      : subject(std::move(subject)), role(role), certificate_name(std::move(certificate_name)) {}
+
   std::string subject;
   Role role = Role::kViewer;
+  // With mutual TLS, the common name of the caller's verified certificate on
+  // an AgentService call: the only agent id it may act as (CheckActsAs),
+  // whatever its token allows. Empty: no certificate binding.
+  std::string certificate_name;
 };
 
 // Immutable after construction; thread-safe to read.
@@ -52,7 +61,9 @@ class TokenTable {
 };
 
 // OK when `who` may act as agent `agent_id`: an admin, or an agent token
-// whose subject is `agent_id`; PERMISSION_DENIED naming both otherwise.
+// whose subject is `agent_id` (or a "prefix-*" matching it); and, with a
+// certificate name, only when it is `agent_id`. PERMISSION_DENIED naming
+// both otherwise.
 absl::Status CheckActsAs(const Principal& who, std::string_view agent_id);
 
 // Thread-safe after construction.

@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fstream>
+#include <filesystem>
 #include <iostream>
 
 #include "absl/strings/escaping.h"
@@ -38,6 +39,7 @@ int Run(int argc, char** argv) {
   bool no_check_paths = false;
   std::string agent_path = bert::server::LocalAgent::DefaultAgentPath();
   std::vector<std::string> agent_args;
+  std::vector<std::string> agent_data_roots;
   std::string metrics_listen;
   std::string job_retention = "30m";
   std::string port_file;
@@ -61,6 +63,10 @@ int Run(int argc, char** argv) {
   app.add_option("--agent-path", agent_path, "bert-agent binary for --local-agent")
       ->capture_default_str();
   app.add_option("--agent-arg", agent_args, "extra argument for the local agent (repeatable)");
+  app.add_option("--local-agent-data-root", agent_data_roots,
+                 "directory the local agent may read job inputs from (repeatable; default: "
+                 "each job's spec directory, or DATA/inputs with --tokens-file)")
+      ->check(CLI::ExistingDirectory);
   app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for Prometheus /metrics");
   app.add_option("--metrics-job-retention", job_retention,
                  "how long a finished job's per-job series stay in /metrics (e.g. 30m, 2h)")
@@ -158,6 +164,22 @@ int Run(int argc, char** argv) {
     agent_options.work_dir = options.data_dir + "/local-agent";
     agent_options.token = agent_token;
     agent_options.extra_args = agent_args;
+    // Where specs may point the embedded agent (docs/security.md): the
+    // operator's roots; else, single-user (no tokens: whoever can submit owns
+    // the machine), each job's spec directory; else DATA/inputs only.
+    for (const std::string& root : agent_data_roots) {
+      agent_options.data_roots.push_back(std::filesystem::absolute(root).lexically_normal());
+    }
+    if (agent_options.data_roots.empty() && options.tokens_file.empty()) {
+      agent_options.spec_dir_root = true;
+    } else if (agent_options.data_roots.empty()) {
+      const std::string inputs = options.data_dir + "/inputs";
+      std::error_code ec;
+      std::filesystem::create_directories(inputs, ec);
+      agent_options.data_roots.push_back(std::filesystem::absolute(inputs).lexically_normal());
+      std::cout << "bertd: the local agent reads job inputs only under " << inputs
+                << " (--local-agent-data-root to choose)" << std::endl;
+    }
     auto started = bert::server::LocalAgent::Start(agent_options);
     if (!started.ok()) {
       std::cerr << "bertd: " << started.status() << "\n";

@@ -81,6 +81,7 @@ void ControllerMetricsFeed::PollOnce() {
 std::set<std::string> ControllerMetricsFeed::FeedActiveJobs(absl::Time now) {
   std::set<std::string> active;
   std::map<std::string, int64_t> queued;
+  std::map<std::string, int64_t> unschedulable;
   for (const v1::Job& job : manager_->ActiveJobs()) {
     active.insert(job.id());
     for (const v1::Stage& stage : job.stages()) {
@@ -96,11 +97,14 @@ std::set<std::string> ControllerMetricsFeed::FeedActiveJobs(absl::Time now) {
     if (current != nullptr && !IsFinal(current->state())) {
       queued[PoolOf(job.spec(), current->kind())] +=
           static_cast<int64_t>(ReadyTasks(*current, now).size());
+      if (!current->waiting_reason().empty()) ++unschedulable[PoolOf(job.spec(), current->kind())];
     }
   }
   for (const std::string& pool : pools_) {
     auto it = queued.find(pool);
     metrics_->SetQueueLength(pool, it == queued.end() ? 0 : it->second);
+    auto stuck = unschedulable.find(pool);
+    metrics_->SetUnschedulableJobs(pool, stuck == unschedulable.end() ? 0 : stuck->second);
   }
   return active;
 }

@@ -4,6 +4,8 @@
 #include "server/job_manager.h"
 
 #include <algorithm>
+#include <climits>
+#include <iostream>
 #include <random>
 
 #include "absl/strings/match.h"
@@ -13,6 +15,7 @@
 #include "server/job_model.h"
 #include "server/report_intake.h"
 #include "server/scheduler.h"
+#include "server/scheduler_feasibility.h"
 #include "server/time_util.h"
 #include "spec/job_spec.h"
 
@@ -69,7 +72,8 @@ JobManager::JobManager(storage::Store* store, EventBus* bus, const Clock* clock,
       clock_(clock),
       options_(std::move(options)),
       metrics_(metrics),
-      builder_(AssignmentBuilderOptions{options_.artifact_root, options_.rendezvous_base_port}),
+      builder_(AssignmentBuilderOptions{options_.artifact_root}),
+      retention_(store, options_.artifact_root),
       agents_(clock, options_.lease_ttl) {}
 
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(
@@ -77,6 +81,8 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(
     metrics::ControllerMetrics* metrics) {
   std::unique_ptr<JobManager> manager(new JobManager(store, bus, clock, std::move(options), metrics));
   absl::MutexLock lock(&manager->mu_);
+  // Before serving: finish checkpoint deletes a crash interrupted.
+  BERT_RETURN_IF_ERROR(manager->retention_.CollectGarbage().status());
   BERT_RETURN_IF_ERROR(manager->Load());
   return manager;
 }
@@ -131,6 +137,11 @@ absl::Status JobManager::ReplayReports(v1::Job* job) {
         }
       } else if (event.has_metric()) {
         (*job->mutable_latest_metrics())[event.metric().name()] = event.metric().value();
+        job->set_metric_points(job->metric_points() + 1);
+      } else if (event.has_log()) {
+        job->set_log_bytes(job->log_bytes() + static_cast<int64_t>(event.log().message().size()));
+      } else if (event.has_checkpoint()) {
+        job->set_checkpoint_records(job->checkpoint_records() + 1);
       }
       job->set_last_event_seq(event.seq());
     }
@@ -265,6 +276,10 @@ absl::StatusOr<SubmitResult> JobManager::Submit(const v1::SubmitJobRequest& requ
     return absl::InvalidArgumentError(absl::StrCat("spec_yaml: ", request.spec_yaml().size(),
                                                    " bytes is over the limit of ", kMaxSpecBytes));
   }
+  if (request.base_dir().size() > PATH_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("base_dir: longer than ", PATH_MAX, " bytes (a path's limit)"));
+  }
   if (request.idempotency_key().size() > kMaxIdempotencyKeyBytes) {
     return absl::InvalidArgumentError(absl::StrCat("idempotency_key: longer than ",
                                                    kMaxIdempotencyKeyBytes, " bytes"));
@@ -299,6 +314,9 @@ absl::StatusOr<SubmitResult> JobManager::Submit(const v1::SubmitJobRequest& requ
   BERT_ASSIGN_OR_RETURN(const std::string id, NewJobId());
   JobStateMachine change = JobStateMachine::Submit(id, parsed.spec, request.spec_yaml(), subject,
                                                    request.idempotency_key(), clock_->Now());
+  // Where its relative paths were resolved; an agent may read inputs there
+  // only if its operator allows it (bert-agent --spec-dir-root).
+  if (absl::StartsWith(request.base_dir(), "/")) change.mutable_job().set_spec_dir(request.base_dir());
   storage::StoreBatch batch;
   if (!request.idempotency_key().empty()) {
     batch.PutIdempotencyKey(subject, request.idempotency_key(), id);
@@ -423,14 +441,45 @@ std::vector<v1::AgentInfo> JobManager::ListAgents(const std::string& pool) const
 
 // ---------------------------------------------------------------- agents
 
-absl::StatusOr<v1::RegisterResponse> JobManager::Register(const v1::AgentInfo& agent) {
+absl::StatusOr<v1::RegisterResponse> JobManager::Register(const v1::AgentInfo& agent,
+                                                         const std::string& pool_prefix) {
   if (agent.id().empty()) return absl::InvalidArgumentError("agent.id: required");
   if (agent.id().size() > 200) return absl::InvalidArgumentError("agent.id: longer than 200 bytes");
   if (agent.pools().empty()) return absl::InvalidArgumentError("agent.pools: name at least one pool");
   if (agent.resources().accelerator_count() < 0) {
     return absl::InvalidArgumentError("agent.resources.accelerator_count: must not be negative");
   }
+  constexpr int kMaxPools = 64, kMaxLabels = 64;
+  constexpr size_t kMaxFieldBytes = 256;
+  if (agent.pools_size() > kMaxPools || agent.labels_size() > kMaxLabels) {
+    return absl::InvalidArgumentError(absl::StrCat("agent.pools, agent.labels: at most ", kMaxPools,
+                                                   " and ", kMaxLabels, " entries"));
+  }
+  std::vector<std::pair<std::string, const std::string*>> fields = {
+      {"hostname", &agent.hostname()}, {"address", &agent.address()}, {"version", &agent.version()}};
+  for (const std::string& pool : agent.pools()) fields.push_back({"pools[]", &pool});
+  for (const auto& [key, value] : agent.labels()) {
+    fields.push_back({"labels key", &key});
+    fields.push_back({"labels value", &value});
+  }
+  for (const auto& [name, value] : fields) {
+    if (value->size() > kMaxFieldBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("agent.", name, ": longer than ", kMaxFieldBytes, " bytes"));
+    }
+  }
   absl::MutexLock lock(&mu_);
+  if (agents_.Find(agent.id()) == nullptr) {
+    if (agents_.size() >= kMaxAgents) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "agent '", agent.id(), "': this controller already knows ", kMaxAgents, " agents, its limit"));
+    }
+    if (!pool_prefix.empty() && agents_.CountWithPrefix(pool_prefix) >= kMaxAgentsPerPoolToken) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "agent '", agent.id(), "': the token for '", pool_prefix, "*' already registered ",
+          kMaxAgentsPerPoolToken, " agent ids, its limit (give each agent a token of its own)"));
+    }
+  }
   const absl::Time now = clock_->Now();
   storage::StoreBatch batch;
   batch.PutAgent(agents_.Register(agent));
@@ -531,6 +580,39 @@ absl::Status JobManager::Tick() {
         agent_id, {}, false,
         absl::StrCat("agent ", agent_id, " lost: no heartbeat for ",
                      absl::FormatDuration(options_.lease_ttl))));
+  }
+  return UpdateWaitingReasonsLocked();
+}
+
+absl::Status JobManager::UpdateWaitingReasonsLocked() {
+  const absl::Time now = clock_->Now();
+  if (waiting_.empty() || now < next_waiting_check_) return absl::OkStatus();
+  next_waiting_check_ = now + absl::Seconds(1);
+  const std::vector<AgentCapacity> capacity = LiveCapacities(agents_.List(""));
+  // Jobs asking for the same thing get the same answer: computed once.
+  std::map<std::string, std::optional<std::string>> answers;
+  std::vector<std::pair<std::string, std::string>> changed;  // job id, new reason
+  for (const std::string& job_id : waiting_) {
+    const v1::Job& job = active_.at(job_id);
+    const v1::Stage* stage = CurrentStage(job);
+    if (stage == nullptr || stage->state() != v1::QUEUED) continue;
+    PendingTask task;
+    task.stage = stage->kind();
+    task.pool = PoolOf(job.spec(), stage->kind());
+    task.accelerator = AcceleratorOf(job.spec(), stage->kind());
+    task.devices = std::max(1, job.spec().resources().devices());
+    task.shards.resize(IsGang(stage->kind()) ? std::max(1, stage->shard_count()) : 1);
+    const std::string key = absl::StrCat(task.stage, "/", task.pool, "/", task.accelerator, "/",
+                                         task.devices, "/", task.shards.size());
+    auto answer = answers.find(key);
+    if (answer == answers.end()) answer = answers.emplace(key, WhyUnplaceable(task, capacity)).first;
+    const std::string reason = answer->second.value_or("");
+    if (reason != stage->waiting_reason()) changed.emplace_back(job_id, reason);
+  }
+  for (const auto& [job_id, reason] : changed) {
+    JobStateMachine change(active_.at(job_id), now);
+    change.SetWaitingReason(CurrentStage(change.job())->kind(), reason);
+    BERT_RETURN_IF_ERROR(Commit(change));
   }
   return absl::OkStatus();
 }
@@ -708,6 +790,9 @@ absl::StatusOr<v1::ReportStageResponse> JobManager::Report(const v1::ReportStage
   // copy); what reports touch is saved first, to restore if the write fails.
   v1::Job& held = active_.at(ref.job_id());
   const int64_t last_seq = held.last_event_seq();
+  const int64_t metric_points = held.metric_points();
+  const int64_t log_bytes = held.log_bytes();
+  const int64_t checkpoint_records = held.checkpoint_records();
   const v1::Progress progress = FindStage(held, ref.stage())->progress();
   std::vector<std::pair<std::string, std::optional<double>>> metrics;
   for (const v1::StageReport& report : request.reports()) {
@@ -723,6 +808,9 @@ absl::StatusOr<v1::ReportStageResponse> JobManager::Report(const v1::ReportStage
   if (!applied.ok()) {
     v1::Job& job_back = change.mutable_job();
     job_back.set_last_event_seq(last_seq);
+    job_back.set_metric_points(metric_points);
+    job_back.set_log_bytes(log_bytes);
+    job_back.set_checkpoint_records(checkpoint_records);
     *FindStage(&job_back, ref.stage())->mutable_progress() = progress;
     // Restored newest first, so each name gets the value it had before.
     for (auto it = metrics.rbegin(); it != metrics.rend(); ++it) {
@@ -734,6 +822,16 @@ absl::StatusOr<v1::ReportStageResponse> JobManager::Report(const v1::ReportStage
     }
     active_[ref.job_id()] = std::move(job_back);
     return applied;
+  }
+  // The new checkpoint records are durable: older ones past the limit may go.
+  // A failure leaves them for the next checkpoint or the startup pass.
+  const bool checkpointed = std::any_of(request.reports().begin(), request.reports().end(),
+                                        [](const v1::StageReport& r) { return r.has_checkpoint(); });
+  if (checkpointed) {
+    const v1::Job& now_held = active_.at(ref.job_id());
+    absl::StatusOr<int> pruned =
+        retention_.Enforce(ref.job_id(), now_held.spec().training().save_total_limit());
+    if (!pruned.ok()) std::cerr << "bertd: " << pruned.status() << "\n";
   }
   return response;
 }

@@ -36,6 +36,7 @@
 #include "metrics/controller_metrics.h"
 #include "server/agent_registry.h"
 #include "server/assignment_builder.h"
+#include "server/checkpoint_retention.h"
 #include "server/clock.h"
 #include "server/event_bus.h"
 #include "server/job_state_machine.h"
@@ -57,8 +58,6 @@ struct JobManagerOptions {
   std::string artifact_root;
   // Whether spec paths must exist on this host (true for the single-machine default).
   bool check_spec_paths = true;
-  // First port of the gang rendezvous range (c10d TCPStore on rank 0's host).
-  int rendezvous_base_port = 29500;
   // Report events appended before the job record is rewritten with them (bounds
   // what a restart replays).
   int max_unsaved_events = 1000;
@@ -100,7 +99,16 @@ class JobManager {
   absl::StatusOr<bool> IsFinished(const std::string& job_id) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- Agent API ---
-  absl::StatusOr<v1::RegisterResponse> Register(const v1::AgentInfo& agent) ABSL_LOCKS_EXCLUDED(mu_);
+  // Agents are remembered (and stored) for good, so registrations are
+  // bounded: every field of `agent` by size, at most kMaxAgents ids in all,
+  // and at most kMaxAgentsPerPoolToken ids starting with `pool_prefix` (the
+  // caller's "prefix-*" token; empty: none) -- RESOURCE_EXHAUSTED past them
+  // for an id not yet known.
+  static constexpr size_t kMaxAgents = 100'000;
+  static constexpr size_t kMaxAgentsPerPoolToken = 10'000;
+  absl::StatusOr<v1::RegisterResponse> Register(const v1::AgentInfo& agent,
+                                                const std::string& pool_prefix = "")
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Waits up to `wait` (real time) for an assignment for this agent.
@@ -148,6 +156,10 @@ class JobManager {
   // Brings the registry's view of one job's running pieces up to date.
   void SyncPieces(const v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ScheduleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks each queued stage that no live agent could ever run with the reason
+  // (scheduler_feasibility.h), and clears it once one could; at most once a
+  // second (Tick calls it).
+  absl::Status UpdateWaitingReasonsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fails, as AGENT_LOST, the pieces running on `agent_id` except `keep`
   // (with `only_after_grace`, only those delivered more than a grace ago).
   absl::Status LoseAgentWork(const std::string& agent_id, const std::set<PieceKey>& keep,
@@ -166,6 +178,8 @@ class JobManager {
   const JobManagerOptions options_;
   metrics::ControllerMetrics* const metrics_;
   const AssignmentBuilder builder_;
+  // training.save_total_limit on the controller's checkpoints (under mu_).
+  const CheckpointRetention retention_;
 
   mutable absl::Mutex mu_;
   // Unfinished jobs; a job leaves when it reaches a final state.
@@ -176,6 +190,7 @@ class JobManager {
   std::map<std::string, int> unsaved_events_ ABSL_GUARDED_BY(mu_);
   AgentRegistry agents_ ABSL_GUARDED_BY(mu_);
   int64_t work_generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped when queues change
+  absl::Time next_waiting_check_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace bert::server

@@ -14,6 +14,8 @@ constexpr int kWatchPage = 1000;
 // (the stored points' bytes, plus a few percent of framing per page).
 constexpr size_t kMetricPagePoints = 100'000;
 constexpr size_t kMetricPageBytes = 3 << 20;
+constexpr size_t kCheckpointPageRecords = 1'000;
+constexpr size_t kCheckpointPageBytes = 3 << 20;
 constexpr int kMaxMetricNamesPerRequest = 1024;  // a job has at most 256 (ReportIntake)
 
 std::string Method(const char* name) { return absl::StrCat(kService, name); }
@@ -143,8 +145,23 @@ grpc::Status JobServiceImpl::ListCheckpoints(grpc::ServerContext* context,
                                              v1::ListCheckpointsResponse* response) {
   return guard_->Run(context, Method("ListCheckpoints"), [&](const Principal&) -> absl::Status {
     BERT_RETURN_IF_ERROR(manager_->GetJob(request->job_id()).status());
-    BERT_ASSIGN_OR_RETURN(auto records, store_->ListCheckpoints(request->job_id()));
-    for (auto& r : records) *response->add_checkpoints() = std::move(r);
+    if (request->page_size() < 0) {
+      return absl::InvalidArgumentError("page_size: must not be negative");
+    }
+    std::string start;
+    if (!request->page_token().empty() &&
+        !absl::WebSafeBase64Unescape(request->page_token(), &start)) {
+      return absl::InvalidArgumentError("page_token: not a token from a previous page");
+    }
+    const size_t page_size =
+        request->page_size() == 0
+            ? kCheckpointPageRecords
+            : std::min<size_t>(request->page_size(), kCheckpointPageRecords);
+    BERT_ASSIGN_OR_RETURN(storage::Store::CheckpointPage page,
+                          store_->ListCheckpointsPage(request->job_id(), start, page_size,
+                                                      kCheckpointPageBytes));
+    for (auto& r : page.records) *response->add_checkpoints() = std::move(r);
+    if (!page.next.empty()) response->set_next_page_token(absl::WebSafeBase64Escape(page.next));
     return absl::OkStatus();
   });
 }

@@ -120,6 +120,7 @@ void JobStateMachine::SetStageState(v1::Stage* stage, v1::State to, v1::FailureC
   const v1::State from = stage->state();
   if (from == to) return;
   stage->set_state(to);
+  if (to == v1::RUNNING || IsFinal(to)) stage->clear_waiting_reason();
   if (to == v1::RUNNING && !stage->has_started_at()) *stage->mutable_started_at() = ToProto(now_);
   if (IsFinal(to)) *stage->mutable_finished_at() = ToProto(now_);
   if (to == v1::FAILED || to == v1::CANCELLED) {
@@ -173,6 +174,19 @@ v1::ShardAttempt* JobStateMachine::StartPiece(v1::StageKind kind, int32_t shard_
                              shard->attempt(), " started on agent ", agent_id),
                 agent_id));
   return shard;
+}
+
+void JobStateMachine::SetWaitingReason(v1::StageKind kind, const std::string& reason) {
+  v1::Stage* stage = FindStage(&job_, kind);
+  if (stage == nullptr || stage->waiting_reason() == reason) return;
+  stage->set_waiting_reason(reason);
+  Emit(reason.empty()
+           ? LogEvent(kind, "info",
+                      absl::StrCat(protocol::StageName(kind),
+                                   " no longer waits: a live agent can now run it"),
+                      "")
+           : LogEvent(kind, "warning",
+                      absl::StrCat(protocol::StageName(kind), " cannot be placed: ", reason), ""));
 }
 
 void JobStateMachine::SucceedPiece(

@@ -65,6 +65,11 @@ class JobStateMachine {
                  const std::string& message, const RetryPolicy& retry);
   // Cancels every unfinished stage and piece, then the job.
   void Cancel(const std::string& reason);
+  // The queued stage `kind` waits because no live agent could ever run it
+  // (`reason`, from scheduler_feasibility.h), or no longer ("" clears it). A
+  // change is logged as an event; the reason also clears once the stage runs
+  // or ends.
+  void SetWaitingReason(v1::StageKind kind, const std::string& reason);
 
   // --- Records to store with the change ---
   // The job record itself is rewritten unless only reports were applied

@@ -71,6 +71,7 @@ absl::StatusOr<pid_t> LocalAgent::Spawn() {
     args.push_back("--data-root");
     args.push_back(root);
   }
+  if (options_.spec_dir_root) args.push_back("--spec-dir-root");
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());

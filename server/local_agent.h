@@ -33,6 +33,9 @@ struct LocalAgentOptions {
   // The agent's --data-root directories: where job specs may point corpus
   // inputs. Empty: anywhere bertd's user can read (the agent warns).
   std::vector<std::string> data_roots;
+  // Also each job's spec directory (bert-agent --spec-dir-root): the
+  // single-user default, where whoever submits already owns the machine.
+  bool spec_dir_root = false;
   absl::Duration stop_grace = absl::Seconds(10);
 };
 

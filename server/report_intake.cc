@@ -1,5 +1,6 @@
 #include "server/report_intake.h"
 
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -57,6 +58,12 @@ absl::Status ReportIntake::CheckShape(const v1::ReportStageRequest& request) {
     if (report.has_metric()) {
       if (absl::Status name = CheckMetricName(report.metric().name()); !name.ok()) return name;
     }
+    if (report.has_checkpoint() && report.checkpoint().metrics_size() > kMaxCheckpointMetrics) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("checkpoint at step ", report.checkpoint().step(), ": ",
+                       report.checkpoint().metrics_size(), " metric values, over the limit of ",
+                       kMaxCheckpointMetrics));
+    }
   }
   return absl::OkStatus();
 }
@@ -70,8 +77,17 @@ absl::Status ReportIntake::Apply(const v1::ReportStageRequest& request, JobState
   const auto now = ToProto(change->now());
   change->set_rewrite_job(false);
   int dropped_metrics = 0;
+  // Counts past a per-job bound: the first report to cross one says so.
+  const auto over = [](int64_t* counter, int64_t add, int64_t bound, bool* crossed) {
+    const int64_t before = *counter;
+    *counter = before + add;
+    if (before <= bound && *counter > bound) *crossed = true;
+    return *counter > bound;
+  };
+  bool points_crossed = false, logs_crossed = false, checkpoints_crossed = false;
   for (const v1::StageReport& report : request.reports()) {
     v1::Event event;
+    int64_t counter;
     switch (report.body_case()) {
       case v1::StageReport::kProgress: {
         *stage->mutable_progress() = report.progress();
@@ -81,6 +97,10 @@ absl::Status ReportIntake::Apply(const v1::ReportStageRequest& request, JobState
         break;
       }
       case v1::StageReport::kMetric: {
+        counter = job.metric_points();
+        const bool dropped = over(&counter, 1, kMaxMetricPointsPerJob, &points_crossed);
+        job.set_metric_points(counter);
+        if (dropped) continue;
         if (job.latest_metrics_size() >= kMaxMetricNamesPerJob &&
             job.latest_metrics().count(report.metric().name()) == 0) {
           ++dropped_metrics;
@@ -94,6 +114,12 @@ absl::Status ReportIntake::Apply(const v1::ReportStageRequest& request, JobState
         break;
       }
       case v1::StageReport::kLog: {
+        counter = job.log_bytes();
+        const int64_t bytes =
+            static_cast<int64_t>(std::min(report.log().message().size(), kMaxLogBytes));
+        const bool dropped = over(&counter, bytes, kMaxLogBytesPerJob, &logs_crossed);
+        job.set_log_bytes(counter);
+        if (dropped) continue;
         v1::LogLine* log = event.mutable_log();
         *log = report.log();
         if (log->message().size() > kMaxLogBytes) log->mutable_message()->resize(kMaxLogBytes);
@@ -103,6 +129,10 @@ absl::Status ReportIntake::Apply(const v1::ReportStageRequest& request, JobState
         break;
       }
       case v1::StageReport::kCheckpoint: {
+        counter = job.checkpoint_records();
+        const bool dropped = over(&counter, 1, kMaxCheckpointsPerJob, &checkpoints_crossed);
+        job.set_checkpoint_records(counter);
+        if (dropped) continue;
         v1::CheckpointRecord* record = event.mutable_checkpoint();
         *record = report.checkpoint();
         record->set_job_id(ref.job_id());
@@ -123,17 +153,32 @@ absl::Status ReportIntake::Apply(const v1::ReportStageRequest& request, JobState
     }
     change->Emit(std::move(event));
   }
-  if (dropped_metrics > 0) {
+  const auto warn = [&](std::string message) {
     v1::Event event;
     v1::LogLine* log = event.mutable_log();
     log->set_stage(ref.stage());
     log->set_level("warning");
     log->set_agent_id(shard->agent_id());
     *log->mutable_time() = now;
-    log->set_message(absl::StrCat("dropped ", dropped_metrics,
-                                  " metric point(s) with new names: the job already has ",
-                                  kMaxMetricNamesPerJob, " metric names, the limit"));
+    log->set_message(std::move(message));
     change->Emit(std::move(event));
+  };
+  if (dropped_metrics > 0) {
+    warn(absl::StrCat("dropped ", dropped_metrics,
+                      " metric point(s) with new names: the job already has ",
+                      kMaxMetricNamesPerJob, " metric names, the limit"));
+  }
+  if (points_crossed) {
+    warn(absl::StrCat("the job reached its limit of ", kMaxMetricPointsPerJob,
+                      " metric points: later points are dropped (raise training.logging_steps)"));
+  }
+  if (logs_crossed) {
+    warn(absl::StrCat("the job reached its limit of ", kMaxLogBytesPerJob >> 20,
+                      " MiB of log text: later log lines are dropped"));
+  }
+  if (checkpoints_crossed) {
+    warn(absl::StrCat("the job reached its limit of ", kMaxCheckpointsPerJob,
+                      " checkpoint records: later checkpoints are not recorded"));
   }
   return absl::OkStatus();
 }

@@ -30,6 +30,17 @@ class ReportIntake {
   // name past it is dropped, and one warning log event per report says so).
   static constexpr size_t kMaxMetricNameBytes = 128;
   static constexpr int kMaxMetricNamesPerJob = 256;
+  // What one job's reports may add to the store in all, counted in the job
+  // (Job.metric_points, log_bytes, checkpoint_records: what was reported,
+  // dropped included). Past a bound, reports of that kind are dropped and one
+  // warning log event says so when it is first crossed. A million points is
+  // logging_steps 1 with six series for 166,000 steps; the article's run logs
+  // 12,000.
+  static constexpr int64_t kMaxMetricPointsPerJob = 1'000'000;
+  static constexpr int64_t kMaxLogBytesPerJob = 64 << 20;
+  static constexpr int64_t kMaxCheckpointsPerJob = 10'000;
+  // Metric values carried by one checkpoint record (else the report is refused).
+  static constexpr int kMaxCheckpointMetrics = 64;
 
   // Checks the shape of `request` before any lock is taken.
   static absl::Status CheckShape(const v1::ReportStageRequest& request);

@@ -236,7 +236,12 @@ void CheckTraining(const JobSpec& spec, Checker& check) {
     check.Error("training.mlm_probability",
                 absl::StrCat("must be in (0, 1), got ", training.mlm_probability()));
   }
-  check.OneOf("training.precision", training.precision(), {"fp32", "bf16"});
+  check.OneOf("training.precision", training.precision(), {"fp32", "bf16", "auto"});
+  if (!(training.peak_tflops() >= 0 && training.peak_tflops() < 1e6)) {
+    check.Error("training.peak_tflops",
+                absl::StrCat("must be in [0, 1e6) TFLOP/s (0 = the engine's table or measurement), got ",
+                             training.peak_tflops()));
+  }
   check.AtLeast("training.save_steps", training.save_steps(), 0);
   check.AtLeast("training.save_total_limit", training.save_total_limit(), 0);
   check.AtLeast("training.logging_steps", training.logging_steps(), 1);

@@ -231,6 +231,27 @@ absl::StatusOr<std::vector<v1::CheckpointRecord>> Store::ListCheckpoints(
   return out;
 }
 
+absl::StatusOr<Store::CheckpointPage> Store::ListCheckpointsPage(const std::string& job_id,
+                                                                 const std::string& start,
+                                                                 size_t max_records,
+                                                                 size_t max_bytes) const {
+  CheckpointPage page;
+  const std::string prefix = keys::CheckpointPrefix(job_id);
+  size_t bytes = 0;
+  BERT_RETURN_IF_ERROR(Scan(db_.get(), prefix, prefix + start,
+                            [&](const rocksdb::Slice& k, const rocksdb::Slice& v, bool* stop) {
+                              if (page.records.size() >= max_records ||
+                                  (!page.records.empty() && bytes + v.size() > max_bytes)) {
+                                page.next.assign(k.data() + prefix.size(), k.size() - prefix.size());
+                                *stop = true;
+                                return absl::OkStatus();
+                              }
+                              bytes += v.size();
+                              return ParseValue(k, v, &page.records.emplace_back());
+                            }));
+  return page;
+}
+
 absl::StatusOr<std::vector<v1::AgentInfo>> Store::ListAgents() const {
   std::vector<v1::AgentInfo> out;
   BERT_RETURN_IF_ERROR(Scan(db_.get(), keys::kAgentPrefix, std::string(keys::kAgentPrefix),

@@ -70,6 +70,16 @@ class Store {
                                              size_t max_bytes) const;
   // A job's checkpoint records by step, oldest first.
   absl::StatusOr<std::vector<v1::CheckpointRecord>> ListCheckpoints(const std::string& job_id) const;
+  // One page of them from `start` (empty = the oldest, else a previous page's
+  // `next`): at most `max_records` whose encoded sizes sum to at most
+  // `max_bytes` (at least one). `next` is empty on the last page.
+  struct CheckpointPage {
+    std::vector<v1::CheckpointRecord> records;
+    std::string next;
+  };
+  absl::StatusOr<CheckpointPage> ListCheckpointsPage(const std::string& job_id,
+                                                     const std::string& start, size_t max_records,
+                                                     size_t max_bytes) const;
   absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents() const;
   absl::StatusOr<std::optional<v1::Artifact>> GetArtifact(const std::string& artifact_id) const;
 

@@ -27,6 +27,14 @@ void StoreBatch::PutArtifact(const v1::Artifact& artifact) {
   Put(keys::Artifact(artifact.id()), artifact);
 }
 
+void StoreBatch::DeleteCheckpoint(std::string_view job_id, int64_t step) {
+  batch_.Delete(keys::Checkpoint(job_id, step));
+}
+
+void StoreBatch::DeleteArtifact(std::string_view artifact_id) {
+  batch_.Delete(keys::Artifact(artifact_id));
+}
+
 void StoreBatch::PutIdempotencyKey(std::string_view subject, std::string_view key,
                                    std::string_view job_id) {
   batch_.Put(keys::Idempotency(subject, key), rocksdb::Slice(job_id.data(), job_id.size()));

@@ -2,6 +2,7 @@
 // describe it go into one batch, so a crash never separates them.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 #include "bert/v1/agent_service.pb.h"
@@ -19,6 +20,9 @@ class StoreBatch {
   void PutCheckpoint(const v1::CheckpointRecord& record);
   void PutAgent(const v1::AgentInfo& agent);
   void PutArtifact(const v1::Artifact& artifact);
+  // Deletions: a checkpoint record (by job and step) and an artifact record.
+  void DeleteCheckpoint(std::string_view job_id, int64_t step);
+  void DeleteArtifact(std::string_view artifact_id);
   void PutIdempotencyKey(std::string_view subject, std::string_view key, std::string_view job_id);
 
   int count() const { return batch_.Count(); }

@@ -25,6 +25,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -38,6 +39,7 @@
 #include "engine/autocast_scope.h"
 #include "engine/bert_model.h"
 #include "engine/cpu_memory.h"
+#include "engine/precision.h"
 #include "engine/flat_adamw.h"
 
 namespace {
@@ -318,6 +320,11 @@ int main(int argc, char** argv) {
       "threads %d; matrix-product peak (best probe of the run): fp32 %.1f GFLOP/s, bf16 %.1f "
       "GFLOP/s\n",
       o.threads, peak_fp32 / 1e9, peak_bf16 / 1e9);
+  // What decides bf16's speed here, and what training.precision: auto picks on this CPU.
+  const bert::engine::CpuFeatures cpu = bert::engine::ReadCpuFeatures();
+  std::printf("cpu: %s; bf16/fp32 peak ratio %.2f; %s\n", cpu.Summary().c_str(),
+              peak_bf16 / std::max(1.0, peak_fp32),
+              bert::engine::ChoosePrecision("auto", "cpu", cpu, 0).reason.c_str());
   std::printf("%-18s %4s %3s %5s | %10s %8s %6s | %10s %6s\n", "model", "T", "B", "prec",
               "engine s/s", "GFLOP/s", "MFU", "eager s/s", "ratio");
   for (const Row& r : rows) {

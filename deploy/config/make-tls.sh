@@ -5,7 +5,9 @@
 #   deploy/config/make-tls.sh OUT_DIR SERVER_DNS_NAME [EXTRA_SAN...] [--client NAME]...
 #   e.g. deploy/config/make-tls.sh /etc/bertd/tls bertd.example.internal IP:10.0.0.5 --client agent-1
 #
-# Writes ca.crt/ca.key, server.crt/server.key and NAME.crt/NAME.key. Keys are
+# Writes ca.crt/ca.key, server.crt/server.key and NAME.crt/NAME.key (CN=NAME:
+# with --tls-client-ca, bertd lets a certificate act only as the agent id NAME,
+# so NAME is the agent's --id). Keys are
 # mode 0600. An existing CA in OUT_DIR is reused, so it can issue more certs.
 set -euo pipefail
 

@@ -36,5 +36,46 @@ TEST(DataRootsTest, InsideIsAllowedOutsideIsADataErrorNamingThePath) {
   fs::remove_all(dir);
 }
 
+// The spec's own directory (bertd --local-agent's single-user default) is a
+// root only when allowed, and never one that holds or lies inside the
+// agent's work directory: a submitter naming "/" or the controller's data
+// directory as its spec directory gains nothing.
+TEST(DataRootsTest, TheSpecDirectoryIsARootOnlyWhenAllowedAndApart) {
+  const fs::path dir = fs::temp_directory_path() / ("bert_spec_roots_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "specs");
+  fs::create_directories(dir / "state" / "local-agent" / "jobs" / "other-job");
+  const std::string work = (dir / "state" / "local-agent").string();
+  const std::vector<std::string> op = {"/srv/corpora"};
+
+  // Not allowed: the operator's roots, unchanged (empty stays unconfined).
+  EXPECT_EQ(*JobDataRoots(op, false, (dir / "specs").string(), work), op);
+  EXPECT_TRUE(JobDataRoots({}, false, (dir / "specs").string(), work)->empty());
+  // Allowed: the operator's roots plus the spec's directory, canonical.
+  auto allowed = JobDataRoots(op, true, (dir / "specs" / ".." / "specs").string(), work);
+  ASSERT_TRUE(allowed.ok()) << allowed.status();
+  EXPECT_EQ(*allowed, (std::vector<std::string>{"/srv/corpora", fs::canonical(dir / "specs").string()}));
+  // No spec directory recorded: nothing added.
+  EXPECT_EQ(*JobDataRoots(op, true, "", work), op);
+  // Refused, each a DATA_ERROR naming the directory and the rule.
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"/", "holds this agent's work directory"},
+      {(dir / "state").string(), "holds this agent's work directory"},
+      {work, "holds this agent's work directory"},
+      {(dir / "state" / "local-agent" / "jobs" / "other-job").string(),
+       "lies inside this agent's work directory"},
+      {"relative/dir", "is not an absolute path"},
+      {(dir / "missing").string(), "is not a directory on this host"},
+  };
+  for (const auto& [spec_dir, rule] : refused) {
+    auto r = JobDataRoots({}, true, spec_dir, work);
+    ASSERT_FALSE(r.ok()) << spec_dir;
+    EXPECT_EQ(protocol::CauseOf(r.status()), v1::DATA_ERROR) << spec_dir;
+    EXPECT_TRUE(absl::StrContains(r.status().message(), spec_dir)) << r.status();
+    EXPECT_TRUE(absl::StrContains(r.status().message(), rule)) << r.status();
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace bert::agent

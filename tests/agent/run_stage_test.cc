@@ -135,6 +135,36 @@ TEST_F(RunStageTest, PretrainRunsOneWorkerPerLocalRank) {
   EXPECT_TRUE(absl::StrContains(*state, "\"world_size\": 2")) << *state;
 }
 
+// The engine's Python front (bert-worker-py, docs/gaudi.md) through the agent:
+// two local ranks over a Gloo group made by torch.distributed, then the
+// export; and "auto" choosing that front for hpu, which fails here (no Intel
+// Gaudi bridge) with the front's SPEC_ERROR rather than bert-worker's.
+TEST_F(RunStageTest, PythonFrontRunsPretrainAndExport) {
+  const std::string python_worker = Env("BERT_BIN_DIR") + "/bert-worker-py";
+  if (access(python_worker.c_str(), X_OK) != 0) {
+    GTEST_SKIP() << "no bert-worker-py (engine/python was not built: see cmake's configure output)";
+  }
+  std::string out;
+  for (const char* stage : {"prepare", "tokenizer", "preprocess"}) {
+    ASSERT_EQ(Run(stage, "w", &out), 0) << stage << ": " << out;
+  }
+  const std::string front = absl::StrCat(" --worker-front python --python-worker ", python_worker);
+  ASSERT_EQ(Run("pretrain --local-ranks 2" + front, "w", &out), 0) << out;
+  const fs::path checkpoint = dir_ / "w/local/pretrain/shard-0/checkpoints/checkpoint-4";
+  auto state = ReadFile((checkpoint / "trainer_state.json").string());
+  ASSERT_TRUE(state.ok()) << out;
+  EXPECT_TRUE(absl::StrContains(*state, "\"world_size\": 2")) << *state;
+  ASSERT_EQ(Run("export" + front, "w", &out), 0) << out;
+  EXPECT_TRUE(fs::exists(dir_ / "w/local/export/shard-0/model/model.safetensors")) << out;
+
+  // auto + hpu: the Python front, even with no bert-worker at all.
+  const std::string hpu =
+      absl::StrCat("pretrain --device hpu --worker /nonexistent --python-worker ", python_worker);
+  EXPECT_EQ(Run(hpu, "w", &out), 1) << out;
+  EXPECT_TRUE(absl::StrContains(out, "SPEC_ERROR")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "habana_frameworks")) << out;
+}
+
 TEST_F(RunStageTest, BadUsageIsExitCodeTwo) {
   std::string out;
   EXPECT_EQ(Run("bogus", "w", &out), 2);

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace bert::client {
 namespace {
@@ -61,10 +62,14 @@ class BertdTest : public ::testing::Test {
       const std::string log = (dir_ / "bertd.log").string();
       freopen(log.c_str(), "w", stdout);
       freopen(log.c_str(), "a", stderr);
-      const std::string bertd = BinDir() + "/bertd";
-      const std::string data = (dir_ / "data").string();
-      execl(bertd.c_str(), bertd.c_str(), "--listen", "127.0.0.1:0", "--data-dir", data.c_str(),
-            "--port-file", port_file.c_str(), static_cast<char*>(nullptr));
+      std::vector<std::string> args = {BinDir() + "/bertd", "--listen",    "127.0.0.1:0",
+                                       "--data-dir",        (dir_ / "data").string(),
+                                       "--port-file",       port_file};
+      args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
       _exit(127);
     }
     for (int i = 0; i < 200 && !fs::exists(port_file); ++i) {
@@ -98,6 +103,7 @@ class BertdTest : public ::testing::Test {
   fs::path dir_;
   pid_t pid_ = -1;
   std::string server_;
+  std::vector<std::string> extra_args_;  // more bertd flags, set before SetUp
 };
 
 TEST_F(BertdTest, SubmitGetListWatchCancel) {
@@ -149,6 +155,65 @@ TEST_F(BertdTest, BertdValidatesOnReceiptToo) {
   EXPECT_THAT(run.err, HasSubstr("matches no file"));
   run = Bertctl("-o json list");
   EXPECT_TRUE(nlohmann::json::parse(run.out)["jobs"].empty()) << run.out;
+}
+
+// The embedded single-user default (bertd --local-agent, no tokens): the
+// real agent reads a job's inputs under the directory its spec was submitted
+// from, and nowhere else.
+class LocalAgentRootsTest : public BertdTest {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(BinDir() + "/bert-agent")) GTEST_SKIP() << "bert-agent not built";
+    extra_args_ = {"--local-agent", "--agent-path", BinDir() + "/bert-agent"};
+    BertdTest::SetUp();
+  }
+
+  // Polls `bertctl get` until PREPARE leaves QUEUED/RUNNING; the job as JSON.
+  nlohmann::json WaitForPrepare(const std::string& id) {
+    nlohmann::json job;
+    for (int i = 0; i < 600; ++i) {
+      CommandResult run = Bertctl("get " + id + " -o json");
+      if (run.exit_code == 0) {
+        job = nlohmann::json::parse(run.out);
+        const std::string prepare = job["stages"][0]["state"];
+        if (prepare != "QUEUED" && prepare != "RUNNING") return job;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "PREPARE did not finish; bertd log:\n" << Slurp(dir_ / "bertd.log");
+    return job;
+  }
+
+  std::string SubmitSpec(const fs::path& spec) {
+    CommandResult run = Bertctl("-o json submit " + spec.string());
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    return nlohmann::json::parse(run.out)["job"]["id"];
+  }
+};
+
+TEST_F(LocalAgentRootsTest, InputsAreReadOnlyUnderTheSpecsOwnDirectory) {
+  fs::create_directories(dir_ / "specs");
+  fs::create_directories(dir_ / "elsewhere");
+  fs::copy_file(TestData() + "/corpus.txt", dir_ / "specs" / "corpus.txt");
+  fs::copy_file(TestData() + "/corpus.txt", dir_ / "elsewhere" / "corpus.txt");
+  const std::string spec = Slurp(TestData() + "/good.yaml");
+  std::ofstream(dir_ / "specs" / "inside.yaml") << spec;
+  std::string outside = spec;
+  outside.replace(outside.find("[corpus.txt]"), 12, "[../elsewhere/corpus.txt]");
+  std::ofstream(dir_ / "specs" / "outside.yaml") << outside;
+
+  const std::string inside_id = SubmitSpec(dir_ / "specs" / "inside.yaml");
+  nlohmann::json job = WaitForPrepare(inside_id);
+  EXPECT_EQ(job["stages"][0]["state"], "SUCCEEDED") << job.dump(2);
+  EXPECT_EQ(Bertctl("cancel " + inside_id).exit_code, 0);
+
+  const std::string outside_id = SubmitSpec(dir_ / "specs" / "outside.yaml");
+  job = WaitForPrepare(outside_id);
+  EXPECT_EQ(job["stages"][0]["state"], "FAILED") << job.dump(2);
+  EXPECT_EQ(job["failure_cause"], "DATA_ERROR") << job.dump(2);
+  const std::string message = job.dump();
+  EXPECT_THAT(message, HasSubstr("elsewhere/corpus.txt"));
+  EXPECT_THAT(message, HasSubstr("outside this agent's data roots"));
 }
 
 }  // namespace

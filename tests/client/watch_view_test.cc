@@ -123,5 +123,91 @@ TEST(WatchViewTest, FailureIsShown) {
   EXPECT_THAT(view.Panel()[0], HasSubstr("failed: bad line 3"));
 }
 
+bert::v1::Event Metric(int64_t seq, const std::string& name, int64_t step, double value) {
+  bert::v1::Event event = Loss(seq, step, value);
+  event.mutable_metric()->set_name(name);
+  return event;
+}
+
+TEST(WatchViewTest, PlainLogIsCompactOneLinePerEvaluation) {
+  WatchView view(/*unicode=*/false, 10);
+  EXPECT_TRUE(view.Apply(Metric(1, "eval/loss", 100, 6.125)).empty());
+  EXPECT_THAT(view.Apply(Metric(2, "eval/accuracy", 100, 0.2134)),
+              ::testing::ElementsAre("step 100 eval loss 6.1250 accuracy 21.3%"));
+  EXPECT_TRUE(view.Apply(Metric(3, "eval/perplexity", 100, 457)).empty());
+  // An accuracy without a loss of its step says only what it has.
+  EXPECT_THAT(view.Apply(Metric(4, "eval/accuracy", 200, 0.25)),
+              ::testing::ElementsAre("step 200 eval accuracy 25.0%"));
+  // A loss line shows the learning rate of its own step, never an older one.
+  view.Apply(Metric(5, "train/learning_rate", 200, 0.0015));
+  EXPECT_THAT(view.Apply(Loss(6, 240, 6.5)), ::testing::ElementsAre("step 240 loss 6.5000"));
+  view.Apply(Metric(7, "train/learning_rate", 280, 0.003));
+  EXPECT_THAT(view.Apply(Loss(8, 280, 6.25)), ::testing::ElementsAre("step 280 loss 6.2500 lr 0.003"));
+}
+
+TEST(WatchViewTest, PlainLogShortensWorkDirectoryPaths) {
+  WatchView view(/*unicode=*/false, 10);
+  bert::v1::Event checkpoint;
+  checkpoint.set_seq(1);
+  checkpoint.mutable_checkpoint()->set_step(100);
+  checkpoint.mutable_checkpoint()->mutable_artifact()->set_uri(
+      "file:///work/main/data-local/quickstart/bertd/artifacts/j-1/pretrain/shard-0/checkpoints/"
+      "checkpoint-100");
+  EXPECT_THAT(view.Apply(checkpoint),
+              ::testing::ElementsAre("checkpoint step 100 .../checkpoints/checkpoint-100"));
+  bert::v1::Event log;
+  log.set_seq(2);
+  log.mutable_log()->set_stage(bert::v1::EXPORT);
+  log.mutable_log()->set_level("info");
+  log.mutable_log()->set_message("exported /srv/a/j-1/pretrain/checkpoint-300 to /srv/a/j-1/export/model/");
+  EXPECT_THAT(view.Apply(log), ::testing::ElementsAre(
+                                   "export info: exported .../pretrain/checkpoint-300 to .../export/model"));
+}
+
+TEST(WatchViewTest, ShortenPathsKeepsWhatIsNotALongAbsolutePath) {
+  EXPECT_EQ(ShortenPaths("read data/brown/brown.txt and /tmp/x"), "read data/brown/brown.txt and /tmp/x");
+  EXPECT_EQ(ShortenPaths("see https://example.org/a/b/c"), "see https://example.org/a/b/c");
+  EXPECT_EQ(ShortenPaths("/a/b/c"), ".../b/c");
+  EXPECT_EQ(ShortenPaths("two  spaces\t/a/b/c/d\n"), "two  spaces\t.../c/d\n");
+  EXPECT_EQ(ShortenPaths(""), "");
+}
+
+TEST(WatchViewTest, ElapsedCountsFromTheJobsCreation) {
+  bert::v1::Job job;
+  job.set_id("j");
+  job.mutable_created_at()->set_seconds(1000);
+  WatchView view(false);
+  view.Reset(job);
+  bert::v1::Event event = StageTo(75, bert::v1::PREPARE, bert::v1::RUNNING);  // time 1075
+  EXPECT_EQ(view.Elapsed(event), " 1:15");
+  event.mutable_time()->set_seconds(1000 + 3725);
+  EXPECT_EQ(view.Elapsed(event), "1:02:05");
+  event.mutable_time()->set_seconds(900);  // clock skew: never negative
+  EXPECT_EQ(view.Elapsed(event), " 0:00");
+  // Without a job, from the first event applied.
+  WatchView fresh(false);
+  fresh.Apply(StageTo(10, bert::v1::PREPARE, bert::v1::RUNNING));  // time 1010
+  EXPECT_EQ(fresh.Elapsed(StageTo(40, bert::v1::PREPARE, bert::v1::SUCCEEDED)), " 0:30");
+}
+
+TEST(WatchViewTest, PanelShowsTheLatestLossAndAccuracy) {
+  bert::v1::Job job;
+  job.set_id("job-1");
+  job.set_state(bert::v1::RUNNING);
+  job.add_stages()->set_kind(bert::v1::PRETRAIN);
+  WatchView view(/*unicode=*/false, 10);
+  view.Reset(job);
+  view.Apply(StageTo(1, bert::v1::PRETRAIN, bert::v1::RUNNING));
+  view.Apply(Progress(2, bert::v1::PRETRAIN, 100, 300));
+  view.Apply(Loss(3, 100, 6.5));
+  view.Apply(Metric(4, "eval/loss", 100, 6.25));
+  view.Apply(Metric(5, "eval/accuracy", 100, 0.1875));
+  const std::vector<std::string> panel = view.Panel();
+  ASSERT_EQ(panel.size(), 3u);
+  EXPECT_THAT(panel[1], HasSubstr("pretrain   running   ###.......  33%  100/300 steps  4 steps/s  ETA 50s"));
+  EXPECT_THAT(panel[2], HasSubstr("loss 6.5000"));
+  EXPECT_THAT(panel[2], HasSubstr("(step 100)  eval loss 6.2500  accuracy 18.8%"));
+}
+
 }  // namespace
 }  // namespace bert::client

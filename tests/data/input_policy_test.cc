@@ -10,6 +10,7 @@
 #include <future>
 
 #include "absl/strings/match.h"
+#include "data/input_plan.h"
 #include "data/line_reader.h"
 #include "data/prepare.h"
 #include "gtest/gtest.h"
@@ -98,6 +99,31 @@ TEST_F(InputPolicyTest, ASymlinkOutOfTheRootIsRefused) {
   ExpectRefused(Prepare(link, Rooted()), link, "outside this agent's data roots");
   // Also when found by listing a directory source.
   ExpectRefused(Prepare(root_, Rooted()), link, "outside this agent's data roots");
+}
+
+// Planned under the root, then swapped for a link out of it before the
+// reader opens it: the open descriptor is checked, not the old plan.
+TEST_F(InputPolicyTest, ALinkSwappedInAfterPlanningIsRefusedAtOpen) {
+  bert::v1::CorpusSpec corpus;
+  const std::string path = root_ + "/ok.txt";
+  *corpus.add_sources() = TextSource(path);
+  auto units = PlanInputUnits(corpus, 0, Rooted());
+  ASSERT_TRUE(units.ok()) << units.status();
+  ASSERT_EQ(units->size(), 1u);
+  const InputUnit& unit = (*units)[0];
+  ASSERT_FALSE(unit.roots.empty());
+  // Opened while still in place: fine.
+  EXPECT_TRUE(OpenInputStream(unit.path, unit.compression, unit.start, unit.end, unit.roots).ok());
+  fs::remove(path);
+  fs::create_symlink(tmp_.Join("secret.txt"), path);
+  auto opened = OpenInputStream(unit.path, unit.compression, unit.start, unit.end, unit.roots);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_TRUE(absl::StrContains(opened.status().message(), "outside this agent's data roots"))
+      << opened.status();
+  EXPECT_TRUE(absl::StrContains(opened.status().message(), "secret.txt")) << opened.status();
+  // Without roots (an unconfined agent) the same open succeeds: the check is
+  // what refused it.
+  EXPECT_TRUE(OpenInputStream(unit.path, unit.compression, unit.start, unit.end).ok());
 }
 
 TEST_F(InputPolicyTest, ARootPrefixIsNotARoot) {

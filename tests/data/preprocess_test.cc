@@ -334,6 +334,45 @@ TEST(PreprocessTest, TooSmallCorpusOrMissingTokenizerAreClearErrors) {
       << missing.status();
 }
 
+// preprocess.memory_limit_mb bounds what preprocess holds: a limit too small
+// for the shuffle's block index is a clear error naming the field (and no
+// dataset), and a small limit that fits (smaller tokenizing chunks and write
+// buffers) gives the same dataset as a large one. The limits here are below
+// the spec's floor of 64 MiB so that a small corpus can cross them: 70,000
+// lines of 6 words are 70,000 blocks of 8 tokens, whose index needs 560,000
+// bytes, more than half of 1 MiB.
+TEST(PreprocessTest, MemoryLimitBoundsTheShuffleAndLeavesTheOutputAlone) {
+  TempDir in, corpus;
+  std::string text;
+  for (int i = 0; i < 70000; ++i) text += "the the the the the the\n";
+  testing::WriteFile(in.Join("same.txt"), text);
+  bert::v1::CorpusSpec corpus_spec;
+  *corpus_spec.add_sources() = testing::TextSource(in.Join("same.txt"));
+  NullProgressSink sink;
+  ASSERT_TRUE(PrepareWorker(corpus_spec, corpus.path(), {0, 1, 1}, sink).ok());
+  ASSERT_TRUE(FinalizePrepare(corpus.path(), 1, {}, sink).ok());
+  const auto run = [&](int64_t limit_mb, const std::string& out) {
+    bert::v1::PreprocessSpec spec = Spec(8);
+    spec.set_memory_limit_mb(limit_mb);
+    return Preprocess(corpus.path(), testing::TestTokenizerPath(), spec, out, 1, 2);
+  };
+  TempDir tight, small, large;
+  auto refused = run(1, tight.path());
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_NE(refused.status().message().find("preprocess.memory_limit_mb"), std::string::npos)
+      << refused.status();
+  EXPECT_FALSE(std::filesystem::exists(tight.Join("manifest.json")));
+  auto fits = run(2, small.path());
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  auto roomy = run(256, large.path());
+  ASSERT_TRUE(roomy.ok()) << roomy.status();
+  EXPECT_EQ(fits->splits.at("train").blocks, 70000u);
+  EXPECT_EQ(ReadAll(small.Join("manifest.json")), ReadAll(large.Join("manifest.json")));
+  for (const auto& shard : fits->splits.at("train").shards) {
+    EXPECT_EQ(ReadAll(small.Join(shard.file)), ReadAll(large.Join(shard.file))) << shard.file;
+  }
+}
+
 TEST(PreprocessTest, BertctlInspectDecodesBlocks) {
   const char* bin = getenv("BERT_BIN_DIR");
   std::string bertctl = std::string(bin != nullptr ? bin : "") + "/bertctl";

@@ -45,22 +45,23 @@ Cluster::~Cluster() {
   if (bertd_ != nullptr) bertd_->Kill();
 }
 
+void Cluster::PlaceController(std::vector<std::string> prefix, std::string address) {
+  controller_prefix_ = std::move(prefix);
+  controller_address_ = std::move(address);
+}
+
+std::string Cluster::ControllerTarget() const {
+  return controller_address_ + ":" + std::to_string(port_);
+}
+
 void Cluster::StartController(const std::vector<std::string>& extra) {
   const std::string port_file = dir_ + "/bertd.port";
   fs::remove(port_file);
-  std::vector<std::string> argv = {BinDir() + "/bertd",
-                                   "--listen",
-                                   "127.0.0.1:" + std::to_string(port_),
-                                   "--data-dir",
-                                   dir_ + "/bertd",
-                                   "--port-file",
-                                   port_file,
-                                   "--lease-ttl-ms",
-                                   "2000",
-                                   "--heartbeat-interval-ms",
-                                   "250",
-                                   "--restart-grace-ms",
-                                   "20000"};
+  std::vector<std::string> argv = controller_prefix_;
+  argv.insert(argv.end(), {BinDir() + "/bertd", "--listen", ControllerTarget(), "--data-dir",
+                           dir_ + "/bertd", "--port-file", port_file, "--lease-ttl-ms", "2000",
+                           "--heartbeat-interval-ms", "250", "--restart-grace-ms", "20000"});
+  if (controller_address_.rfind("127.", 0) != 0) argv.push_back("--allow-insecure");
   argv.insert(argv.end(), extra.begin(), extra.end());
   bertd_ = std::make_unique<testing::ChildProcess>(
       argv, dir_ + "/bertd." + std::to_string(++controller_starts_) + ".log");
@@ -78,31 +79,25 @@ void Cluster::KillController() {
 }
 
 void Cluster::Connect() {
-  auto channel =
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(ControllerTarget(), grpc::InsecureChannelCredentials());
   jobs_ = v1::JobService::NewStub(channel);
   agents_ = v1::AgentService::NewStub(channel);
 }
 
 testing::ChildProcess* Cluster::StartAgent(const std::string& id, const std::string& pools,
                                            bool shared_fs, const std::vector<std::string>& extra) {
-  std::vector<std::string> argv = {BinDir() + "/bert-agent",
-                                   "--server",
-                                   "127.0.0.1:" + std::to_string(port_),
-                                   "--pools",
-                                   pools,
-                                   "--work-dir",
-                                   dir_ + "/agent-" + id,
-                                   "--id",
-                                   id,
-                                   "--accelerator",
-                                   "cpu",
-                                   "--threads",
-                                   "1",
-                                   "--worker",
-                                   BinDir() + "/bert-worker",
-                                   "--cancel-grace-ms",
-                                   "2000"};
+  return StartAgentOn({}, dir_ + "/agent-" + id, id, pools, shared_fs, extra);
+}
+
+testing::ChildProcess* Cluster::StartAgentOn(const std::vector<std::string>& prefix,
+                                             const std::string& work_dir, const std::string& id,
+                                             const std::string& pools, bool shared_fs,
+                                             const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = prefix;
+  argv.insert(argv.end(), {BinDir() + "/bert-agent", "--server", ControllerTarget(), "--pools",
+                           pools, "--work-dir", work_dir, "--id", id, "--accelerator", "cpu",
+                           "--threads", "1", "--worker", BinDir() + "/bert-worker",
+                           "--cancel-grace-ms", "2000"});
   if (shared_fs) argv.push_back("--shared-fs");
   argv.insert(argv.end(), extra.begin(), extra.end());
   auto& slot = agent_procs_[id];

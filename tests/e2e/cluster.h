@@ -1,4 +1,5 @@
-// A small cluster of real processes on loopback for end-to-end tests: bertd
+// A small cluster of real processes for end-to-end tests, on loopback (or on
+// the hosts of a HostNetwork: PlaceController, StartAgentOn): bertd
 // and bert-agents started from $BERT_BIN_DIR, each with its own log file in
 // the cluster's temporary directory, plus gRPC clients for both services.
 // Processes are killed (SIGKILL to their process groups) when the Cluster is
@@ -34,6 +35,13 @@ class Cluster {
 
   const std::string& dir() const { return dir_; }
 
+  // Runs bertd through `prefix` (e.g. HostNetwork::Prefix, "" for here),
+  // listening on `address` (without TLS: --allow-insecure beyond loopback);
+  // agents and the test's clients reach it there. Before StartController.
+  void PlaceController(std::vector<std::string> prefix, std::string address);
+  // "address:port" of bertd.
+  std::string ControllerTarget() const;
+
   // Starts bertd on a free port (the same port again after a restart).
   void StartController(const std::vector<std::string>& extra = {});
   void KillController();  // SIGKILL
@@ -42,6 +50,11 @@ class Cluster {
   // Starts an agent with `id`, serving `pools`; shared_fs as it says.
   testing::ChildProcess* StartAgent(const std::string& id, const std::string& pools, bool shared_fs,
                                     const std::vector<std::string>& extra = {});
+  // The same, run through `prefix` (another host), working in `work_dir`.
+  testing::ChildProcess* StartAgentOn(const std::vector<std::string>& prefix,
+                                      const std::string& work_dir, const std::string& id,
+                                      const std::string& pools, bool shared_fs,
+                                      const std::vector<std::string>& extra = {});
   void KillAgent(const std::string& id);  // SIGKILL
 
   v1::JobService::Stub& jobs() { return *jobs_; }
@@ -63,6 +76,8 @@ class Cluster {
   testing::TempDir temp_dir_;  // outlives the processes, whose logs are in it
   std::string dir_;
   int port_ = 0;
+  std::vector<std::string> controller_prefix_;
+  std::string controller_address_ = "127.0.0.1";
   std::unique_ptr<testing::ChildProcess> bertd_;
   std::map<std::string, std::unique_ptr<testing::ChildProcess>> agent_procs_;
   std::unique_ptr<v1::JobService::Stub> jobs_;

@@ -142,6 +142,63 @@ TEST_F(E2ETest, JobRunsThroughAllStagesOnTwoAgents) {
   EXPECT_EQ(Checkpoints(c, id).back().step(), 20);
 }
 
+// save_steps 0 keeps only the final checkpoint, and the export runs from it.
+// A second job then names the first one's tokenizer (tokenizer.from, a
+// tokenizer.json) and packed dataset (preprocess.from_dataset): the controller
+// records those paths without size or hash, the agents read them in place,
+// and the job runs through pre-training and export.
+TEST_F(E2ETest, SaveStepsZeroAndSpecSuppliedTokenizerAndDatasetRunToTheEnd) {
+  Cluster& c = *cluster_;
+  c.StartController();
+  c.StartAgent("prep", "cpu", /*shared_fs=*/false);
+  c.StartAgent("trainer", "train", /*shared_fs=*/false);
+  const std::string first = c.Submit(Spec(6, 0), TestData());
+  ASSERT_FALSE(absl::StartsWith(first, "error")) << first;
+  v1::Job job = c.WaitFor(first, Finished, seconds(120));
+  ASSERT_EQ(job.state(), v1::SUCCEEDED) << job.failure_message() << "\n" << c.Logs();
+  const std::vector<v1::CheckpointRecord> saved = Checkpoints(c, first);
+  ASSERT_EQ(saved.size(), 1u);
+  EXPECT_EQ(saved[0].step(), 6);
+
+  // The first job's tokenizer and dataset, fetched to where a user keeps them.
+  auto channel = grpc::CreateChannel(
+      "127.0.0.1:" + std::string(absl::StripAsciiWhitespace(*ReadFile(c.dir() + "/bertd.port"))),
+      grpc::InsecureChannelCredentials());
+  agent::ArtifactTransfer transfer(v1::AgentService::NewStub(channel), {});
+  const auto fetch = [&](v1::StageKind kind, const std::string& dest) {
+    const v1::Stage* stage = FindStage(job, kind);
+    if (stage == nullptr || stage->outputs_size() == 0) return false;
+    return transfer.Download(stage->outputs(0), dest).ok();
+  };
+  const std::string supplied = c.dir() + "/supplied";
+  ASSERT_TRUE(fetch(v1::TOKENIZER, supplied + "/tokenizer"));
+  ASSERT_TRUE(fetch(v1::PREPROCESS, supplied + "/dataset"));
+  ASSERT_TRUE(fs::exists(supplied + "/tokenizer/tokenizer.json"));
+
+  // tokenizer.from names either file of a tokenizer directory.
+  for (const std::string file : {"tokenizer.json", "vocab.txt"}) {
+    std::string spec = Spec(4, 2);
+    spec = absl::StrReplaceAll(
+        spec, {{"corpus:\n  sources:\n    - paths: [\"brown-1200.txt\"]\n      format: text\n", ""},
+               {"  vocab_size: 1000\n", "  from: supplied/tokenizer/" + file + "\n"},
+               {"  max_seq_length: 64\n", "  from_dataset: supplied/dataset\n"}});
+    const std::string second = c.Submit(spec, c.dir());
+    ASSERT_FALSE(absl::StartsWith(second, "error")) << second << "\n" << spec;
+    job = c.WaitFor(second, Finished, seconds(120));
+    ASSERT_EQ(job.state(), v1::SUCCEEDED) << file << ": " << job.failure_message() << "\n" << c.Logs();
+    for (v1::StageKind k : {v1::TOKENIZER, v1::PREPROCESS}) {
+      EXPECT_EQ(FindStage(job, k)->state(), v1::SKIPPED) << v1::StageKind_Name(k);
+    }
+    const v1::Stage* exported = FindStage(job, v1::EXPORT);
+    ASSERT_NE(exported, nullptr);
+    ASSERT_EQ(exported->outputs_size(), 1);
+    const std::string model = c.dir() + "/model-from-" + file;
+    ASSERT_TRUE(transfer.Download(exported->outputs(0), model).ok());
+    EXPECT_TRUE(fs::exists(model + "/model.safetensors"));
+    EXPECT_TRUE(fs::exists(model + "/vocab.txt"));
+  }
+}
+
 // SIGKILL of the training agent mid-run: its lease expires, a new agent takes
 // the stage and resumes from the last checkpoint.
 TEST_F(E2ETest, AgentKilledDuringPretrainIsReplacedAndResumes) {

@@ -202,6 +202,22 @@ TEST_F(TrainingTest, SaveTotalLimitKeepsTheNewest) {
   EXPECT_EQ(kept[1].first, 4);
 }
 
+TEST_F(TrainingTest, SaveStepsZeroSavesOnlyTheFinalCheckpoint) {
+  const std::string dir = *root_ + "/final-only";
+  json config = Config(dir, 5);
+  config["training"]["save_steps"] = 0;
+  const WorkerRun run = Pretrain(config);
+  ASSERT_EQ(run.status, 0) << run.result.dump() << run.log;
+  const auto kept = ListCheckpoints(dir + "/checkpoints");
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].first, 5);
+  std::string why;
+  EXPECT_TRUE(VerifyCheckpoint(dir + "/checkpoints/checkpoint-5", &why)) << why;
+  int reported = 0;
+  for (const json& r : run.reports) reported += r["type"] == "checkpoint";
+  EXPECT_EQ(reported, 1);
+}
+
 TEST_F(TrainingTest, TwoGlooRanksMatchOneProcessAndResumeOnOne) {
   const std::string one = *root_ + "/one", two = *root_ + "/two";
   json single = Config(one, 3);

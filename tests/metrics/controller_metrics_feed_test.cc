@@ -212,5 +212,28 @@ TEST_F(ControllerMetricsFeedTest, ThreadPollsUntilStopped) {
   EXPECT_TRUE(HasLine(Text(), R"(bert_controller_queue_length{pool="cpu"} 1)")) << Text();
 }
 
+// A job whose queued stage no live agent could ever run is counted by pool,
+// and the count falls back to 0 once an agent that could registers.
+TEST_F(ControllerMetricsFeedTest, UnschedulableJobsByPool) {
+  const std::string job = Submit();  // prepare runs in pool "cpu"
+  v1::AgentInfo trainer;
+  trainer.set_id("t1");
+  trainer.add_pools("train");
+  trainer.mutable_resources()->set_accelerator(v1::CPU);
+  ASSERT_TRUE(manager_->Register(trainer).ok());
+  ASSERT_TRUE(manager_->Tick().ok());
+  feed_->PollOnce();
+  std::string text = Text();
+  EXPECT_TRUE(HasLine(text, R"(bert_controller_unschedulable_jobs{pool="cpu"} 1)")) << text;
+  EXPECT_TRUE(HasLine(text, R"(bert_controller_unschedulable_jobs{pool="train"} 0)")) << text;
+
+  RegisterAgent("a1");
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(manager_->Tick().ok());
+  feed_->PollOnce();
+  text = Text();
+  EXPECT_TRUE(HasLine(text, R"(bert_controller_unschedulable_jobs{pool="cpu"} 0)")) << text;
+}
+
 }  // namespace
 }  // namespace bert::server

@@ -29,6 +29,7 @@
 #include "metrics/controller_metrics.h"
 #include "metrics/metrics_exposer.h"
 #include "nlohmann/json.hpp"
+#include "spec/job_spec.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/grafana_dashboard.h"
 #include "tests/testing/port_file.h"
@@ -248,6 +249,7 @@ TEST(DeployTest, DashboardQueriesNameExportedMetricsAndParse) {
   AgentMetrics agent;
   controller.ObserveRpc("SubmitJob", 0, 0.001);
   controller.SetQueueLength("cpu", 0);
+  controller.SetUnschedulableJobs("cpu", 0);
   controller.SetAgents("cpu", true, 1);
   v1::Progress progress;
   progress.set_done(1);
@@ -339,6 +341,120 @@ TEST(DeployTest, DocsListEveryExportedMetric) {
         << name << " (" << (*it)[2] << ") is missing from the table in docs/deployment.md";
   }
   EXPECT_GE(names, 50);
+}
+
+// An agent the deploy files start: where, the pools it serves, its
+// accelerator ("cpu" when it is detected: a CPU image) and, for Kubernetes,
+// the accelerators its pod asks for (-1: not said).
+struct ShippedAgent {
+  std::string where;
+  std::set<std::string> pools;
+  std::string accelerator = "cpu";
+  int accelerators = -1;
+};
+
+std::set<std::string> SplitPools(const std::string& text) {
+  std::set<std::string> pools;
+  std::stringstream in(text);
+  for (std::string pool; std::getline(in, pool, ',');) {
+    if (!pool.empty()) pools.insert(pool);
+  }
+  return pools;
+}
+
+// Every agent deploy/ ships: Kubernetes workloads, container images (their
+// default CMD), the systemd unit with its example environment file.
+std::vector<ShippedAgent> ShippedAgents() {
+  std::vector<ShippedAgent> agents;
+  for (const auto& [key, object] : KubernetesObjects()) {
+    if (!object["spec"] || !object["spec"]["template"] || key == "StatefulSet/bertd") continue;
+    const YAML::Node container = object["spec"]["template"]["spec"]["containers"][0];
+    ShippedAgent agent{"deploy/kubernetes " + key, {}, "cpu", -1};
+    for (const YAML::Node& arg : container["args"]) {
+      const std::string text = arg.as<std::string>();
+      if (text.rfind("--pools=", 0) == 0) agent.pools = SplitPools(text.substr(8));
+      if (text.rfind("--accelerator=", 0) == 0) agent.accelerator = text.substr(14);
+    }
+    const std::string resource = agent.accelerator == "hpu"    ? "habana.ai/gaudi"
+                                 : agent.accelerator == "cuda" ? "nvidia.com/gpu"
+                                                               : "";
+    if (!resource.empty()) {
+      const std::string count = ResourceRequest(object, resource);
+      agent.accelerators = count.empty() ? 0 : std::stoi(count);
+    }
+    agents.push_back(agent);
+  }
+  const std::regex pools_arg(R"re("--pools",\s*"([^"]+)")re");
+  const std::regex accelerator_arg(R"re("--accelerator",\s*"([^"]+)")re");
+  for (const auto& entry : fs::directory_iterator(DeployDir() / "containers")) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("Containerfile.agent", 0) != 0 || entry.path().extension() == ".dockerignore") {
+      continue;
+    }
+    const std::string text = ReadAll(entry.path());
+    ShippedAgent agent{"deploy/containers/" + name, {}, "cpu", -1};
+    std::smatch m;
+    if (std::regex_search(text, m, pools_arg)) agent.pools = SplitPools(m[1]);
+    if (std::regex_search(text, m, accelerator_arg)) agent.accelerator = m[1];
+    agents.push_back(agent);
+  }
+  const std::string env = ReadAll(DeployDir() / "config" / "bert-agent.env");
+  ShippedAgent systemd{"deploy/systemd/bert-agent.service with deploy/config/bert-agent.env", {},
+                       "cpu", -1};
+  std::smatch m;
+  if (std::regex_search(env, m, std::regex(R"((?:^|\n)BERT_AGENT_POOLS=(\S+))"))) {
+    systemd.pools = SplitPools(m[1]);
+  }
+  agents.push_back(systemd);
+  return agents;
+}
+
+// Every example spec validates, and every pool it names is served by an agent
+// deploy/ ships, with the accelerators its pre-training asks for: a spec
+// whose pool no shipped agent serves would wait forever.
+TEST(DeployTest, EveryExamplesPoolsAreServedByAShippedAgent) {
+  const std::vector<ShippedAgent> agents = ShippedAgents();
+  ASSERT_GE(agents.size(), 6u);
+  for (const ShippedAgent& agent : agents) EXPECT_FALSE(agent.pools.empty()) << agent.where;
+  auto serves = [](const ShippedAgent& agent, const std::string& pool) {
+    return agent.pools.contains(pool) || agent.pools.contains("*");
+  };
+  int examples = 0;
+  for (const auto& entry : fs::directory_iterator(SourceDir() / "examples")) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++examples;
+    const std::string name = entry.path().filename().string();
+    spec::ParseOptions options;
+    options.base_dir = entry.path().parent_path().string();
+    options.check_paths = false;  // their corpora are fetched, not committed
+    const spec::ParseResult parsed = spec::ParseJobSpec(ReadAll(entry.path()), options);
+    ASSERT_TRUE(parsed.ok()) << spec::FormatErrors(entry.path().string(), parsed.errors);
+    const v1::ResourcesSpec& resources = parsed.spec.resources();
+
+    bool prep_served = false;
+    for (const ShippedAgent& agent : agents) prep_served |= serves(agent, resources.prep_pool());
+    EXPECT_TRUE(prep_served) << name << ": no agent in deploy/ serves prep_pool '"
+                             << resources.prep_pool() << "'";
+
+    std::vector<std::string> candidates;
+    bool train_served = false;
+    for (const ShippedAgent& agent : agents) {
+      if (!serves(agent, resources.train_pool())) continue;
+      candidates.push_back(agent.where + " (" + agent.accelerator + ")");
+      if (resources.accelerator() == "cpu") {
+        train_served = true;  // CPU training fits any host of its pool
+      } else if (agent.accelerator == resources.accelerator()) {
+        train_served |= agent.accelerators < 0 || agent.accelerators >= resources.devices();
+      }
+    }
+    std::ostringstream found;
+    for (const std::string& c : candidates) found << "\n  " << c;
+    EXPECT_TRUE(train_served) << name << ": no agent in deploy/ serves train_pool '"
+                              << resources.train_pool() << "' with " << resources.devices() << " "
+                              << resources.accelerator() << " devices; agents of that pool:"
+                              << found.str();
+  }
+  EXPECT_GE(examples, 3);
 }
 
 // Flags the deployment passes must be flags the binaries accept.

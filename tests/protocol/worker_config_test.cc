@@ -57,6 +57,7 @@ WorkerPretrainConfig Everything() {
   d.local_rank = 1;
   d.master_addr = "10.0.0.1";
   d.master_port = 29600;
+  d.local_addr = "10.0.0.2";
   d.timeout_seconds = 60;
   return c;
 }
@@ -143,6 +144,7 @@ TEST(WorkerConfigTest, AbsentKeysTakeTheArticlesDefaults) {
   EXPECT_EQ(d.local_rank, 0);
   EXPECT_EQ(d.master_addr, "127.0.0.1");
   EXPECT_EQ(d.master_port, 29500);
+  EXPECT_EQ(d.local_addr, "");
   EXPECT_EQ(d.timeout_seconds, 300);
 }
 
@@ -247,6 +249,9 @@ TEST(WorkerConfigTest, BackendFollowsTheDeviceWhenUnset) {
   WorkerDistributedConfig d;
   EXPECT_EQ(ResolvedBackend(d, "cpu"), "gloo");
   EXPECT_EQ(ResolvedBackend(d, "cuda"), "nccl");
+  EXPECT_EQ(ResolvedBackend(d, "hpu"), "hccl");
+  d.backend = "gloo";
+  EXPECT_EQ(ResolvedBackend(d, "cuda"), "gloo");  // an explicit choice stands
   d.backend = "hccl";
   EXPECT_EQ(ResolvedBackend(d, "hpu"), "hccl");
 }

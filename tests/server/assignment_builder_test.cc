@@ -3,6 +3,7 @@
 #include "server/assignment_builder.h"
 
 #include "gtest/gtest.h"
+#include "protocol/rendezvous.h"
 #include "server/job_model.h"
 
 namespace bert::server {
@@ -47,7 +48,7 @@ TEST(AssignmentBuilderTest, InputsAreEveryEarlierStagesOutputs) {
   v1::ShardAttempt shard;
   shard.set_attempt(3);
   const v1::AgentInfo agent = Agent("a", "", false);
-  AssignmentBuilder builder({"/srv/artifacts", 29500});
+  AssignmentBuilder builder({"/srv/artifacts"});
   v1::Assignment a = builder.Build(job, stage, shard, Context(&agent));
   EXPECT_EQ(a.ref().job_id(), "j-1");
   EXPECT_EQ(a.ref().stage(), v1::PREPROCESS);
@@ -62,7 +63,7 @@ TEST(AssignmentBuilderTest, InputsAreEveryEarlierStagesOutputs) {
 TEST(AssignmentBuilderTest, ASharedFilesystemReadsTheArtifactRootDirectly) {
   const v1::Job job = JobAtStage(v1::PREPROCESS, 1);
   const v1::AgentInfo agent = Agent("a", "", true);
-  AssignmentBuilder builder({"/srv/artifacts", 29500});
+  AssignmentBuilder builder({"/srv/artifacts"});
   v1::Assignment a = builder.Build(job, *FindStage(job, v1::PREPROCESS), v1::ShardAttempt(),
                                    Context(&agent));
   EXPECT_EQ(a.inputs(0).uri(), "file:///srv/artifacts/j-1/prepare/out");
@@ -99,15 +100,18 @@ TEST(AssignmentBuilderTest, AGangMeetsAtItsMastersAddressWithOneRankPerDevice) {
   v1::Artifact checkpoint;
   checkpoint.set_id("j-1/pretrain/checkpoint-100");
   context.resume_checkpoints.push_back(checkpoint);
-  AssignmentBuilder builder({"", 29500});
+  AssignmentBuilder builder({""});
   v1::Assignment a = builder.Build(job, stage, second, context);
   ASSERT_TRUE(a.has_rendezvous());
   EXPECT_EQ(a.rendezvous().master_address(), "10.1.0.1");
   EXPECT_EQ(a.rendezvous().world_size(), 4);
   EXPECT_EQ(a.rendezvous().node_rank(), 1);
   EXPECT_EQ(a.rendezvous().local_world_size(), 2);
-  EXPECT_GE(a.rendezvous().master_port(), 29500);
-  EXPECT_LT(a.rendezvous().master_port(), 30500);
+  // The port is node 0's to choose on its host, for every attempt.
+  EXPECT_EQ(a.rendezvous().master_port(), protocol::kPortChosenByMaster);
+  second.set_attempt(2);
+  EXPECT_EQ(builder.Build(job, stage, second, context).rendezvous().master_port(),
+            protocol::kPortChosenByMaster);
   EXPECT_EQ(a.inputs(a.inputs_size() - 1).id(), "j-1/pretrain/checkpoint-100");
   // Without an address, a multi-host gang uses the master's hostname.
   const v1::AgentInfo unnamed = Agent("m", "", false);

@@ -241,6 +241,19 @@ TEST_F(AuthTlsTest, TlsAndMutualTlsForAgents) {
     grpc::Status registered = agents->Register(&context, request, &response);
     EXPECT_TRUE(registered.ok()) << registered.error_message();
   }
+  // The certificate (CN=agent-1) binds the agent id too: not even an admin
+  // token acts as another agent through it.
+  for (const char* token : {"admin-token-0123456789", "agent-token-01234567890"}) {
+    auto agents = v1::AgentService::NewStub(Channel(true, true));
+    grpc::ClientContext context;
+    Auth(&context, token);
+    v1::RegisterRequest other = request;
+    other.mutable_agent()->set_id("agent-2");
+    grpc::Status refused = agents->Register(&context, other, &response);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED) << token;
+    EXPECT_NE(refused.error_message().find("client certificate of 'agent-1'"), std::string::npos)
+        << refused.error_message();
+  }
 }
 
 TEST(TokenTableTest, ParseErrorsNameTheLine) {
@@ -283,6 +296,11 @@ TEST(CheckActsAsTest, AnAgentTokenNamesItsAgentIdOrAPrefixPool) {
   EXPECT_TRUE(absl::IsPermissionDenied(CheckActsAs({"cpu-*", Role::kAgent}, "gpu-1")));
   EXPECT_TRUE(CheckActsAs({"root", Role::kAdmin}, "anything").ok());
   EXPECT_TRUE(absl::IsPermissionDenied(CheckActsAs({"alice", Role::kSubmitter}, "alice")));
+  // A certificate name binds even where the token is broader.
+  EXPECT_TRUE(CheckActsAs({"cpu-*", Role::kAgent, "cpu-7"}, "cpu-7").ok());
+  EXPECT_TRUE(absl::IsPermissionDenied(CheckActsAs({"cpu-*", Role::kAgent, "cpu-7"}, "cpu-8")));
+  EXPECT_TRUE(absl::IsPermissionDenied(CheckActsAs({"root", Role::kAdmin, "cpu-7"}, "cpu-8")));
+  EXPECT_TRUE(absl::IsPermissionDenied(CheckActsAs({"a1", Role::kAgent, "a2"}, "a2")));
 }
 
 }  // namespace

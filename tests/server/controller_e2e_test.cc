@@ -3,6 +3,7 @@
 // reconciled (an agent that comes back continues, one that does not is
 // re-queued). Also the --local-agent supervisor.
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "common/atomic_file.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
+#include "tests/metrics/http_get.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/port_file.h"
 #include "tests/testing/temp_dir.h"
@@ -330,6 +332,103 @@ TEST_F(ControllerE2eTest, LocalAgentTokenIsNotOnItsCommandLine) {
   EXPECT_EQ(cmdline.find(token), std::string::npos) << "the token is on the agent's command line";
   bertd_process_->Signal(SIGTERM);
   ASSERT_TRUE(bertd_process_->WaitFor(std::chrono::seconds(15)).has_value());
+}
+
+// A free TCP port on loopback (for --metrics-listen, which prints none).
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof addr;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), length);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A job for 8 HPUs in pool "gaudi" (the article's) on a bertd no agent of
+// which could run its first stage: `bertctl get` says why, `bertctl list`
+// shows it waiting, /metrics counts it; when an agent that could registers,
+// the reason goes.
+TEST_F(ControllerE2eTest, AJobNoAgentCouldRunSaysWhyUntilOneRegisters) {
+  const std::string bertctl = BinDir() + "/bertctl";
+  if (!fs::exists(bertctl)) GTEST_SKIP() << "bertctl is not built in " << BinDir();
+  std::ofstream(dir_ / "gaudi.yaml") << "name: gaudi-job\ncorpus:\n  sources:\n"
+                                        "    - paths: [data/*.txt]\n      format: text\n"
+                                        "model:\n  preset: bert-tiny\n"
+                                        "resources:\n  accelerator: hpu\n  devices: 8\n"
+                                        "  train_pool: gaudi\noutput:\n  dir: out\n";
+  const int metrics_port = FreePort();
+  StartBertd({"--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port)});
+  const std::string ctl = bertctl + " -s " + address_ + " ";
+  int code = 0;
+  std::string out = RunCommand(ctl + "-o json submit " + (dir_ / "gaudi.yaml").string() + " 2>&1", &code);
+  ASSERT_EQ(code, 0) << out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("\"id\": *\"(j-[^\"]+)\""))) << out;
+  const std::string id = m[1];
+
+  auto heartbeat = [&](const std::string& agent) {
+    grpc::ClientContext context;
+    v1::HeartbeatRequest beat;
+    beat.set_agent_id(agent);
+    v1::HeartbeatResponse response;
+    agents_->Heartbeat(&context, beat, &response);
+  };
+  auto register_agent = [&](const std::string& agent, const std::string& pool,
+                            v1::AcceleratorKind kind, int count) {
+    grpc::ClientContext context;
+    v1::RegisterRequest request;
+    request.mutable_agent()->set_id(agent);
+    request.mutable_agent()->add_pools(pool);
+    request.mutable_agent()->mutable_resources()->set_accelerator(kind);
+    request.mutable_agent()->mutable_resources()->set_accelerator_count(count);
+    v1::RegisterResponse response;
+    EXPECT_TRUE(agents_->Register(&context, request, &response).ok());
+  };
+  // Polls `bertctl get` until `pred` holds, keeping the agents registered so far alive.
+  std::vector<std::string> live;
+  auto get_until = [&](const std::function<bool(const std::string&)>& pred) {
+    std::string text;
+    for (int i = 0; i < 100; ++i) {
+      text = RunCommand(ctl + "get " + id + " 2>&1", &code);
+      if (code == 0 && pred(text)) return text;
+      for (const std::string& agent : live) heartbeat(agent);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "bertctl get never showed what was expected:\n" << text;
+    return text;
+  };
+  out = get_until([](const std::string& t) {
+    return t.find("waiting    prepare needs pool 'cpu', and no live agent is registered") !=
+           std::string::npos;
+  });
+
+  // The Gaudi host does not help the CPU stage; the reason says which pools there are.
+  register_agent("g1", "gaudi", v1::HPU, 8);
+  live.push_back("g1");
+  out = get_until([](const std::string& t) {
+    return t.find("which no live agent serves (pools served: gaudi)") != std::string::npos;
+  });
+  EXPECT_NE(out.find("prepare    queued"), std::string::npos) << out;
+  const std::string list = RunCommand(ctl + "list 2>&1", &code);
+  EXPECT_TRUE(std::regex_search(list, std::regex(id + R"(\s+gaudi-job\s+waiting)"))) << list;
+  EXPECT_NE(list.find("bertctl get ID says what is missing"), std::string::npos) << list;
+  std::string metrics;
+  for (int i = 0; i < 50; ++i) {
+    metrics = bert::testing::HttpGet(metrics_port, "/metrics").body;
+    if (metrics.find("bert_controller_unschedulable_jobs{pool=\"cpu\"} 1") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_NE(metrics.find("bert_controller_unschedulable_jobs{pool=\"cpu\"} 1"), std::string::npos)
+      << metrics;
+
+  // A CPU agent registers: the job waits only for room now, with no reason.
+  register_agent("a1", "cpu", v1::CPU, 0);
+  live.push_back("a1");
+  out = get_until([](const std::string& t) { return t.find("waiting") == std::string::npos; });
+  EXPECT_NE(out.find("prepare    queued"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -47,6 +47,16 @@ output:
   dir: out
 )";
 
+// Starts at PRETRAIN: its dataset and tokenizer come from the spec.
+constexpr char kPretrainSpec[] = R"(name: checkpoints
+preprocess:
+  from_dataset: ds
+tokenizer:
+  from: tok/tokenizer.json
+model:
+  preset: bert-tiny
+)";
+
 class CostBoundsTest : public ::testing::Test {
  protected:
   void Start(EventBusOptions watches = {}) {
@@ -74,9 +84,9 @@ class CostBoundsTest : public ::testing::Test {
     return context;
   }
 
-  std::string Submit() {
+  std::string Submit(const char* spec = kSpec) {
     v1::SubmitJobRequest request;
-    request.set_spec_yaml(kSpec);
+    request.set_spec_yaml(spec);
     v1::SubmitJobResponse response;
     grpc::Status s = jobs_->SubmitJob(Context(kSubmitter).get(), request, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
@@ -84,11 +94,12 @@ class CostBoundsTest : public ::testing::Test {
   }
 
   // Submits a job and takes its first piece as agent-1: a live attempt to report for.
-  v1::AssignmentRef SubmitAndAcquire() {
-    Submit();
+  v1::AssignmentRef SubmitAndAcquire(const char* spec = kSpec) {
+    Submit(spec);
     v1::RegisterRequest reg;
     reg.mutable_agent()->set_id("agent-1");
     reg.mutable_agent()->add_pools("cpu");
+    reg.mutable_agent()->add_pools("train");
     v1::RegisterResponse registered;
     grpc::Status s = agents_->Register(Context(kAgent).get(), reg, &registered);
     EXPECT_TRUE(s.ok()) << s.error_message();
@@ -321,6 +332,81 @@ TEST_F(CostBoundsTest, AnAgentCannotGrowAJobsMetricNamesWithoutBound) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
   }
   EXPECT_DOUBLE_EQ(GetJob(ref.job_id()).latest_metrics().at("flood/1"), 1.0 / 8);
+}
+
+// Checkpoint records: at most kMaxCheckpointsPerJob per job (more are
+// dropped, one warning says so), a bounded metric map each, and
+// ListCheckpoints in pages.
+TEST_F(CostBoundsTest, CheckpointRecordsAreBoundedAndListedInPages) {
+  Start();
+  const v1::AssignmentRef ref = SubmitAndAcquire(kPretrainSpec);
+  ASSERT_EQ(ref.stage(), v1::PRETRAIN) << [&] {
+    v1::ListJobsResponse jobs;
+    jobs_->ListJobs(Context(kViewer).get(), v1::ListJobsRequest(), &jobs);
+    return jobs.DebugString();
+  }();
+  const auto report = [&](int64_t first_step, int count, int metrics_each) {
+    v1::ReportStageRequest request;
+    *request.mutable_ref() = ref;
+    for (int i = 0; i < count; ++i) {
+      v1::CheckpointRecord* c = request.add_reports()->mutable_checkpoint();
+      c->set_step(first_step + i);
+      for (int m = 0; m < metrics_each; ++m) (*c->mutable_metrics())[absl::StrCat("m", m)] = m;
+    }
+    v1::ReportStageResponse response;
+    return agents_->ReportStage(Context(kAgent).get(), request, &response);
+  };
+  // Too many values on one record: the report is refused whole.
+  grpc::Status s = report(0, 1, ReportIntake::kMaxCheckpointMetrics + 1);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  constexpr int kCap = static_cast<int>(ReportIntake::kMaxCheckpointsPerJob);
+  s = report(1, kCap, 2);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  s = report(kCap + 1, 5, 2);  // past the bound: dropped
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  s = report(kCap + 6, 5, 2);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(GetJob(ref.job_id()).checkpoint_records(), kCap + 10);
+
+  v1::ListCheckpointsRequest request;
+  request.set_job_id(ref.job_id());
+  request.set_page_size(4000);  // over the server's cap of 1,000
+  std::vector<int64_t> steps;
+  int pages = 0;
+  do {
+    v1::ListCheckpointsResponse page;
+    s = jobs_->ListCheckpoints(Context(kViewer).get(), request, &page);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_LE(page.checkpoints_size(), 1000);
+    EXPECT_GT(page.checkpoints_size(), 0);
+    for (const v1::CheckpointRecord& c : page.checkpoints()) steps.push_back(c.step());
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty() && ++pages < 100);
+  ASSERT_EQ(steps.size(), static_cast<size_t>(kCap));
+  for (int i = 0; i < kCap; ++i) EXPECT_EQ(steps[i], i + 1);
+  request.set_page_token("not base64 !");
+  v1::ListCheckpointsResponse bad;
+  EXPECT_EQ(jobs_->ListCheckpoints(Context(kViewer).get(), request, &bad).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // BertClient (bertctl checkpoints) follows the pages.
+  client::ClientOptions options;
+  options.token = kViewer;
+  client::BertClient client(channel_, options);
+  auto all = client.ListCheckpoints(ref.job_id());
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->checkpoints_size(), kCap);
+  // One warning, when the bound was first crossed.
+  v1::WatchJobRequest watch;
+  watch.set_job_id(ref.job_id());
+  auto context = Context(kViewer);
+  auto reader = jobs_->WatchJob(context.get(), watch);
+  v1::Event event;
+  int warnings = 0;
+  while (reader->Read(&event)) {
+    warnings += event.has_log() &&
+                event.log().message().find("checkpoint records") != std::string::npos;
+  }
+  EXPECT_EQ(warnings, 1);
 }
 
 TEST_F(CostBoundsTest, WatchingAnUnknownJobIsNotFoundAndHoldsNothing) {

@@ -641,5 +641,73 @@ TEST_F(JobManagerTest, ListJobsPagesEndBeforeTheyGrowPastAFewMegabytes) {
   EXPECT_GE(pages, 2);
 }
 
+// A job no live agent could ever run is marked with the reason (and an
+// event) instead of waiting silently; the mark goes once one could.
+TEST_F(JobManagerTest, AJobNoAgentCouldRunSaysWhyAndClearsWhenOneRegisters) {
+  constexpr char kGaudi[] = R"(name: article
+model:
+  preset: bert-tiny
+tokenizer:
+  from: /data/tok
+preprocess:
+  from_dataset: /data/ds
+resources:
+  accelerator: hpu
+  devices: 8
+  train_pool: gaudi
+output:
+  dir: out
+)";
+  const v1::Job job = Submit(kGaudi);
+  ASSERT_FALSE(job.id().empty());
+  auto waiting_reason = [&] {
+    const v1::Job now = Get(job.id());
+    for (const v1::Stage& stage : now.stages()) {
+      if (stage.kind() == v1::PRETRAIN) return stage.waiting_reason();
+    }
+    return std::string("no PRETRAIN stage");
+  };
+  ASSERT_TRUE(manager_->Tick().ok());
+  EXPECT_NE(waiting_reason().find("no live agent is registered"), std::string::npos)
+      << waiting_reason();
+
+  RegisterAgent("a1", {"cpu", "train"});
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(manager_->Tick().ok());
+  EXPECT_NE(waiting_reason().find("pool 'gaudi'"), std::string::npos) << waiting_reason();
+  EXPECT_FALSE(Acquire("a1").has_value());
+
+  RegisterAgent("g-small", {"gaudi"}, v1::HPU, 4);  // the pool, but half the devices
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(manager_->Tick().ok());
+  EXPECT_NE(waiting_reason().find("8 HPU accelerators on one host"), std::string::npos)
+      << waiting_reason();
+  EXPECT_NE(waiting_reason().find("at most 4"), std::string::npos) << waiting_reason();
+
+  RegisterAgent("g-full", {"gaudi"}, v1::HPU, 8);
+  auto placed = Acquire("g-full");
+  ASSERT_TRUE(placed.has_value());
+  EXPECT_EQ(placed->ref().stage(), v1::PRETRAIN);
+  EXPECT_EQ(waiting_reason(), "") << "running: no longer waiting";
+}
+
+// An agent that goes away takes its capacity with it: the job waits with a
+// reason again until one comes back.
+TEST_F(JobManagerTest, WaitingReasonCountsOnlyLiveAgents) {
+  const v1::Job job = Submit();
+  RegisterAgent("a1", {"train"});  // no agent serves the prep pool "cpu"
+  ASSERT_TRUE(manager_->Tick().ok());
+  const v1::Job marked = Get(job.id());
+  ASSERT_GT(marked.stages_size(), 0);
+  EXPECT_NE(marked.stages(0).waiting_reason().find("pool 'cpu'"), std::string::npos)
+      << marked.stages(0).waiting_reason();
+  EXPECT_NE(marked.stages(0).waiting_reason().find("pools served: train"), std::string::npos)
+      << marked.stages(0).waiting_reason();
+  RegisterAgent("a2", {"cpu"});
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(manager_->Tick().ok());
+  EXPECT_EQ(Get(job.id()).stages(0).waiting_reason(), "");
+}
+
 }  // namespace
 }  // namespace bert::server

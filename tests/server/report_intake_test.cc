@@ -65,6 +65,43 @@ TEST(ReportIntakeTest, ReportsBecomeEventsWithoutRewritingTheJob) {
   ASSERT_EQ(change.artifacts().size(), 1u);
 }
 
+// Past a job's bound on metric points or log text, reports of that kind are
+// dropped (counted, no event) and one warning marks the crossing.
+TEST(ReportIntakeTest, MetricPointsAndLogTextPerJobAreBounded) {
+  v1::Job job = RunningJob();
+  job.set_metric_points(ReportIntake::kMaxMetricPointsPerJob - 1);
+  job.set_log_bytes(ReportIntake::kMaxLogBytesPerJob - 10);
+  const auto request = [] {
+    v1::ReportStageRequest r;
+    *r.mutable_ref() = Ref();
+    for (int i = 0; i < 3; ++i) {
+      v1::MetricPoint* m = r.add_reports()->mutable_metric();
+      m->set_name("train/loss");
+      m->set_value(i);
+      r.add_reports()->mutable_log()->set_message("eight by");
+    }
+    return r;
+  };
+  JobStateMachine first(job, kT0);
+  ASSERT_TRUE(ReportIntake::Apply(request(), &first).ok());
+  int metrics = 0, logs = 0, warnings = 0;
+  for (const v1::Event& e : first.events()) {
+    metrics += e.has_metric();
+    logs += e.has_log() && e.log().level() != "warning";
+    warnings += e.has_log() && e.log().level() == "warning";
+  }
+  EXPECT_EQ(metrics, 1);  // the last point under the bound
+  EXPECT_EQ(logs, 1);     // 10 bytes left: the first line fits, the second crosses
+  EXPECT_EQ(warnings, 2);
+  EXPECT_EQ(first.job().metric_points(), ReportIntake::kMaxMetricPointsPerJob + 2);
+  EXPECT_EQ(first.job().latest_metrics().at("train/loss"), 0);
+  // A later report: everything dropped, no new warning.
+  JobStateMachine second(first.job(), kT0);
+  ASSERT_TRUE(ReportIntake::Apply(request(), &second).ok());
+  EXPECT_TRUE(second.events().empty());
+  EXPECT_EQ(second.job().metric_points(), ReportIntake::kMaxMetricPointsPerJob + 5);
+}
+
 TEST(ReportIntakeTest, MalformedReportsAreRefusedWholeAndNamed) {
   v1::ReportStageRequest request;
   *request.mutable_ref() = Ref();

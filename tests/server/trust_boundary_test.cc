@@ -300,6 +300,47 @@ TEST_F(TrustBoundaryTest, APoolTokenActsAsTheAgentIdsOfItsPrefix) {
   EXPECT_TRUE(done.ok()) << done.error_message();
 }
 
+// Agents are remembered for good, so a pool token that may mint ids is
+// bounded in how many: past JobManager::kMaxAgentsPerPoolToken a new id is
+// refused (RESOURCE_EXHAUSTED), ids it already has still register, and an
+// over-long field is refused before anything is stored.
+TEST_F(TrustBoundaryTest, APoolTokenRegistersABoundedNumberOfAgentIds) {
+  Start(/*jobs=*/false);
+  const auto register_as = [&](const std::string& id, const std::string& hostname = "h") {
+    grpc::ClientContext context;
+    Auth(&context, kPool);
+    v1::RegisterRequest request;
+    request.mutable_agent()->set_id(id);
+    request.mutable_agent()->set_hostname(hostname);
+    request.mutable_agent()->add_pools("cpu");
+    v1::RegisterResponse response;
+    return agents_->Register(&context, request, &response);
+  };
+  for (size_t i = 0; i < JobManager::kMaxAgentsPerPoolToken; ++i) {
+    grpc::Status s = register_as("pool-" + std::to_string(i));
+    ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
+  }
+  grpc::Status refused = register_as("pool-one-too-many");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.error_message().find("pool-*"), std::string::npos) << refused.error_message();
+  EXPECT_TRUE(register_as("pool-7").ok()) << "a known id registers again";
+  EXPECT_EQ(register_as("pool-7", std::string(300, 'h')).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // Another agent's own token is not affected.
+  grpc::ClientContext context;
+  Auth(&context, kAgent1);
+  v1::RegisterRequest request;
+  request.mutable_agent()->set_id("a1");
+  request.mutable_agent()->add_pools("cpu");
+  v1::RegisterResponse response;
+  EXPECT_TRUE(agents_->Register(&context, request, &response).ok());
+  grpc::ClientContext list_context;
+  Auth(&list_context, kAdmin);
+  v1::ListAgentsResponse agents;
+  ASSERT_TRUE(jobs_->ListAgents(&list_context, v1::ListAgentsRequest(), &agents).ok());
+  EXPECT_EQ(agents.agents_size(), static_cast<int>(JobManager::kMaxAgentsPerPoolToken) + 1);
+}
+
 TEST_F(TrustBoundaryTest, FileUrisOutsideThePieceDirectoryAreRefusedAndNeverServed) {
   Start();
   // Straight at the secret, through '..', and through a link inside the root.

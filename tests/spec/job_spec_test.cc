@@ -294,6 +294,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "model.hidden_dropout_prob", 5, 24, "must be in [0, 1)"},
         BadSpec{"MlmProbability", Head("training:\n  mlm_probability: 1.5\n"),
                 "training.mlm_probability", 5, 20, "must be in (0, 1)"},
+        BadSpec{"NegativePeakTflops", Head("training:\n  peak_tflops: -1\n"),
+                "training.peak_tflops", 5, 16, "must be in [0, 1e6)"},
         BadSpec{"ZeroLearningRate", Head("training:\n  learning_rate: 0\n"),
                 "training.learning_rate", 5, 18, "must be in (0, 1)"},
         BadSpec{"WarmupBeyondSteps", Head("training:\n  max_steps: 10\n  warmup_steps: 20\n"),
@@ -344,6 +346,23 @@ TEST(JobSpecTest, DeeplyNestedYamlIsAnErrorNotACrash) {
 
 TEST(JobSpecTest, WithoutPathChecksMissingFilesAreFine) {
   EXPECT_TRUE(Parse("name: t\ncorpus:\n  sources: [missing/*.txt]\n", false).ok());
+}
+
+// precision: auto is the worker's to resolve (engine/precision.h); the spec keeps it as written.
+TEST(JobSpecTest, PrecisionAutoIsKeptForTheWorker) {
+  const ParseResult result = Parse(std::string(kHead) + "training:\n  precision: auto\n");
+  ASSERT_TRUE(result.ok()) << Dump(result);
+  EXPECT_EQ(result.spec.training().precision(), "auto");
+}
+
+// peak_tflops: optional, 0 (the engine's table or measurement) unless set.
+TEST(JobSpecTest, PeakTflopsDefaultsToZeroAndKeepsItsValue) {
+  const ParseResult plain = Parse(kHead);
+  ASSERT_TRUE(plain.ok()) << Dump(plain);
+  EXPECT_EQ(plain.spec.training().peak_tflops(), 0.0);
+  const ParseResult set = Parse(std::string(kHead) + "training:\n  peak_tflops: 989.4\n");
+  ASSERT_TRUE(set.ok()) << Dump(set);
+  EXPECT_DOUBLE_EQ(set.spec.training().peak_tflops(), 989.4);
 }
 
 }  // namespace
