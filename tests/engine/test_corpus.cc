@@ -158,10 +158,29 @@ int64_t WritePackedIds(const std::string& dir, const std::vector<uint16_t>& stre
   return train_blocks;
 }
 
+namespace {
+
+// This process's directory of scratch directories, removed when it exits
+// (normally, or after a failed assertion; a forked child that execs or
+// _exits never runs it).
+const fs::path& ProcessScratchRoot() {
+  static const fs::path* root = [] {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    auto* path = new fs::path(fs::path(tmp ? tmp : fs::temp_directory_path().string()) /
+                              ("bert-engine-test-" + std::to_string(::getpid())));
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(ProcessScratchRoot(), ec);
+    });
+    return path;
+  }();
+  return *root;
+}
+
+}  // namespace
+
 std::string MakeTempDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const fs::path dir = fs::path(tmp ? tmp : fs::temp_directory_path().string()) /
-                       ("bert-engine-test-" + std::to_string(::getpid())) / name;
+  const fs::path dir = ProcessScratchRoot() / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();

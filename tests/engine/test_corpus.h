@@ -34,7 +34,8 @@ int64_t WritePackedIds(const std::string& dir, const std::vector<uint16_t>& stre
                        int64_t vocab_size, int64_t documents, int64_t seq_len,
                        int64_t validation_blocks);
 
-// A fresh empty directory under the test's temporary directory.
+// A fresh empty directory under this test process's scratch directory
+// (TEST_TMPDIR or /tmp, "bert-engine-test-PID"), which is removed at exit.
 std::string MakeTempDir(const std::string& name);
 
 // Runs `argv` (argv[0] a path), stdout captured into *out; returns the exit status
