@@ -211,6 +211,15 @@ void Agent::HeartbeatLoop() {
         if (r->reporter) r->reporter->Cancel();
       }
     }
+    for (const v1::AssignmentRef& p : response.pause()) {
+      absl::MutexLock lock(&mu_);
+      for (auto& r : running_) {
+        if (!SameRef(r->ref, p) || r->pause) continue;
+        Say(absl::StrCat("pause ", RefName(p), ": checkpoint, then stop"));
+        r->pause = true;
+        if (r->reporter) r->reporter->Pause();
+      }
+    }
     if (response.reregister()) {
       if (absl::Status rs = Register(); !rs.ok()) Say(absl::StrCat("re-register: ", rs.message()));
     }
@@ -248,7 +257,7 @@ void Agent::Complete(const v1::AssignmentRef& ref,
 void Agent::RunOne(Running* running, v1::Assignment assignment) {
   const v1::AssignmentRef ref = assignment.ref();
   Say(absl::StrCat("start ", RefName(ref)));
-  auto send = [this, ref](std::vector<v1::StageReport> batch) -> absl::StatusOr<bool> {
+  auto send = [this, ref, running](std::vector<v1::StageReport> batch) -> absl::StatusOr<bool> {
     v1::ReportStageRequest request;
     *request.mutable_ref() = ref;
     for (auto& r : batch) *request.add_reports() = std::move(r);
@@ -259,6 +268,11 @@ void Agent::RunOne(Running* running, v1::Assignment assignment) {
         Observed("ReportStage", start,
                  protocol::FromGrpcStatus(stub_->ReportStage(context.get(), request, &response)));
     if (!s.ok()) return s;
+    if (response.pause()) {  // a pausing job: the worker checkpoints and stops
+      absl::MutexLock lock(&mu_);
+      running->pause = true;
+      if (running->reporter) running->reporter->Pause();
+    }
     return response.cancel();
   };
   auto on_checkpoint = [this, assignment](v1::CheckpointRecord* record) {
@@ -270,6 +284,7 @@ void Agent::RunOne(Running* running, v1::Assignment assignment) {
     absl::MutexLock lock(&mu_);
     running->reporter = reporter;
     if (running->cancel || stopping_) reporter->Cancel();
+    if (running->pause) reporter->Pause();
   }
   // With metrics on, the stage reports through a MeteredReporter in front of the batcher.
   std::unique_ptr<MeteredReporter> metered;
@@ -304,7 +319,10 @@ void Agent::RunOne(Running* running, v1::Assignment assignment) {
   } catch (const std::exception& e) {
     result = StageFailure(v1::INTERNAL, absl::StrCat("unexpected exception: ", e.what()));
   }
-  if (!result.ok()) reporter->Log("error", std::string(result.status().message()));
+  if (!result.ok()) {
+    reporter->Log(CauseOf(result.status()) == v1::PAUSED_BY_USER ? "info" : "error",
+                  std::string(result.status().message()));
+  }
   reporter->Finish();
   if (options_.metrics != nullptr) {
     const v1::FailureCause cause =

@@ -70,6 +70,7 @@ class Agent {
     std::thread thread;
     std::atomic<bool> done{false};
     std::atomic<bool> cancel{false};
+    std::atomic<bool> pause{false};  // the job is pausing (HeartbeatResponse.pause)
   };
 
   // One registration at a time (the main loop and the heartbeat both re-register).

@@ -14,6 +14,7 @@
 #include "common/posix_error.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "protocol/artifact_download.h"
 #include "protocol/artifact_manifest.h"
 #include "protocol/grpc_status.h"
 
@@ -21,70 +22,7 @@ namespace bert::agent {
 namespace fs = std::filesystem;
 namespace {
 
-bool Retryable(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kInternal:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// A relative path from the network must stay inside the artifact.
-bool SafeRelativePath(const std::string& rel) {
-  if (rel.empty() || rel[0] == '/') return false;
-  for (const auto& part : fs::path(rel)) {
-    if (part == ".." || part == ".") return false;
-  }
-  return true;
-}
-
-absl::Status AppendAt(const std::string& file, int64_t have, int64_t offset,
-                      const std::string& data) {
-  // Bytes before `have` are already on disk (an earlier, interrupted transfer).
-  const int64_t skip = have - offset;
-  if (skip < 0) {
-    return absl::DataLossError(
-        absl::StrCat(file, ": chunk at offset ", offset, " leaves a gap after ", have, " bytes"));
-  }
-  if (skip >= static_cast<int64_t>(data.size())) return absl::OkStatus();
-  int fd = open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return PosixError("open", file, errno);
-  const char* p = data.data() + skip;
-  size_t left = data.size() - static_cast<size_t>(skip);
-  while (left > 0) {
-    ssize_t n = write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      close(fd);
-      return PosixError("write", file, err);
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  close(fd);
-  return absl::OkStatus();
-}
-
-absl::Status SyncFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return PosixError("open", path, errno);
-  int r = fsync(fd);
-  int err = errno;
-  close(fd);
-  return r == 0 ? absl::OkStatus() : PosixError("fsync", path, err);
-}
-
-void RemoveAll(const std::string& path) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
-}
+bool Retryable(const absl::Status& s) { return protocol::RetryableTransferError(s); }
 
 }  // namespace
 
@@ -92,98 +30,23 @@ void ArtifactTransfer::Authorize(grpc::ClientContext& context) const {
   if (!options_.token.empty()) context.AddMetadata("authorization", "Bearer " + options_.token);
 }
 
-absl::Status ArtifactTransfer::DownloadOnce(const v1::Artifact& artifact,
-                                            const std::string& partial) {
-  const bool dir = artifact.is_directory();
-  std::error_code ec;
-  if (dir) fs::create_directories(partial, ec);
-  int64_t file_have = 0;
-  if (!dir && fs::exists(partial, ec)) file_have = static_cast<int64_t>(fs::file_size(partial, ec));
-
-  grpc::ClientContext context;
-  Authorize(context);
-  v1::DownloadArtifactRequest request;
-  request.set_artifact_id(artifact.id());
-  request.set_offset(dir ? 0 : file_have);
-  auto reader = stub_->DownloadArtifact(&context, request);
-  std::map<std::string, int64_t> have;  // directory files seen in this stream
-  v1::ArtifactChunk chunk;
-  absl::Status local = absl::OkStatus();
-  while (local.ok() && reader->Read(&chunk)) {
-    if (Sha256Hex(chunk.data()) != chunk.chunk_sha256()) {
-      local = absl::DataLossError(absl::StrCat("artifact ", artifact.id(), ": chunk at offset ",
-                                               chunk.offset(), " of '", chunk.relative_path(),
-                                               "' fails its sha256"));
-      break;
-    }
-    if (!dir) {
-      local = AppendAt(partial, file_have, chunk.offset(), chunk.data());
-      if (local.ok()) {
-        file_have = std::max(file_have, chunk.offset() + static_cast<int64_t>(chunk.data().size()));
-      }
-      continue;
-    }
-    const std::string& rel = chunk.relative_path();
-    if (!SafeRelativePath(rel)) {
-      local = absl::DataLossError(
-          absl::StrCat("artifact ", artifact.id(), ": bad file name '", rel, "' in a chunk"));
-      break;
-    }
-    const fs::path file = fs::path(partial) / rel;
-    auto it = have.find(rel);
-    if (it == have.end()) {
-      fs::create_directories(file.parent_path(), ec);
-      int64_t size = fs::exists(file, ec) ? static_cast<int64_t>(fs::file_size(file, ec)) : 0;
-      it = have.emplace(rel, size).first;
-    }
-    local = AppendAt(file.string(), it->second, chunk.offset(), chunk.data());
-    if (local.ok()) {
-      it->second = std::max(it->second, chunk.offset() + static_cast<int64_t>(chunk.data().size()));
-    }
-  }
-  if (!local.ok()) {
-    context.TryCancel();
-    reader->Finish();
-    return local;
-  }
-  return protocol::FromGrpcStatus(reader->Finish(), absl::StrCat("download ", artifact.id()));
-}
-
-absl::Status ArtifactTransfer::Download(const v1::Artifact& artifact, const std::string& dest) {
-  std::error_code ec;
-  if (fs::exists(dest, ec)) {
-    if (protocol::VerifyLocalArtifact(dest, artifact).ok()) return absl::OkStatus();
-    RemoveAll(dest);
-  }
-  fs::create_directories(fs::path(dest).parent_path(), ec);
-  const std::string partial = dest + ".partial";
-  absl::Status last;
-  for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(options_.retry_backoff * attempt);
-    last = DownloadOnce(artifact, partial);
-    if (last.ok()) {
-      last = protocol::VerifyLocalArtifact(partial, artifact);
-      if (last.ok()) {
-        if (!artifact.is_directory()) {
-          BERT_RETURN_IF_ERROR(SyncFile(partial));
-        } else {
-          for (const auto& e : fs::recursive_directory_iterator(partial, ec)) {
-            if (e.is_regular_file()) BERT_RETURN_IF_ERROR(SyncFile(e.path().string()));
-          }
-        }
-        fs::rename(partial, dest, ec);
-        if (ec) return absl::InternalError(absl::StrCat("rename ", partial, ": ", ec.message()));
-        return SyncDirectory(fs::path(dest).parent_path().string());
-      }
-    }
-    if (last.code() == absl::StatusCode::kDataLoss) {
-      RemoveAll(partial);  // never build on bytes that failed a check
-      continue;
-    }
-    if (!Retryable(last)) break;
-  }
-  if (last.code() == absl::StatusCode::kDataLoss) RemoveAll(partial);
-  return last;
+absl::Status ArtifactTransfer::Download(const v1::Artifact& artifact, const std::string& dest,
+                                        const std::string& for_job) {
+  protocol::DownloadOptions options;
+  options.max_attempts = options_.max_attempts;
+  options.retry_backoff = options_.retry_backoff;
+  return protocol::DownloadArtifact(
+      artifact, dest,
+      [&](grpc::ClientContext* context, const protocol::ResumePoint& from) {
+        Authorize(*context);
+        v1::DownloadArtifactRequest request;
+        request.set_artifact_id(artifact.id());
+        request.set_job_id(for_job);
+        // A directory is sent whole; the receiver skips the bytes it holds.
+        request.set_offset(artifact.is_directory() ? 0 : from.offset);
+        return stub_->DownloadArtifact(context, request);
+      },
+      options);
 }
 
 absl::StatusOr<v1::Artifact> ArtifactTransfer::UploadOnce(const v1::AssignmentRef& ref,

@@ -1,10 +1,10 @@
 // Moves artifacts between an agent's disk and the controller over
 // AgentService's UploadArtifact/DownloadArtifact, in checksummed chunks.
 //
-// Downloads land in "<dest>.partial" and resume from what is already there
-// after an interruption; every chunk's SHA-256 and then the whole artifact's
-// size and SHA-256 are checked before it is renamed to <dest>. A mismatch
-// discards the partial data and is DATA_LOSS: a corrupt artifact is never used.
+// Downloads are protocol::DownloadArtifact's (protocol/artifact_download.h,
+// which bertctl's pull shares): they land in "<dest>.partial", resume from what
+// is already there, and are checked chunk by chunk and whole before they are
+// renamed to <dest>; a mismatch is DATA_LOSS and a corrupt artifact is never used.
 // An interrupted upload is retried from the bytes the controller already holds
 // (GetUploadState), not from the start.
 #pragma once
@@ -35,7 +35,10 @@ class ArtifactTransfer {
 
   // Fetches `artifact` (a file or directory) to `dest`; OK at once when `dest`
   // already holds it.
-  absl::Status Download(const v1::Artifact& artifact, const std::string& dest);
+  // `for_job`: the job it is fetched for, which the controller needs for an
+  // artifact of no one job (an uploaded input, "inputs/<sha256>").
+  absl::Status Download(const v1::Artifact& artifact, const std::string& dest,
+                        const std::string& for_job = "");
 
   // Sends the file or directory at `path` as artifact `artifact_id`, on behalf
   // of attempt `ref`; returns the controller's record of it.
@@ -44,8 +47,6 @@ class ArtifactTransfer {
                                       const std::string& path);
 
  private:
-  // One DownloadArtifact call into `partial`; resumes from the bytes present.
-  absl::Status DownloadOnce(const v1::Artifact& artifact, const std::string& partial);
   // One UploadArtifact call; each file starts at its `held` count (absent: 0).
   absl::StatusOr<v1::Artifact> UploadOnce(const v1::AssignmentRef& ref, const v1::Artifact& header,
                                           const std::string& path, bool is_directory,

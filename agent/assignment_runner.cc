@@ -25,7 +25,15 @@ void CountArtifactBytes(const RunnerEnvironment& env, metrics::ArtifactDirection
   if (env.metrics != nullptr) env.metrics->AddArtifactBytes(direction, bytes);
 }
 
-absl::StatusOr<std::string> MaterializeInput(const v1::Artifact& artifact,
+// Where the job's uploaded input `artifact` ("inputs/<sha256>") is kept on
+// this host: "<work>/jobs/<job>/inputs/<sha256>".
+std::string InputPathFor(const std::string& job_id, const v1::Artifact& artifact,
+                         const RunnerEnvironment& env) {
+  return (fs::path(env.work_dir) / "jobs" / job_id / artifact.id()).string();
+}
+
+absl::StatusOr<std::string> MaterializeInput(const std::string& job_id,
+                                             const v1::Artifact& artifact,
                                              const RunnerEnvironment& env,
                                              const std::vector<std::string>& data_roots) {
   absl::string_view uri = artifact.uri();
@@ -55,8 +63,11 @@ absl::StatusOr<std::string> MaterializeInput(const v1::Artifact& artifact,
                         absl::StrCat("input ", artifact.id(), " (", artifact.uri(),
                                      ") is not reachable from this host"));
   }
-  const std::string dest = (fs::path(env.work_dir) / "artifacts" / artifact.id()).string();
-  absl::Status s = env.transfer->Download(artifact, dest);
+  // An uploaded corpus file lands in its job's own directory (it is served
+  // only for the jobs that name it); other artifacts in the shared cache.
+  std::string dest = (fs::path(env.work_dir) / "artifacts" / artifact.id()).string();
+  if (protocol::ParseInputArtifactId(artifact.id())) dest = InputPathFor(job_id, artifact, env);
+  absl::Status s = env.transfer->Download(artifact, dest, job_id);
   if (!s.ok()) {
     return StageFailure(
         s.code() == absl::StatusCode::kDataLoss ? v1::ARTIFACT_CORRUPT : v1::INTERNAL,
@@ -118,7 +129,18 @@ absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& as
   ctx.cancel_grace = env.cancel_grace;
   BERT_ASSIGN_OR_RETURN(ctx.data_roots, JobDataRoots(env.data_roots, env.spec_dir_root,
                                                      assignment.spec_dir(), env.work_dir));
+  ctx.input_files.assign(assignment.input_files().begin(), assignment.input_files().end());
   ctx.output_dir = OutputDirFor(assignment, env);
+  if (env.transfer != nullptr) {
+    ctx.publish_artifact = [&env, ref](const std::string& name, const std::string& path) {
+      const std::string id = protocol::StageArtifactId(ref.job_id(), ref.stage(), name);
+      auto uploaded = env.transfer->Upload(ref, id, name, ref.stage(), path);
+      if (uploaded.ok()) {
+        CountArtifactBytes(env, metrics::ArtifactDirection::kUpload, uploaded->size_bytes());
+      }
+      return uploaded.status();
+    };
+  }
   std::error_code ec;
   fs::create_directories(ctx.output_dir, ec);
   if (ec) {
@@ -132,7 +154,7 @@ absl::StatusOr<std::vector<v1::Artifact>> RunAssignment(const v1::Assignment& as
       continue;
     }
     if (reporter.Cancelled()) return StageFailure(v1::CANCELLED_BY_USER, "cancelled");
-    auto path = MaterializeInput(artifact, env, ctx.data_roots);
+    auto path = MaterializeInput(ref.job_id(), artifact, env, ctx.data_roots);
     if (!path.ok() && artifact.produced_by() == v1::PRETRAIN) {
       // An older checkpoint may have been rotated away (save_total_limit) or
       // be damaged: resume from another, never from this one.

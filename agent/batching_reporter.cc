@@ -89,6 +89,16 @@ void BatchingReporter::Cancel() {
   cancelled_ = true;
 }
 
+void BatchingReporter::Pause() {
+  absl::MutexLock lock(&mu_);
+  paused_ = true;
+}
+
+bool BatchingReporter::PauseRequested() const {
+  absl::MutexLock lock(&mu_);
+  return paused_;
+}
+
 int64_t BatchingReporter::dropped_logs() const {
   absl::MutexLock lock(&mu_);
   return dropped_logs_;

@@ -45,6 +45,9 @@ class BatchingReporter final : public StageReporter {
 
   // Stops the stage (a cancel from a heartbeat or a signal).
   void Cancel() ABSL_LOCKS_EXCLUDED(mu_);
+  // Pauses it (a pause from a heartbeat or a report's answer): PauseRequested.
+  void Pause() ABSL_LOCKS_EXCLUDED(mu_);
+  bool PauseRequested() const override ABSL_LOCKS_EXCLUDED(mu_);
   // Sends what is queued, retrying until `deadline` passes, then stops the sender.
   void Finish(std::chrono::milliseconds deadline = std::chrono::seconds(30))
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -75,6 +78,7 @@ class BatchingReporter final : public StageReporter {
   bool urgent_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
   std::chrono::steady_clock::time_point finish_deadline_ ABSL_GUARDED_BY(mu_);
   int64_t dropped_on_finish_ ABSL_GUARDED_BY(mu_) = 0;
   ProgressRate rate_ ABSL_GUARDED_BY(mu_);

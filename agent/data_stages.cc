@@ -1,6 +1,8 @@
 #include "agent/data_stages.h"
 
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -67,6 +69,34 @@ absl::StatusOr<std::string> CorpusDir(const StageContext& ctx) {
   return StageFailure(v1::SPEC_ERROR, "no prepared corpus among the inputs");
 }
 
+// The job's uploaded corpus files by source (ctx.input_files), each at the
+// path of its verified "inputs/<sha256>" input; read in place of the
+// source's spec paths (data/input_plan.h InputPolicy::supplied).
+absl::StatusOr<std::map<int, std::vector<data::InputPolicy::SuppliedFile>>> UploadedSources(
+    const StageContext& ctx) {
+  std::map<std::string, std::string> path_of;  // sha256 -> local path
+  for (const StageInput& in : ctx.inputs) {
+    if (std::optional<std::string> sha = protocol::ParseInputArtifactId(in.artifact.id())) {
+      path_of[*sha] = in.path;
+    }
+  }
+  std::map<int, std::vector<data::InputPolicy::SuppliedFile>> supplied;
+  for (const v1::InputFile& file : ctx.input_files) {
+    if (file.source_index() < 0 || file.source_index() >= ctx.spec.corpus().sources_size()) {
+      return StageFailure(v1::SPEC_ERROR,
+                          absl::StrCat("uploaded file ", file.path(), " names corpus.sources[",
+                                       file.source_index(), "], which the spec does not have"));
+    }
+    auto it = path_of.find(file.sha256());
+    if (it == path_of.end()) {
+      return StageFailure(v1::INTERNAL, absl::StrCat("uploaded file ", file.path(), " (",
+                                                     file.sha256(), ") is not among the inputs"));
+    }
+    supplied[file.source_index()].push_back({it->second, file.path()});
+  }
+  return supplied;
+}
+
 class PrepareStage final : public Stage {
  public:
   absl::StatusOr<std::vector<StageOutput>> Run(const StageContext& ctx,
@@ -83,6 +113,7 @@ class PrepareStage final : public Stage {
     options.num_workers = ctx.shard_count;
     options.threads = ctx.threads;
     options.input_policy.roots = ctx.data_roots;
+    BERT_ASSIGN_OR_RETURN(options.input_policy.supplied, UploadedSources(ctx));
     if (ctx.shard_count == 1) {
       const fs::path dir = out / "corpus";
       BERT_RETURN_IF_ERROR(

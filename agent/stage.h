@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,14 @@ struct StageContext {
   // The only directories corpus inputs may be read from (--data-root); empty:
   // unconfined. PREPARE enforces it (data/input_plan.h InputPolicy).
   std::vector<std::string> data_roots;
+  // PREPARE: the job's corpus files uploaded from the submitting machine
+  // (Assignment.input_files); each is among `inputs` as "inputs/<sha256>".
+  // A source listed here reads exactly these files instead of its paths.
+  std::vector<v1::InputFile> input_files;
+  // Uploads a file or directory of this piece as its artifact `name`
+  // ("<job>/<stage>/<name>") while the stage runs, e.g. the pretrain stage's
+  // TensorBoard logs; null without a controller (run-stage).
+  std::function<absl::Status(const std::string& name, const std::string& path)> publish_artifact;
 
   bool is_join() const { return ref.shard_index() >= shard_count && shard_count > 1; }
   // Inputs produced by `kind`, in their given order.

@@ -11,6 +11,9 @@ class StageReporter : public ProgressSink {
  public:
   // A checkpoint the stage wrote (pre-training), already complete on disk.
   virtual void Checkpoint(const v1::CheckpointRecord& record) = 0;
+  // True once the controller paused the job (PauseJob): pre-training then
+  // writes a checkpoint at the step reached and stops (PAUSED_BY_USER).
+  virtual bool PauseRequested() const { return false; }
 };
 
 // Passes everything to `next` (which must outlive it); decorators override
@@ -27,6 +30,7 @@ class ForwardingReporter : public StageReporter {
   void Log(std::string_view level, std::string_view message) override { next_.Log(level, message); }
   bool Cancelled() const override { return next_.Cancelled(); }
   void Checkpoint(const v1::CheckpointRecord& record) override { next_.Checkpoint(record); }
+  bool PauseRequested() const override { return next_.PauseRequested(); }
 
  protected:
   StageReporter& next_;

@@ -143,10 +143,15 @@ absl::Status RunWorker(const WorkerOptions& options, StageReporter& reporter) {
   std::unique_ptr<Subprocess> child = std::move(*child_or);
   WorkerSession session(reporter);
   LineSplitter out_lines, err_lines;
-  auto on_out = [&](std::string_view l) { session.OnStdoutLine(l); };
+  bool spoke = false;  // a first stdout line: its signal handlers are installed
+  auto on_out = [&](std::string_view l) {
+    spoke = true;
+    session.OnStdoutLine(l);
+  };
   auto on_err = [&](std::string_view l) { session.OnStderrLine(l); };
 
   bool cancelled = false;
+  bool pausing = false;
   bool killed = false;
   Clock::time_point kill_at;
   char buf[65536];
@@ -155,6 +160,12 @@ absl::Status RunWorker(const WorkerOptions& options, StageReporter& reporter) {
       cancelled = true;
       child->SignalGroup(SIGTERM);
       kill_at = Clock::now() + options.cancel_grace;
+    }
+    if (!cancelled && !pausing && spoke && reporter.PauseRequested()) {
+      // Only the worker itself: it checkpoints at the step reached and exits
+      // with a PAUSED_BY_USER result (docs/worker-protocol.md).
+      pausing = true;
+      kill(child->pid(), SIGUSR1);
     }
     if (cancelled && !killed && Clock::now() >= kill_at) {
       child->SignalGroup(SIGKILL);

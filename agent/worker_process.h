@@ -1,6 +1,8 @@
 // Supervises one `bert-worker` child (docs/worker-protocol.md): forwards its
 // JSON-line reports to a StageReporter, its stderr as log lines, and stops it
-// on cancellation (SIGTERM to its process group, SIGKILL after a grace period).
+// on cancellation (SIGTERM to its process group, SIGKILL after a grace period);
+// a pause (StageReporter::PauseRequested) sends the worker SIGUSR1: it writes a
+// checkpoint, reports it, and ends with a PAUSED_BY_USER result.
 #pragma once
 
 #include <chrono>

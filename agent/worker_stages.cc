@@ -11,11 +11,14 @@
 #include "agent/export_publisher.h"
 #include "agent/failure.h"
 #include "agent/gang_rendezvous.h"
+#include "agent/tensorboard_publisher.h"
 #include "agent/worker_process.h"
 #include "common/atomic_file.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "protocol/artifact_ids.h"
 #include "protocol/checkpoint_names.h"
+#include "protocol/model_source.h"
 #include "protocol/rendezvous.h"
 #include "protocol/worker_config.h"
 #if BERT_AGENT_WITH_DATA_STAGES
@@ -25,6 +28,9 @@
 namespace bert::agent {
 namespace fs = std::filesystem;
 namespace {
+
+// How often the pretrain stage re-uploads its TensorBoard logs while it trains.
+constexpr std::chrono::seconds kTensorBoardUploadInterval{30};
 
 // The step of a "checkpoint-<step>" name, or -1.
 int64_t CheckpointStep(const std::string& name) {
@@ -111,14 +117,19 @@ protocol::WorkerPretrainConfig PretrainConfig(const StageContext& ctx,
   const v1::ModelSpec& m = ctx.spec.model();
   protocol::WorkerModelConfig& model = config.model;
   model.vocab_size = vocab_size;
-  model.hidden_size = m.hidden_size();
-  model.num_hidden_layers = m.num_hidden_layers();
-  model.num_attention_heads = m.num_attention_heads();
-  model.intermediate_size = m.intermediate_size();
-  model.max_position_embeddings = m.max_position_embeddings();
-  model.type_vocab_size = m.type_vocab_size();
-  model.hidden_dropout_prob = m.hidden_dropout_prob();
-  model.attention_probs_dropout_prob = m.attention_probs_dropout_prob();
+  // A warm start's architecture is its source's (the worker reads it): the
+  // sizes are written only when the spec knows them (bertd read the model's
+  // config.json or the job it names), and the worker checks they agree.
+  if (m.from().empty() || m.hidden_size() > 0) {
+    model.hidden_size = m.hidden_size();
+    model.num_hidden_layers = m.num_hidden_layers();
+    model.num_attention_heads = m.num_attention_heads();
+    model.intermediate_size = m.intermediate_size();
+    model.max_position_embeddings = m.max_position_embeddings();
+    model.type_vocab_size = m.type_vocab_size();
+    model.hidden_dropout_prob = m.hidden_dropout_prob();
+    model.attention_probs_dropout_prob = m.attention_probs_dropout_prob();
+  }
 
   const v1::TrainingSpec& t = ctx.spec.training();
   protocol::WorkerTrainingConfig& training = config.training;
@@ -149,6 +160,29 @@ protocol::WorkerPretrainConfig PretrainConfig(const StageContext& ctx,
   return config;
 }
 
+// Whether `in` is a checkpoint of this job to resume from: not the warm
+// start's (another job's checkpoint, named by model.from, which gives only its
+// weights).
+bool IsOwnCheckpoint(const StageContext& ctx, const StageInput& in) {
+  if (CheckpointStep(in.artifact.name()) < 0) return false;
+  const std::optional<protocol::ParsedArtifactId> id = protocol::ParseArtifactId(in.artifact.id());
+  return id.has_value() && id->job_id == ctx.ref.job_id();
+}
+
+// The local path of the warm start's weights (protocol/model_source.h), ""
+// without model.from; SPEC_ERROR when the controller did not give it.
+absl::StatusOr<std::string> WarmStartPath(const StageContext& ctx) {
+  const std::string& from = ctx.spec.model().from();
+  if (from.empty()) return std::string();
+  const std::string id = protocol::WarmStartWeightsId(ctx.ref.job_id(), from);
+  for (const StageInput& in : ctx.inputs) {
+    if (!id.empty() && in.artifact.id() == id) return in.path;
+  }
+  return StageFailure(v1::SPEC_ERROR, absl::StrCat("pretrain: model.from '", from, "': the input ",
+                                                   id.empty() ? "(malformed reference)" : id,
+                                                   " was not given to this piece"));
+}
+
 // A gang across hosts resumes only from what every host holds: the
 // checkpoints bertd offered (recorded, so verified at upload). A newer one
 // left here by an earlier attempt whose record never reached bertd would make
@@ -157,7 +191,7 @@ absl::Status SetAsideUnofferedCheckpoints(const StageContext& ctx, const fs::pat
                                           StageReporter& reporter) {
   int64_t offered = -1;
   for (const StageInput* in : ctx.InputsFrom(v1::PRETRAIN)) {
-    offered = std::max(offered, CheckpointStep(in->artifact.name()));
+    if (IsOwnCheckpoint(ctx, *in)) offered = std::max(offered, CheckpointStep(in->artifact.name()));
   }
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(checkpoints, ec)) {
@@ -204,7 +238,8 @@ absl::Status RunLocalRanks(const StageContext& ctx, StageReporter& reporter,
       results[i] = RunWorkerWithConfig(ctx, gang, "pretrain", protocol::ToJson(c),
                                        absl::StrCat("pretrain-config.rank", i, ".json"),
                                        c.threads);
-      if (!results[i].ok()) gang.StopAll();
+      // A paused rank stopped with the others at the same step: nothing to stop.
+      if (!results[i].ok() && CauseOf(results[i]) != v1::PAUSED_BY_USER) gang.StopAll();
     });
   }
   for (std::thread& t : ranks) t.join();
@@ -243,12 +278,15 @@ class PretrainStage final : public Stage {
                                                              "/manifest.json has no vocab_size"));
     }
 
+    // Warm start (model.from): the input that holds the initial weights.
+    BERT_ASSIGN_OR_RETURN(const std::string init_from, WarmStartPath(ctx));
+
     // A retry on another host starts from the checkpoint the controller kept.
     const fs::path checkpoints = fs::path(ctx.output_dir) / "checkpoints";
     std::error_code ec;
     fs::create_directories(checkpoints, ec);
     for (const StageInput* in : ctx.InputsFrom(v1::PRETRAIN)) {
-      if (CheckpointStep(in->artifact.name()) < 0) continue;
+      if (!IsOwnCheckpoint(ctx, *in)) continue;
       const fs::path dest = checkpoints / in->artifact.name();
       if (!fs::exists(dest) && fs::path(in->path) != dest) {
         BERT_RETURN_IF_ERROR(CopyTree(in->path, dest));
@@ -272,8 +310,26 @@ class PretrainStage final : public Stage {
                                         gang.rendezvous.master_port(), " as node ",
                                         gang.rendezvous.node_rank()));
     }
-    BERT_RETURN_IF_ERROR(RunLocalRanks(
-        gang, reporter, PretrainConfig(gang, dataset_dir, manifest["vocab_size"].get<int64_t>())));
+    protocol::WorkerPretrainConfig config =
+        PretrainConfig(gang, dataset_dir, manifest["vocab_size"].get<int64_t>());
+    config.init_from = init_from;
+    // TensorBoard logs reach bertd as they are written (rank 0 writes them,
+    // on node 0's host), and once more when the workers are done.
+    std::unique_ptr<TensorBoardPublisher> tensorboard;
+    if (ctx.publish_artifact && ctx.rendezvous.node_rank() == 0) {
+      tensorboard = std::make_unique<TensorBoardPublisher>(
+          (fs::path(ctx.output_dir) / "runs").string(),
+          (fs::path(ctx.output_dir) / std::string(protocol::kTensorBoardArtifact)).string(),
+          kTensorBoardUploadInterval,
+          [&ctx](const std::string& path) {
+            return ctx.publish_artifact(std::string(protocol::kTensorBoardArtifact), path);
+          },
+          [&reporter](const std::string& message) { reporter.Log("warning", message); });
+    }
+    absl::Status ran = RunLocalRanks(gang, reporter, config);
+    if (tensorboard != nullptr && !reporter.Cancelled()) tensorboard->Finish();
+    tensorboard.reset();
+    BERT_RETURN_IF_ERROR(ran);
 
     // Rank 0 writes the checkpoints, on node 0's host: the other hosts' pieces
     // produce nothing of their own.
@@ -288,11 +344,15 @@ class PretrainStage final : public Stage {
 };
 
 // The export reads a tokenizer directory (tokenizer.json and vocab.txt). A
-// tokenizer.from that names one file (a tokenizer.json or a vocab.txt) is
-// loaded and saved whole into the stage's directory first.
+// tokenizer.from that names one file (a tokenizer.json or a vocab.txt), or a
+// directory with only one of them (a warm start's model directory with just
+// vocab.txt), is loaded and saved whole into the stage's directory first.
 absl::StatusOr<std::string> TokenizerDir(const std::string& path, const StageContext& ctx) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) return path;
+  if (fs::is_directory(path, ec) && fs::exists(fs::path(path) / "tokenizer.json", ec) &&
+      fs::exists(fs::path(path) / "vocab.txt", ec)) {
+    return path;
+  }
 #if BERT_AGENT_WITH_DATA_STAGES
   absl::StatusOr<tokenizer::Tokenizer> loaded = tokenizer::Tokenizer::Load(path);
   if (!loaded.ok()) {
@@ -307,6 +367,7 @@ absl::StatusOr<std::string> TokenizerDir(const std::string& path, const StageCon
   }
   return dir.string();
 #else
+  if (fs::is_directory(path, ec)) return path;
   return fs::path(path).parent_path().string();  // the directory the file came from
 #endif
 }

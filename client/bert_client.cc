@@ -53,6 +53,9 @@ absl::StatusOr<std::unique_ptr<BertClient>> BertClient::Create(const ClientOptio
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+  // A restarted bertd is found again within seconds (gRPC's default waits up
+  // to two minutes between connection attempts); WatchJob relies on it.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   auto channel = grpc::CreateCustomChannel(options.address, credentials, args);
   return std::make_unique<BertClient>(std::move(channel), options);
 }
@@ -183,11 +186,23 @@ absl::StatusOr<bert::v1::ListAgentsResponse> BertClient::ListAgents(const std::s
   return response;
 }
 
+namespace {
+
+bool IsFinalJobState(bert::v1::State state) {
+  return state == bert::v1::SUCCEEDED || state == bert::v1::FAILED ||
+         state == bert::v1::CANCELLED || state == bert::v1::SKIPPED;
+}
+
+}  // namespace
+
 absl::Status BertClient::WatchJob(const std::string& job_id, const WatchOptions& options,
                                   const std::function<bool(const bert::v1::Event&)>& on_event) {
+  using Clock = std::chrono::steady_clock;
   int64_t last_seq = options.after_seq;
   int failures = 0;
   std::chrono::milliseconds backoff(200);
+  Clock::time_point first_failure{};  // of the current run of failed tries
+  bool job_finished = false;          // a job transition to a final state was delivered
   while (true) {
     bert::v1::WatchJobRequest request;
     request.set_job_id(job_id);
@@ -202,25 +217,52 @@ absl::Status BertClient::WatchJob(const std::string& job_id, const WatchOptions&
       if (event.seq() <= last_seq) continue;  // a replay after reconnecting
       last_seq = event.seq();
       progressed = true;
+      if (event.has_job() && IsFinalJobState(event.job().to())) job_finished = true;
       if (!on_event(event)) {
         context->TryCancel();
         reader->Finish();
         return absl::OkStatus();
       }
     }
-    const absl::Status status = protocol::FromGrpcStatus(reader->Finish());
-    if (status.ok()) return status;
+    absl::Status status = protocol::FromGrpcStatus(reader->Finish());
+    if (status.ok()) {
+      if (!options.follow || job_finished) return status;
+      // bertd ends a followed stream only when the job finished; a stream
+      // that ended otherwise (a proxy, a restart) is resumed, unless the job
+      // says it is finished (its final transition was before after_seq) or
+      // paused (should bertd end streams there).
+      auto job = GetJob(job_id);
+      if (!job.ok() || IsFinalJobState(job->state()) || job->state() == bert::v1::PAUSED) {
+        return job.status();
+      }
+      status = absl::UnavailableError("the event stream ended before the job finished");
+    }
     // Only a dropped connection is worth retrying; NotFound etc. are answers.
+    // CANCELLED comes from bertd shutting down (this side cancels only above).
     const bool transient = status.code() == absl::StatusCode::kUnavailable ||
                            status.code() == absl::StatusCode::kDeadlineExceeded ||
                            status.code() == absl::StatusCode::kAborted ||
-                           status.code() == absl::StatusCode::kInternal;
+                           status.code() == absl::StatusCode::kInternal ||
+                           status.code() == absl::StatusCode::kCancelled;
     if (!transient) return status;
-    if (progressed) {
+    if (progressed || failures == 0) {
       failures = 0;
       backoff = std::chrono::milliseconds(200);
+      first_failure = Clock::now();
     }
-    if (++failures > options.max_reconnects) return status;
+    ++failures;
+    if (options.reconnect_timeout_ms > 0) {
+      const auto waited = Clock::now() - first_failure;
+      if (waited + backoff > std::chrono::milliseconds(options.reconnect_timeout_ms)) {
+        return absl::UnavailableError(
+            absl::StrCat("gave up reconnecting to the event stream of job ", job_id, " after ",
+                         std::chrono::duration_cast<std::chrono::seconds>(waited).count(),
+                         "s: ", status.ToString()));
+      }
+    } else if (failures > options.max_reconnects) {
+      return status;
+    }
+    if (options.on_reconnect) options.on_reconnect(status, backoff.count(), last_seq);
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }

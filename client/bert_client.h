@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "bert/v1/job_service.grpc.pb.h"
+#include "protocol/artifact_download.h"
 
 namespace bert::client {
 
@@ -36,10 +37,18 @@ struct ClientOptions {
 struct WatchOptions {
   int64_t after_seq = 0;  // deliver events with seq > after_seq
   bool follow = true;     // keep streaming new events until the job finishes
-  // A dropped stream is reopened after the last seq seen, waiting
-  // 200 ms, 400 ms, ... (at most 5 s) between tries; this many failed tries in
-  // a row end the watch with the last error.
+  // A dropped stream (UNAVAILABLE, bertd shutting down, or a followed stream
+  // that ended before the job finished) is reopened after the last seq seen,
+  // waiting 200 ms, 400 ms, ... (at most 5 s) between tries; this many failed
+  // tries in a row end the watch with the last error.
   int max_reconnects = 10;
+  // When > 0, replaces max_reconnects: tries go on until this long has passed
+  // since the stream broke, then the watch ends with UNAVAILABLE ("gave up
+  // reconnecting ...").
+  int64_t reconnect_timeout_ms = 0;
+  // Called before each wait to reconnect: the error, the wait, and the last
+  // seq delivered (the stream resumes after it). bertctl says so on stderr.
+  std::function<void(const absl::Status& error, int64_t wait_ms, int64_t last_seq)> on_reconnect;
 };
 
 class BertClient {
@@ -63,6 +72,39 @@ class BertClient {
                                                           const std::vector<std::string>& names,
                                                           int page_size = 0);
   absl::StatusOr<bert::v1::ListAgentsResponse> ListAgents(const std::string& pool);
+
+  // Lifecycle verbs (bert_client_lifecycle.cc): RetryJob, PauseJob,
+  // ResumeJob, DeleteJob, each answered with the job (or what was deleted).
+  absl::StatusOr<bert::v1::Job> RetryJob(const std::string& job_id);
+  absl::StatusOr<bert::v1::Job> PauseJob(const std::string& job_id, const std::string& reason);
+  absl::StatusOr<bert::v1::Job> ResumeJob(const std::string& job_id);
+  absl::StatusOr<bert::v1::DeleteJobResponse> DeleteJob(const std::string& job_id);
+
+  // A job's artifacts (bert_client_artifacts.cc): what it produced that bertd
+  // serves, checkpoints too when asked.
+  absl::StatusOr<bert::v1::ListJobArtifactsResponse> ListJobArtifacts(const std::string& job_id,
+                                                                      bool include_checkpoints);
+  // Fetches `artifact` of job `job_id` to `dest` by PullArtifact, with the
+  // rules of protocol/artifact_download.h (resumed from "<dest>.partial",
+  // verified whole before it is renamed to `dest`; a `dest` holding anything
+  // else is replaced, so callers check it first).
+  absl::Status PullArtifact(const std::string& job_id, const bert::v1::Artifact& artifact,
+                            const std::string& dest, const protocol::DownloadOptions& options);
+
+  // Data from this machine (bert_client_inputs.cc). What bertd tells a
+  // submitter before a submit: the roots its agents share, the upload limit.
+  absl::StatusOr<bert::v1::ClusterInfo> GetClusterInfo();
+  // Bytes bertd holds of the input of content `sha256` for this caller: its
+  // size when held whole, else what an interrupted upload left (0: none).
+  absl::StatusOr<int64_t> GetInputUploadState(const std::string& sha256);
+  // Sends the file at `path` (content `sha256`, `size_bytes` bytes) as input
+  // "inputs/<sha256>", starting at byte `offset` (what bertd holds), in
+  // checksummed chunks; `progress(bytes_sent_so_far_including_offset)` after
+  // each chunk. Returns bertd's record of it. A file that changed since it
+  // was hashed fails (DATA_LOSS from bertd's check).
+  absl::StatusOr<bert::v1::Artifact> UploadInput(const std::string& path, const std::string& sha256,
+                                                 int64_t size_bytes, int64_t offset,
+                                                 const std::function<void(int64_t)>& progress);
 
   // Calls `on_event` for each event of the job in seq order, never twice for
   // one seq, reconnecting after dropped streams (see WatchOptions). Returns OK

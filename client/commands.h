@@ -16,5 +16,8 @@ void RegisterJobCommands(CLI::App& app);        // job_commands.cc: validate sub
 void RegisterTokenizerCommands(CLI::App& app);  // tokenizer_commands.cc: tokenize, tokenizer train
 void RegisterDatasetCommands(CLI::App& app);    // dataset_commands.cc: dataset inspect
 void RegisterPredictCommand(CLI::App& app);     // predict_command.cc: predict (runs bert-worker)
+void RegisterPullCommand(CLI::App& app);        // pull_command.cc: pull (pull_command.h)
+void RegisterLifecycleCommands(CLI::App& app);  // lifecycle_commands.cc: retry pause resume delete
+void RegisterCliCommands(CLI::App& app);        // cli_commands.cc: completion, config view, __complete-jobs
 
 }  // namespace bert::client

@@ -52,6 +52,15 @@ void RegisterJobCommands(CLI::App& app) {
                       "resubmitting with the same key returns the same job");
   command->add_flag("--watch,-w", submit.watch, "follow the job until it finishes");
   command->add_flag("--plain", submit.plain, "with --watch: plain lines even on a terminal");
+  command
+      ->add_option("--upload", submit.upload,
+                   "corpus files: auto (upload those the cluster's agents cannot see), always, "
+                   "never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+  command->add_option("--pull", submit.pull,
+                      "with --watch: pull the model here when the job succeeds (default: the "
+                      "spec's output.dir unless under bertd's shared output root; '-': no pull)");
   command->callback([] { RunSubmit(submit); });
 
   command = app.add_subcommand("list", "list jobs, newest first");
@@ -72,6 +81,11 @@ void RegisterJobCommands(CLI::App& app) {
   command->add_option("job", watch.job_id, "job id")->required();
   command->add_flag("!--no-follow", watch.follow, "print what happened so far and exit");
   command->add_flag("--plain", watch.plain, "plain lines even on a terminal");
+  command
+      ->add_option("--reconnect-timeout", watch.reconnect_timeout_s,
+                   "seconds to keep reconnecting a broken stream before giving up (exit 3)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   command->callback([] { RunWatch(watch); });
 
   command = app.add_subcommand("logs", "print a job's log lines");
@@ -79,6 +93,11 @@ void RegisterJobCommands(CLI::App& app) {
   command->add_flag("--follow,-f", logs.follow, "keep printing new lines until the job ends");
   command->add_option("--stage", logs.stage, "only this stage's lines")
       ->check(CLI::IsMember(LogStageNames()));
+  command
+      ->add_option("--reconnect-timeout", logs.reconnect_timeout_s,
+                   "with -f: seconds to keep reconnecting a broken stream before giving up (exit 3)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   command->callback([] { RunLogs(logs); });
 
   command = app.add_subcommand("cancel", "cancel a queued or running job");

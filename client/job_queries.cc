@@ -1,7 +1,12 @@
 // bertctl list, get, cancel, agents, checkpoints, metrics: one request each,
-// printed as a table (text) or as the response's protobuf JSON.
+// printed as a table (text, or wide with more columns) or as the response's
+// protobuf JSON or YAML (PrintStructured).
+#include <algorithm>
+#include <ctime>
 #include <iostream>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -22,7 +27,7 @@ bert::v1::State ParseState(const std::string& name) {
     upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   if (!bert::v1::State_Parse(upper, &state) || state == bert::v1::STATE_UNSPECIFIED) {
     Fail(kExitUsage, absl::StrCat("unknown state '", name,
-                                  "' (queued, running, succeeded, failed, cancelled)"));
+                                  "' (queued, running, paused, succeeded, failed, cancelled)"));
   }
   return state;
 }
@@ -46,6 +51,51 @@ std::string WaitingReason(const bert::v1::Job& job) {
   return "";
 }
 
+// list -o wide's extra columns.
+struct WideJobColumns {
+  std::string duration;  // running for, or ran for; "-" before the start
+  std::string stages;    // "3/5": stages succeeded or skipped of all
+  std::string attempts;  // attempts of every stage together
+  std::string agents;    // the agents running its stages now, or "-"
+};
+
+WideJobColumns WideColumns(const bert::v1::Job& job) {
+  WideJobColumns columns;
+  if (job.started_at().seconds() > 0) {
+    const int64_t end = job.finished_at().seconds() > 0 ? job.finished_at().seconds()
+                                                        : static_cast<int64_t>(std::time(nullptr));
+    columns.duration = FormatDuration(static_cast<double>(end - job.started_at().seconds()));
+  } else {
+    columns.duration = "-";
+  }
+  int done = 0;
+  int attempts = 0;
+  std::vector<std::string> agents;
+  for (const bert::v1::Stage& stage : job.stages()) {
+    if (stage.state() == bert::v1::SUCCEEDED || stage.state() == bert::v1::SKIPPED) ++done;
+    attempts += stage.attempt();
+    for (const std::string& agent : stage.agent_ids()) {
+      if (std::find(agents.begin(), agents.end(), agent) == agents.end()) agents.push_back(agent);
+    }
+  }
+  columns.stages = absl::StrCat(done, "/", job.stages_size());
+  columns.attempts = absl::StrCat(attempts);
+  columns.agents = agents.empty() ? "-" : absl::StrJoin(agents, ",");
+  return columns;
+}
+
+// "8 cpu, 31.4G mem, 2 cuda (NVIDIA H100)".
+std::string Resources(const bert::v1::AgentResources& resources) {
+  std::string out = absl::StrCat(resources.cpu_cores(), " cpu, ",
+                                 FormatCount(static_cast<double>(resources.memory_bytes())), "B mem");
+  if (resources.accelerator_count() > 0) {
+    std::string kind = absl::AsciiStrToLower(bert::v1::AcceleratorKind_Name(resources.accelerator()));
+    absl::StrAppend(&out, ", ", resources.accelerator_count(), " ", kind);
+    if (!resources.accelerator_name().empty()) absl::StrAppend(&out, " (", resources.accelerator_name(), ")");
+  }
+  return out;
+}
+
 std::string Percent(const bert::v1::Progress& progress) {
   if (progress.total() <= 0) return "";
   return absl::StrFormat("%d%%", progress.done() * 100 / progress.total());
@@ -55,6 +105,8 @@ void PrintJob(const bert::v1::Job& job) {
   std::cout << "job        " << job.id() << " (" << job.name() << ")\n"
             << "state      " << StateName(job.state());
   if (job.cancel_requested() && job.state() == bert::v1::RUNNING) std::cout << " (cancelling)";
+  if (job.pause_requested() && job.state() != bert::v1::PAUSED) std::cout << " (pausing)";
+  if (job.delete_requested()) std::cout << " (deleting)";
   if (job.failure_cause() != bert::v1::FAILURE_CAUSE_UNSPECIFIED) {
     std::cout << " " << CauseName(job.failure_cause()) << ": " << job.failure_message();
   }
@@ -63,6 +115,7 @@ void PrintJob(const bert::v1::Job& job) {
     std::cout << "waiting    " << waiting << "\n";
   }
   if (!job.submitted_by().empty()) std::cout << "submitted  " << job.submitted_by() << "\n";
+  if (job.user_retries() > 0) std::cout << "retries    " << job.user_retries() << "\n";
   std::cout << "created    " << FormatTime(job.created_at()) << "\n";
   if (job.started_at().seconds() > 0)
     std::cout << "started    " << FormatTime(job.started_at()) << "\n";
@@ -134,12 +187,14 @@ void RunList(const ListOptions& options) {
     if (!options.all || page->next_page_token().empty()) break;
     request.set_page_token(page->next_page_token());
   }
-  if (GlobalCli().json()) {
-    std::cout << ToJson(all);
-    return;
+  if (PrintStructured(all)) return;
+  const bool wide = GlobalCli().wide();
+  std::cout << absl::StrFormat("%-26s %-24s %-10s %-11s %-5s %s", "ID", "NAME", "STATE", "STAGE",
+                               "", wide ? "CREATED            " : "CREATED");
+  if (wide) {
+    std::cout << absl::StrFormat(" %-9s %-8s %-9s %s", "DURATION", "STAGES", "ATTEMPTS", "AGENT");
   }
-  std::cout << absl::StrFormat("%-26s %-24s %-10s %-11s %-5s %s\n", "ID", "NAME", "STATE", "STAGE",
-                               "", "CREATED");
+  std::cout << "\n";
   int waiting = 0;
   for (const bert::v1::Job& job : all.jobs()) {
     std::string progress;
@@ -150,9 +205,20 @@ void RunList(const ListOptions& options) {
     // or running; `bertctl get` says why).
     const bool stuck = !WaitingReason(job).empty();
     waiting += stuck ? 1 : 0;
-    std::cout << absl::StrFormat("%-26s %-24s %-10s %-11s %-5s %s\n", job.id(), job.name(),
-                                 stuck ? "waiting" : StateName(job.state()), CurrentStage(job),
+    std::cout << absl::StrFormat("%-26s %-24s %-10s %-11s %-5s %s", job.id(), job.name(),
+                                 stuck                    ? "waiting"
+                                 : job.delete_requested() ? "deleting"
+                                 : job.pause_requested() && job.state() != bert::v1::PAUSED
+                                     ? "pausing"
+                                     : StateName(job.state()),
+                                 CurrentStage(job),
                                  progress, FormatTime(job.created_at()));
+    if (wide) {
+      const WideJobColumns columns = WideColumns(job);
+      std::cout << absl::StrFormat(" %-9s %-8s %-9s %s", columns.duration, columns.stages,
+                                   columns.attempts, columns.agents);
+    }
+    std::cout << "\n";
   }
   if (waiting > 0) {
     std::cout << "(waiting: no live agent could run " << (waiting == 1 ? "it" : "them")
@@ -164,19 +230,13 @@ void RunList(const ListOptions& options) {
 void RunGet(const std::string& job_id) {
   auto job = ConnectOrFail()->GetJob(job_id);
   if (!job.ok()) Fail(job.status());
-  if (GlobalCli().json()) {
-    std::cout << ToJson(*job);
-  } else {
-    PrintJob(*job);
-  }
+  if (!PrintStructured(*job)) PrintJob(*job);
 }
 
 void RunCancel(const std::string& job_id, const std::string& reason) {
   auto job = ConnectOrFail()->CancelJob(job_id, reason);
   if (!job.ok()) Fail(job.status());
-  if (GlobalCli().json()) {
-    std::cout << ToJson(*job);
-  } else {
+  if (!PrintStructured(*job)) {
     std::cout << "job " << job->id() << ": " << StateName(job->state())
               << (job->state() == bert::v1::CANCELLED ? "" : " (cancel requested)") << "\n";
   }
@@ -185,45 +245,54 @@ void RunCancel(const std::string& job_id, const std::string& reason) {
 void RunAgents(const std::string& pool) {
   auto response = ConnectOrFail()->ListAgents(pool);
   if (!response.ok()) Fail(response.status());
-  if (GlobalCli().json()) {
-    std::cout << ToJson(*response);
-    return;
+  if (PrintStructured(*response)) return;
+  const bool wide = GlobalCli().wide();
+  std::cout << absl::StrFormat("%-24s %-20s %-14s %-8s %-20s %s", "ID", "HOST", "POOLS", "HEALTHY",
+                               "LAST HEARTBEAT", wide ? "ASSIGNMENTS" : "ASSIGNMENTS\n");
+  if (wide) {
+    std::cout << absl::StrFormat(" %-36s %-10s %-20s %s\n", "RESOURCES", "VERSION", "REGISTERED",
+                                 "LABELS");
   }
-  std::cout << absl::StrFormat("%-24s %-20s %-14s %-8s %-20s %s\n", "ID", "HOST", "POOLS",
-                               "HEALTHY", "LAST HEARTBEAT", "ASSIGNMENTS");
   for (const bert::v1::AgentInfo& agent : response->agents()) {
-    std::cout << absl::StrFormat("%-24s %-20s %-14s %-8s %-20s %d\n", agent.id(), agent.hostname(),
+    std::cout << absl::StrFormat("%-24s %-20s %-14s %-8s %-20s %-11d", agent.id(), agent.hostname(),
                                  absl::StrJoin(agent.pools(), ","), agent.healthy() ? "yes" : "no",
                                  FormatTime(agent.last_heartbeat()), agent.assignment_ids_size());
+    if (wide) {
+      std::map<std::string, std::string> labels(agent.labels().begin(), agent.labels().end());
+      std::cout << absl::StrFormat(" %-36s %-10s %-20s %s", Resources(agent.resources()),
+                                   agent.version().empty() ? "-" : agent.version(),
+                                   FormatTime(agent.registered_at()),
+                                   labels.empty() ? "-" : absl::StrJoin(labels, ",",
+                                                                        absl::PairFormatter("=")));
+    }
+    std::cout << "\n";
   }
 }
 
 void RunCheckpoints(const std::string& job_id) {
   auto response = ConnectOrFail()->ListCheckpoints(job_id);
   if (!response.ok()) Fail(response.status());
-  if (GlobalCli().json()) {
-    std::cout << ToJson(*response);
-    return;
-  }
-  std::cout << absl::StrFormat("%-8s %-10s %-9s %-20s %s\n", "STEP", "LOSS", "SIZE", "CREATED",
-                               "URI");
+  if (PrintStructured(*response)) return;
+  const bool wide = GlobalCli().wide();
+  std::cout << absl::StrFormat("%-8s %-10s %-9s %-20s %s", "STEP", "LOSS", "SIZE", "CREATED",
+                               wide ? absl::StrFormat("%-64s %s", "SHA256", "URI") : "URI")
+            << "\n";
   for (const bert::v1::CheckpointRecord& checkpoint : response->checkpoints()) {
     auto loss = checkpoint.metrics().find("train/loss");
     std::cout << absl::StrFormat(
         "%-8d %-10s %-9s %-20s %s\n", checkpoint.step(),
         loss == checkpoint.metrics().end() ? "-" : absl::StrFormat("%.4f", loss->second),
         FormatCount(static_cast<double>(checkpoint.artifact().size_bytes())) + "B",
-        FormatTime(checkpoint.created_at()), checkpoint.artifact().uri());
+        FormatTime(checkpoint.created_at()),
+        wide ? absl::StrFormat("%-64s %s", checkpoint.artifact().sha256(), checkpoint.artifact().uri())
+             : checkpoint.artifact().uri());
   }
 }
 
 void RunMetrics(const std::string& job_id, const std::vector<std::string>& names) {
   auto response = ConnectOrFail()->GetMetrics(job_id, names);
   if (!response.ok()) Fail(response.status());
-  if (GlobalCli().json()) {
-    std::cout << ToJson(*response);
-    return;
-  }
+  if (PrintStructured(*response)) return;
   for (const bert::v1::MetricSeries& series : response->series()) {
     std::vector<double> values;
     for (const auto& point : series.points()) values.push_back(point.value());

@@ -1,5 +1,7 @@
 // bertctl validate and submit: the spec is checked locally first, with the
 // same library bertd runs on receipt.
+#include <unistd.h>
+
 #include <filesystem>
 #include <iostream>
 #include <iterator>
@@ -9,6 +11,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "client/cli_context.h"
+#include "client/input_uploader.h"
+#include "client/pull_command.h"
 #include "client/job_command_impl.h"
 #include "client/text_format.h"
 #include "common/atomic_file.h"
@@ -66,12 +70,16 @@ void PrintSummary(const std::string& name, const bert::v1::JobSpec& spec) {
             << "  job        " << spec.name() << "\n"
             << "  stages     " << StagesLine(spec) << "\n"
             << "  tokenizer  "
-            << (spec.tokenizer().from().empty()
-                    ? absl::StrCat("train WordPiece, vocab ", spec.tokenizer().vocab_size(),
-                                   spec.tokenizer().lowercase() ? ", lowercase" : ", cased")
-                    : absl::StrCat("from ", spec.tokenizer().from()))
+            << (!spec.tokenizer().from().empty() ? absl::StrCat("from ", spec.tokenizer().from())
+                : !model.from().empty()
+                    ? absl::StrCat("the model's (", model.from(), ")")
+                    : absl::StrCat("train WordPiece, vocab ", spec.tokenizer().vocab_size(),
+                                   spec.tokenizer().lowercase() ? ", lowercase" : ", cased"))
             << "\n"
-            << "  model      " << model.preset() << ": hidden " << model.hidden_size()
+            << "  model      "
+            << (model.from().empty() ? model.preset() : absl::StrCat("from ", model.from()))
+            << (model.from().empty() || model.hidden_size() > 0 ? "" : " (sizes from its config.json)")
+            << ": hidden " << model.hidden_size()
             << ", layers " << model.num_hidden_layers() << ", heads " << model.num_attention_heads()
             << ", intermediate " << model.intermediate_size() << "\n"
             << "  data       blocks of " << spec.preprocess().max_seq_length()
@@ -112,7 +120,45 @@ void RunValidate(const SpecFileOptions& options) {
   if (!response.errors().empty()) ExitWith(kExitUsage);
 }
 
+namespace {
+
+// Uploads the corpus files of `spec` the cluster cannot see (input_uploader.h)
+// and returns them, hashed; Fail()s before any byte is sent when one is over
+// bertd's limit. Progress goes to stderr, so `-o json` output stays clean.
+std::vector<PlannedInput> UploadCorpus(BertClient& client, const SubmitOptions& options,
+                                       const SpecFile& file, const bert::v1::JobSpec& spec) {
+  absl::StatusOr<UploadMode> mode = ParseUploadMode(options.upload);
+  if (!mode.ok()) Fail(mode.status());
+  if (*mode == UploadMode::kNever) return {};
+  absl::StatusOr<bert::v1::ClusterInfo> info = client.GetClusterInfo();
+  if (!info.ok()) {
+    // A bertd from before uploads: submit the paths as they are.
+    if (info.status().code() == absl::StatusCode::kUnimplemented && *mode == UploadMode::kAuto) {
+      return {};
+    }
+    Fail(info.status());
+  }
+  absl::StatusOr<std::vector<PlannedInput>> planned =
+      PlanUploads(spec, file.base_dir, *info, *mode);
+  if (!planned.ok()) Fail(kExitUsage, std::string(planned.status().message()));
+  if (planned->empty()) return {};
+  TransferProgress progress(std::cerr, isatty(STDERR_FILENO) != 0);
+  if (absl::Status hashed = HashInputs(*planned, progress); !hashed.ok()) Fail(hashed);
+  absl::StatusOr<UploadSummary> summary = UploadInputs(client, *planned, progress);
+  if (!summary.ok()) {
+    std::cerr << "bertctl: the upload stopped; submitting again resumes it\n";
+    Fail(summary.status());
+  }
+  std::cerr << "inputs: " << planned->size() << " file" << (planned->size() == 1 ? "" : "s")
+            << ", " << FormatBytes(summary->bytes_sent) << " sent (" << summary->files_sent
+            << " uploaded, " << summary->files_held << " already on bertd)" << std::endl;
+  return *std::move(planned);
+}
+
+}  // namespace
+
 void RunSubmit(const SubmitOptions& options) {
+  if (!options.pull.empty() && !options.watch) Fail(kExitUsage, "--pull needs --watch");
   const SpecFile file = ReadSpecFile(options.spec.file);
   const spec::ParseResult result = ParseLocally(file, options.spec.check_paths);
   if (!result.ok()) {
@@ -124,7 +170,15 @@ void RunSubmit(const SubmitOptions& options) {
   request.set_spec_yaml(file.yaml);
   request.set_base_dir(file.base_dir);
   request.set_idempotency_key(options.idempotency_key);
-  auto response = ConnectOrFail()->SubmitJob(request);
+  std::unique_ptr<BertClient> client = ConnectOrFail();
+  for (const PlannedInput& in : UploadCorpus(*client, options, file, result.spec)) {
+    bert::v1::InputFile* input = request.add_input_files();
+    input->set_source_index(in.source);
+    input->set_path(in.path);
+    input->set_sha256(in.sha256);
+    input->set_size_bytes(in.size_bytes);
+  }
+  auto response = client->SubmitJob(request);
   if (!response.ok()) {
     // bertd names the spec "job.yaml" in its errors; say which file it was.
     Fail(absl::Status(response.status().code(),
@@ -143,7 +197,8 @@ void RunSubmit(const SubmitOptions& options) {
     WatchCommandOptions watch;
     watch.job_id = response->job().id();
     watch.plain = options.plain;
-    RunWatch(watch);
+    RunWatch(watch);  // returns only when the job succeeded
+    PullModelAfterWatch(*client, response->job().id(), options.pull, result.spec.output().dir());
   }
 }
 

@@ -1,10 +1,12 @@
 #include "client/text_format.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -26,7 +28,55 @@ std::string Json(const google::protobuf::Message& message, bool indent) {
   return out;
 }
 
+// Emits `value` (protobuf's JSON, key order kept) into `out`.
+void EmitYaml(const nlohmann::ordered_json& value, YAML::Emitter& out) {
+  switch (value.type()) {
+    case nlohmann::ordered_json::value_t::object:
+      out << YAML::BeginMap;
+      for (const auto& [key, item] : value.items()) {
+        out << YAML::Key << key << YAML::Value;
+        EmitYaml(item, out);
+      }
+      out << YAML::EndMap;
+      break;
+    case nlohmann::ordered_json::value_t::array:
+      out << YAML::BeginSeq;
+      for (const auto& item : value) EmitYaml(item, out);
+      out << YAML::EndSeq;
+      break;
+    case nlohmann::ordered_json::value_t::string:
+      out << value.get<std::string>();
+      break;
+    case nlohmann::ordered_json::value_t::boolean:
+      out << value.get<bool>();
+      break;
+    case nlohmann::ordered_json::value_t::number_integer:
+      out << value.get<int64_t>();
+      break;
+    case nlohmann::ordered_json::value_t::number_unsigned:
+      out << value.get<uint64_t>();
+      break;
+    case nlohmann::ordered_json::value_t::number_float:
+      out << value.get<double>();
+      break;
+    default:
+      out << YAML::Null;
+      break;
+  }
+}
+
 }  // namespace
+
+std::string ToYaml(const google::protobuf::Message& message) {
+  const nlohmann::ordered_json value =
+      nlohmann::ordered_json::parse(Json(message, false), nullptr, /*allow_exceptions=*/false);
+  YAML::Emitter out;
+  out.SetBoolFormat(YAML::TrueFalseBool);
+  EmitYaml(value, out);
+  std::string text = out.c_str();
+  if (text.empty() || text.back() != '\n') text += '\n';
+  return text;
+}
 
 std::string ToJson(const google::protobuf::Message& message) {
   std::string out = Json(message, true);

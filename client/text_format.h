@@ -1,5 +1,6 @@
 // Human-readable pieces of bertctl's text output: names, durations, rates,
-// progress bars, sparklines, and JSON for --output json. Pure functions.
+// progress bars, sparklines, and JSON/YAML for --output json|yaml. Pure
+// functions.
 #pragma once
 
 #include <google/protobuf/message.h>
@@ -18,6 +19,9 @@ namespace bert::client {
 std::string ToJson(const google::protobuf::Message& message);
 // The same on one line (for streams of events: one JSON object per line).
 std::string ToJsonLine(const google::protobuf::Message& message);
+// The same data as ToJson, as a YAML block document (yaml-cpp decides the
+// quoting); what --output yaml prints. Ends with a newline.
+std::string ToYaml(const google::protobuf::Message& message);
 // `line` cut to `columns` display columns (UTF-8 aware; every character we
 // draw is one column wide).
 std::string TruncateColumns(const std::string& line, int columns);

@@ -1,5 +1,7 @@
-// bertctl watch and logs: follow a job's event stream (resuming after a
-// dropped connection) and draw it.
+// bertctl watch and logs: follow a job's event stream and draw it. A broken
+// stream is resumed after the last event seen (nothing twice, nothing
+// missed), with a line on stderr per try, for --reconnect-timeout seconds;
+// then exit code 3.
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -8,6 +10,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "client/cli_context.h"
 #include "client/job_command_impl.h"
 #include "client/text_format.h"
@@ -41,6 +44,27 @@ class PanelPrinter {
   int drawn_ = 0;
 };
 
+// Says on stderr that the stream broke and when it is tried again.
+void SayReconnecting(const std::string& job_id, const absl::Status& error, int64_t wait_ms,
+                     int64_t last_seq, int timeout_s) {
+  std::cerr << "bertctl: lost the event stream of job " << job_id << " ("
+            << absl::StatusCodeToString(error.code()) << ": " << error.message()
+            << "); reconnecting in " << absl::StrFormat("%.1fs", static_cast<double>(wait_ms) / 1000.0)
+            << " after event " << last_seq << " (giving up after " << FormatDuration(timeout_s)
+            << ")" << std::endl;
+}
+
+WatchOptions Reconnecting(const std::string& job_id, bool follow, int timeout_s) {
+  WatchOptions watch;
+  watch.follow = follow;
+  watch.reconnect_timeout_ms = static_cast<int64_t>(timeout_s) * 1000;
+  watch.on_reconnect = [job_id, timeout_s](const absl::Status& error, int64_t wait_ms,
+                                           int64_t last_seq) {
+    SayReconnecting(job_id, error, wait_ms, last_seq, timeout_s);
+  };
+  return watch;
+}
+
 int ExitCodeForJob(bert::v1::State state) {
   return state == bert::v1::SUCCEEDED ? kExitOk : kExitFailure;
 }
@@ -51,25 +75,21 @@ void RunWatch(const WatchCommandOptions& options) {
   auto client = ConnectOrFail();
   auto job = client->GetJob(options.job_id);
   if (!job.ok()) Fail(job.status());
-  const bool json = GlobalCli().json();
-  const bool live = !json && !options.plain && isatty(STDOUT_FILENO);
+  const bool structured = GlobalCli().structured();
+  const bool live = !structured && !options.plain && isatty(STDOUT_FILENO);
   WatchView view(/*unicode=*/live);
   view.Reset(*job);
   PanelPrinter printer;
   std::vector<std::string> pending;  // live mode: lines to scroll above the panel
   auto last_draw = std::chrono::steady_clock::time_point{};
 
-  WatchOptions watch;
-  watch.follow = options.follow;
+  WatchOptions watch = Reconnecting(options.job_id, options.follow, options.reconnect_timeout_s);
   // Live panels replay the history (to fill bars and the sparkline) but only
   // scroll the lines of what happens from now on.
   const int64_t history_end = job->last_event_seq();
   absl::Status status = client->WatchJob(options.job_id, watch, [&](const bert::v1::Event& event) {
     std::vector<std::string> lines = view.Apply(event);
-    if (json) {
-      std::cout << ToJsonLine(event) << std::flush;
-      return true;
-    }
+    if (PrintStructuredItem(event)) return true;
     if (!live) {
       for (const std::string& line : lines) {
         std::cout << view.Elapsed(event) << "  " << line << "\n";
@@ -101,22 +121,19 @@ void RunWatch(const WatchCommandOptions& options) {
     auto final_job = client->GetJob(options.job_id);
     if (final_job.ok()) state = final_job->state();
   }
-  if (!json && !live) std::cout << "job " << options.job_id << " " << StateName(state) << std::endl;
+  if (!structured && !live) std::cout << "job " << options.job_id << " " << StateName(state) << std::endl;
   if (ExitCodeForJob(state) != kExitOk) ExitWith(ExitCodeForJob(state));
 }
 
 void RunLogs(const LogsOptions& options) {
   auto client = ConnectOrFail();
-  WatchOptions watch;
-  watch.follow = options.follow;
-  const bool json = GlobalCli().json();
+  WatchOptions watch = Reconnecting(options.job_id, options.follow, options.reconnect_timeout_s);
   absl::Status status = client->WatchJob(options.job_id, watch, [&](const bert::v1::Event& event) {
     if (!event.has_log()) return true;
     const bert::v1::LogLine& log = event.log();
     if (!options.stage.empty() && StageName(log.stage()) != options.stage) return true;
-    if (json) {
-      std::cout << ToJsonLine(log);
-    } else {
+    if (!PrintStructuredItem(log)) {
+      if (GlobalCli().wide()) std::cout << "#" << event.seq() << " ";  // the event's seq
       std::cout << FormatTime(event.time()) << " " << StageName(log.stage()) << " " << log.level()
                 << (log.agent_id().empty() ? "" : absl::StrCat(" [", log.agent_id(), "]")) << ": "
                 << log.message() << "\n";

@@ -138,6 +138,13 @@ absl::StatusOr<uint64_t> FindBoundary(int fd, const std::string& path, uint64_t 
 
 }  // namespace
 
+absl::StatusOr<std::vector<std::string>> ExpandSourcePaths(int source_index,
+                                                           const bert::v1::SourceSpec& source) {
+  std::vector<std::string> files;
+  for (const std::string& p : source.paths()) BERT_RETURN_IF_ERROR(AddPath(source_index, p, &files));
+  return files;
+}
+
 absl::StatusOr<std::vector<InputUnit>> PlanInputUnits(const bert::v1::CorpusSpec& corpus,
                                                       uint64_t unit_bytes,
                                                       const InputPolicy& given) {
@@ -161,17 +168,37 @@ absl::StatusOr<std::vector<InputUnit>> PlanInputUnits(const bert::v1::CorpusSpec
       return absl::InvalidArgumentError(absl::StrCat("corpus.sources[", s, "].paths is empty"));
     }
     const bool blank_line = source.document_separator() == "blank_line";
-    std::vector<std::string> files;
-    for (const std::string& p : source.paths()) BERT_RETURN_IF_ERROR(AddPath(s, p, &files));
-    for (const std::string& path : files) {
-      BERT_RETURN_IF_ERROR(CheckAllowed(s, path, policy));
+    // Each file with the name its compression is judged by and the roots
+    // its open is checked against again.
+    struct File {
+      std::string path;
+      std::string name;
+      std::vector<std::string> roots;
+    };
+    std::vector<File> files;
+    if (auto supplied = policy.supplied.find(s); supplied != policy.supplied.end()) {
+      for (const InputPolicy::SuppliedFile& f : supplied->second) {
+        BERT_RETURN_IF_ERROR(CheckAllowed(s, f.path, InputPolicy{}));
+        std::error_code ec;
+        const std::string dir = fs::canonical(f.path, ec).parent_path().string();
+        files.push_back({f.path, f.name.empty() ? f.path : f.name, {dir}});
+      }
+    } else {
+      BERT_ASSIGN_OR_RETURN(std::vector<std::string> found, ExpandSourcePaths(s, source));
+      for (std::string& path : found) {
+        BERT_RETURN_IF_ERROR(CheckAllowed(s, path, policy));
+        files.push_back({path, path, policy.roots});
+      }
+    }
+    for (const File& file : files) {
+      const std::string& path = file.path;
       BERT_ASSIGN_OR_RETURN(Compression compression,
-                            ResolveCompression(source.compression(), path));
+                            ResolveCompression(source.compression(), file.name));
       struct stat st;
       if (::stat(path.c_str(), &st) != 0) return PosixError("stat", path, errno);
       const uint64_t size = static_cast<uint64_t>(st.st_size);
       if (compression != Compression::kNone || size <= unit_bytes) {
-        units.push_back({s, path, compression, 0, UINT64_MAX, size, policy.max_line_bytes, policy.roots});
+        units.push_back({s, path, compression, 0, UINT64_MAX, size, policy.max_line_bytes, file.roots});
         continue;
       }
       int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -190,7 +217,7 @@ absl::StatusOr<std::vector<InputUnit>> PlanInputUnits(const bert::v1::CorpusSpec
           end = *boundary;
         }
         units.push_back(
-            {s, path, compression, start, end, end - start, policy.max_line_bytes, policy.roots});
+            {s, path, compression, start, end, end - start, policy.max_line_bytes, file.roots});
         start = end;
       }
       ::close(fd);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,16 @@ namespace bert::data {
 struct InputPolicy {
   std::vector<std::string> roots;  // absolute directories; empty = any path
   size_t max_line_bytes = 16 << 20;  // per line, after decompression (line_reader.h)
+  // Sources whose files were supplied by the caller instead of found through
+  // their paths (the agent: corpus files uploaded from the submitting
+  // machine, verified, in the job's own work directory): source index -> its
+  // files in order. These are read wherever they lie, outside `roots` too;
+  // nothing a spec says can add to them.
+  struct SuppliedFile {
+    std::string path;  // on this host
+    std::string name;  // its name where it came from: "auto" compression and messages use it
+  };
+  std::map<int, std::vector<SuppliedFile>> supplied = {};
 };
 
 struct InputUnit {
@@ -38,6 +49,13 @@ struct InputUnit {
   size_t max_line_bytes = 16 << 20;  // from the InputPolicy
   std::vector<std::string> roots;    // canonical InputPolicy roots, checked again at open
 };
+
+// The files source `source_index` names, in the order prepare reads them:
+// each path in turn, a glob's matches sorted, a directory's regular files
+// (recursive, hidden entries skipped) sorted. bertctl expands a spec the same
+// way before it uploads. NOT_FOUND naming the path when one matches nothing.
+absl::StatusOr<std::vector<std::string>> ExpandSourcePaths(int source_index,
+                                                           const bert::v1::SourceSpec& source);
 
 // Errors: a path or glob that matches nothing, an unreadable file, a bad
 // setting, a file the policy does not allow.

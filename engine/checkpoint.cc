@@ -334,6 +334,17 @@ BertConfig ReadCheckpointConfig(const std::string& dir) {
   }
 }
 
+std::pair<BertConfig, std::vector<std::pair<std::string, torch::Tensor>>> ReadCheckpointModel(
+    const std::string& dir) {
+  BertConfig config = ReadCheckpointConfig(dir);
+  const nlohmann::json state = ReadJson(dir + "/trainer_state.json");
+  try {
+    return {config, ReadArchive(dir + "/model.pt", state.at("model_tensors").get<std::vector<std::string>>())};
+  } catch (const nlohmann::json::exception& e) {
+    throw EngineError(FailureCause::kArtifactCorrupt, dir + "/trainer_state.json: " + e.what());
+  }
+}
+
 CheckpointData ReadCheckpoint(const std::string& dir) {
   CheckpointData data;
   data.config = ReadCheckpointConfig(dir);

@@ -56,6 +56,12 @@ CheckpointData ReadCheckpoint(const std::string& checkpoint_dir);
 // The model config and weights only (for export and predict).
 BertConfig ReadCheckpointConfig(const std::string& checkpoint_dir);
 
+// The model's config and tensors (HF name -> tensor), without the optimizer
+// or RNG states: what a warm start from another run's checkpoint takes.
+// Throws EngineError.
+std::pair<BertConfig, std::vector<std::pair<std::string, torch::Tensor>>> ReadCheckpointModel(
+    const std::string& checkpoint_dir);
+
 // checkpoint-STEP directories under `checkpoints_dir`, newest first.
 std::vector<std::pair<int64_t, std::string>> ListCheckpoints(const std::string& checkpoints_dir);
 

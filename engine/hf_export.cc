@@ -12,7 +12,6 @@
 
 #include "engine/bert_model.h"
 #include "engine/checkpoint.h"
-#include "engine/hf_model_loader.h"
 #include "engine/engine_error.h"
 #include "engine/safetensors.h"
 
@@ -164,44 +163,6 @@ ExportResult ExportHuggingFace(const ExportOptions& options) {
     ::close(dir_fd);
   }
   return result;
-}
-
-BertForMaskedLM LoadHuggingFaceModel(const std::string& dir) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(ReadText(dir + "/config.json", FailureCause::kDataError));
-  } catch (const nlohmann::json::exception& e) {
-    throw EngineError(FailureCause::kDataError, dir + "/config.json: " + e.what());
-  }
-  BertConfig c;
-  try {
-    c.vocab_size = j.at("vocab_size");
-    c.hidden_size = j.at("hidden_size");
-    c.num_hidden_layers = j.at("num_hidden_layers");
-    c.num_attention_heads = j.at("num_attention_heads");
-    c.intermediate_size = j.at("intermediate_size");
-    c.max_position_embeddings = j.at("max_position_embeddings");
-    c.type_vocab_size = j.at("type_vocab_size");
-    c.layer_norm_eps = j.value("layer_norm_eps", 1e-12);
-    c.pad_token_id = j.value("pad_token_id", 0);
-  } catch (const nlohmann::json::exception& e) {
-    throw EngineError(FailureCause::kDataError, dir + "/config.json: " + e.what());
-  }
-  if (const std::string why = c.Validate(); !why.empty()) throw EngineError(FailureCause::kDataError, dir + "/config.json: " + why);
-  BertForMaskedLM model(c);
-  std::map<std::string, torch::Tensor> tensors;
-  for (auto& [name, t] : ReadSafetensors(dir + "/model.safetensors")) tensors[name] = t;
-  torch::NoGradGuard no_grad;
-  for (auto& [name, param] : model->NamedParameters()) {
-    auto it = tensors.find(name);
-    if (it == tensors.end()) throw EngineError(FailureCause::kDataError, dir + "/model.safetensors: no tensor " + name);
-    if (it->second.sizes() != param.sizes()) {
-      throw EngineError(FailureCause::kDataError, dir + "/model.safetensors: " + name + " has the wrong shape");
-    }
-    param.copy_(it->second);
-  }
-  model->eval();
-  return model;
 }
 
 }  // namespace bert::engine

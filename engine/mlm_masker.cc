@@ -25,11 +25,11 @@ void MlmMasker::Mask(int64_t sample_index, int64_t* ids, int64_t T, int64_t posi
     if (chosen >= options_.mlm_probability) continue;
     positions->push_back(position_base + t);
     labels->push_back(id);
-    if (action < 0.8) {
-      ids[t] = sp.mask;  // 80%: [MASK]
-    } else if (action < 0.9) {
-      ids[t] = static_cast<int64_t>(random_id);  // 10%: a random token
-    }  // 10%: unchanged
+    if (action < options_.mask_replace_prob) {
+      ids[t] = sp.mask;
+    } else if (action < options_.mask_replace_prob + options_.random_replace_prob) {
+      ids[t] = static_cast<int64_t>(random_id);
+    }  // else unchanged
   }
 }
 

@@ -1,8 +1,9 @@
 // MlmMasker: Hugging Face DataCollatorForLanguageModeling's masking, in C++.
 //
 // Each non-special token is chosen with probability mlm_probability; of the
-// chosen, 80% become [MASK], 10% a uniformly random id in [0, vocab_size),
-// 10% stay unchanged; labels exist only for chosen tokens (the others are
+// chosen, mask_replace_prob (80%) become [MASK], random_replace_prob (10%) a
+// uniformly random id in [0, vocab_size), the rest stay unchanged (Hugging
+// Face's mask_replace_prob and random_replace_prob, same defaults); labels exist only for chosen tokens (the others are
 // ignored, Hugging Face's -100). Randomness comes from a counter-based
 // generator keyed by (seed, stream, sample index), so a sample's mask does not
 // depend on which rank or thread masks it, nor on where a run resumed.
@@ -41,6 +42,8 @@ uint64_t MixKey(uint64_t a, uint64_t b, uint64_t c);
 
 struct MaskingOptions {
   double mlm_probability = 0.15;
+  double mask_replace_prob = 0.8;    // of the chosen: [MASK]
+  double random_replace_prob = 0.1;  // of the chosen: a random id; the rest unchanged
   int64_t vocab_size = 0;
   SpecialTokenIds special_ids;
   uint64_t seed = 42;

@@ -30,6 +30,7 @@
 #include "engine/mlm_batch_loader.h"
 #include "engine/packed_dataset.h"
 #include "engine/precision.h"
+#include "engine/warm_start.h"
 
 namespace bert::engine {
 namespace {
@@ -204,6 +205,9 @@ void ValidatePretrainOptions(const PretrainOptions& o) {
   if (t.gradient_accumulation_steps < 1) spec_error("training.gradient_accumulation_steps must be at least 1");
   if (!(t.learning_rate > 0)) spec_error("training.learning_rate must be positive");
   if (t.mlm_probability <= 0 || t.mlm_probability >= 1) spec_error("training.mlm_probability must be in (0, 1)");
+  if (t.mask_replace_prob < 0 || t.random_replace_prob < 0 || t.mask_replace_prob + t.random_replace_prob > 1) {
+    spec_error("training.mask_replace_prob and random_replace_prob must be >= 0 with a sum of at most 1");
+  }
   if (t.precision != "fp32" && t.precision != "bf16" && t.precision != "auto") {
     spec_error("training.precision must be \"fp32\", \"bf16\" or \"auto\"");
   }
@@ -261,7 +265,16 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
   const PackedSplit& train = dataset.split("train");
   if (train.blocks() == 0) throw EngineError(FailureCause::kDataError, options.dataset_dir + ": the train split is empty");
   const int64_t T = dataset.seq_len();
+  // A checkpoint of this run wins over a warm start: an interrupted
+  // warm-started run resumes where it stopped.
+  const std::string checkpoints_dir = options.output_dir + "/checkpoints";
+  std::vector<std::string> skipped;
+  const std::optional<std::string> resume_from = NewestValidCheckpoint(checkpoints_dir, &skipped);
+  const bool warm_start = !options.init_from.empty() && !resume_from.has_value();
   BertConfig config = options.model;
+  if (!options.init_from.empty()) {
+    config = resume_from ? ReadCheckpointConfig(*resume_from) : WarmStartModelConfig(options.init_from, options.init_model);
+  }
   if (config.vocab_size == 0) config.vocab_size = dataset.vocab_size();
   if (config.vocab_size < dataset.vocab_size()) {
     throw EngineError(FailureCause::kSpecError, "model.vocab_size " + std::to_string(config.vocab_size) +
@@ -274,6 +287,8 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
   config.pad_token_id = dataset.special_ids().pad;
   MaskingOptions masking;
   masking.mlm_probability = opt.mlm_probability;
+  masking.mask_replace_prob = opt.mask_replace_prob;
+  masking.random_replace_prob = opt.random_replace_prob;
   masking.vocab_size = dataset.vocab_size();
   masking.special_ids = dataset.special_ids();
   masking.seed = opt.seed;
@@ -282,6 +297,14 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
   torch::manual_seed(opt.seed);
   BertForMaskedLM model(config);
   InitBertWeights(model);
+  if (warm_start) {
+    LoadWarmStartWeights(options.init_from, *model);
+    if (rank == 0) {
+      observer.OnLog("info", "warm start from " + options.init_from + " (" + std::to_string(config.num_hidden_layers) +
+                                 " layers, hidden " + std::to_string(config.hidden_size) + ", vocabulary " +
+                                 std::to_string(config.vocab_size) + "): step 0, fresh optimizer and schedule");
+    }
+  }
   model->to(device);
   model->train();
   AdamWOptions adamw;
@@ -293,10 +316,8 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
   torch::manual_seed(MixKey(opt.seed, 0x44524f50 /* "DROP" */, static_cast<uint64_t>(rank)));
 
   // --- Resume from the newest checkpoint that verifies --------------------
-  const std::string checkpoints_dir = options.output_dir + "/checkpoints";
   int64_t step = 0, consumed = 0;
-  std::vector<std::string> skipped;
-  if (const auto path = NewestValidCheckpoint(checkpoints_dir, &skipped)) {
+  if (const auto& path = resume_from) {
     for (const std::string& why : skipped) observer.OnLog("warning", "skipping checkpoint " + why);
     CheckpointData ckpt = ReadCheckpoint(*path);
     const torch::Tensor params = ckpt.optimizer[0].second;
@@ -371,6 +392,33 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
     result.last_eval_accuracy = e.accuracy;
   };
 
+  // Every rank takes part (the RNG states are gathered); rank 0 writes.
+  int64_t saved_step = resume_from ? step : -1;  // the step of the newest checkpoint on disk
+  auto save_checkpoint = [&] {
+    // The only stall: copies of the weights, moments and RNG states off the device.
+    CheckpointData data;
+    data.step = step;
+    data.consumed_samples = consumed;
+    data.world_size = W;
+    data.seed = opt.seed;
+    data.config = config;
+    data.rng_states = GatherStates(*world, GeneratorState(torch::kCPU));
+    if (device.is_cuda()) data.cuda_rng_states = GatherStates(*world, GeneratorState(device));
+    if (rank == 0) {
+      data.model = CpuCopies(model->NamedParameters());
+      data.optimizer = CpuCopies({{"params", optimizer.params()},
+                                  {"exp_avg", optimizer.exp_avg()},
+                                  {"exp_avg_sq", optimizer.exp_avg_sq()},
+                                  {"step", torch::tensor(optimizer.step())}});
+      nlohmann::json extra = {{"max_steps", opt.max_steps}, {"warmup_steps", warmup},
+                              {"learning_rate", opt.learning_rate}, {"per_device_batch_size", B},
+                              {"gradient_accumulation_steps", A}};
+      data.trainer_json = extra.dump();
+      writer.Submit(std::move(data));
+    }
+    saved_step = step;
+  };
+
   // --- The loop ------------------------------------------------------------
   torch::Tensor window_loss = torch::zeros({}, SumOptions(device));
   int64_t window_steps = 0, window_tokens = 0;
@@ -386,13 +434,19 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
       local_masked += static_cast<double>(micro.back().labels.size());
     }
     // One small all-reduce: the global masked count, and whether any rank was
-    // asked to stop (so that every rank stops at the same step boundary).
+    // asked to stop or to pause (so that every rank stops at the same step boundary).
     torch::Tensor step_info =
-        torch::tensor({local_masked, observer.Cancelled() ? 1.0 : 0.0}, torch::kFloat64).to(SumOptions(device));
+        torch::tensor({local_masked, observer.Cancelled() ? 1.0 : 0.0, observer.PauseRequested() ? 1.0 : 0.0},
+                      torch::kFloat64)
+            .to(SumOptions(device));
     world->AllReduceSum(step_info);
     step_info = step_info.to(torch::TensorOptions().dtype(torch::kFloat64).device(torch::kCPU));
     if (step_info[1].item<double>() > 0) {
       result.cancelled = true;
+      break;
+    }
+    if (step_info[2].item<double>() > 0) {  // checkpointed below, after the loop
+      result.paused = true;
       break;
     }
     const double denominator = std::max(1.0, step_info[0].item<double>());
@@ -444,31 +498,14 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
     if (has_eval && opt.eval_steps > 0 && step % opt.eval_steps == 0) evaluate();
     // Every save_steps steps, and always at the end (save_steps 0: only then),
     // so that a finished run always leaves a checkpoint to export from.
-    if (step == opt.max_steps || (opt.save_steps > 0 && step % opt.save_steps == 0)) {
-      // The only stall: copies of the weights, moments and RNG states off the device.
-      CheckpointData data;
-      data.step = step;
-      data.consumed_samples = consumed;
-      data.world_size = W;
-      data.seed = opt.seed;
-      data.config = config;
-      data.rng_states = GatherStates(*world, GeneratorState(torch::kCPU));
-      if (device.is_cuda()) data.cuda_rng_states = GatherStates(*world, GeneratorState(device));
-      if (rank == 0) {
-        data.model = CpuCopies(model->NamedParameters());
-        data.optimizer = CpuCopies({{"params", optimizer.params()},
-                                    {"exp_avg", optimizer.exp_avg()},
-                                    {"exp_avg_sq", optimizer.exp_avg_sq()},
-                                    {"step", torch::tensor(optimizer.step())}});
-        nlohmann::json extra = {{"max_steps", opt.max_steps}, {"warmup_steps", warmup},
-                                {"learning_rate", opt.learning_rate}, {"per_device_batch_size", B},
-                                {"gradient_accumulation_steps", A}};
-        data.trainer_json = extra.dump();
-        writer.Submit(std::move(data));
-      }
-    }
+    if (step == opt.max_steps || (opt.save_steps > 0 && step % opt.save_steps == 0)) save_checkpoint();
   }
-  if (!result.cancelled && has_eval && (opt.eval_steps == 0 || step % opt.eval_steps != 0)) evaluate();
+  // A pause leaves a checkpoint at the step reached, so that the next run
+  // resumes exactly here (optimizer, schedule, RNG and data position).
+  if (result.paused && saved_step != step) save_checkpoint();
+  if (!result.cancelled && !result.paused && has_eval && (opt.eval_steps == 0 || step % opt.eval_steps != 0)) {
+    evaluate();
+  }
   writer.Wait();
   world->Barrier();
   result.steps_done = step;

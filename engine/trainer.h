@@ -36,6 +36,13 @@ struct PretrainOptions {
   std::string device = protocol::kDefaultWorkerDevice;  // "cpu", or "cuda"/"hpu": device local_rank
   int threads = 0;             // intra-op CPU threads; 0: libtorch's default
   DistributedOptions distributed;
+  // Warm start (engine/warm_start.h): the directory whose weights a new run
+  // starts from; "": none. `model` is then unused: the architecture is the
+  // source's config, with `init_model` (the CONFIG.json's "model") checked
+  // against it and its dropouts applied. A run that finds a checkpoint of its
+  // own resumes from it instead.
+  std::string init_from;
+  protocol::WorkerModelConfig init_model;
 };
 
 // What the loop reports, as it goes. Called from the training thread, except
@@ -48,11 +55,16 @@ class TrainingObserver {
   virtual void OnLog(const std::string& level, const std::string& message) = 0;
   virtual void OnCheckpoint(const WrittenCheckpoint& checkpoint) = 0;
   virtual bool Cancelled() const = 0;  // checked at every step boundary
+  // Checked at every step boundary, like Cancelled: true asks the run to
+  // write a checkpoint at the step reached (unless it has one there) and stop,
+  // so that a later run resumes exactly there (a pause).
+  virtual bool PauseRequested() const { return false; }
 };
 
 struct PretrainResult {
   int64_t steps_done = 0;  // the global step reached
   bool cancelled = false;
+  bool paused = false;  // stopped by PauseRequested, with a checkpoint at steps_done
   double last_eval_accuracy = -1;  // -1 when never evaluated
   double last_eval_loss = -1;
 };

@@ -42,8 +42,8 @@ int Guarded(WorkerReporter& reporter, Work work) {
 }  // namespace
 
 int RunPretrainCommand(const std::string& config_path, std::FILE* out, const std::atomic<bool>* cancelled,
-                       const PrepareRuntime& prepare) {
-  WorkerReporter reporter(out, cancelled);
+                       const PrepareRuntime& prepare, const std::atomic<bool>* paused) {
+  WorkerReporter reporter(out, cancelled, paused);
   return Guarded(reporter, [&] {
     const PretrainOptions options = ParsePretrainConfig(ReadConfig(config_path), config_path);
     reporter.set_is_primary(options.distributed.rank == 0);
@@ -54,6 +54,12 @@ int RunPretrainCommand(const std::string& config_path, std::FILE* out, const std
     if (result.cancelled) {
       reporter.Result(false, "CANCELLED_BY_USER", "stopped by SIGTERM at step " + std::to_string(result.steps_done));
       return kWorkerExitCancelled;
+    }
+    if (result.paused) {
+      reporter.Result(false, "PAUSED_BY_USER",
+                      "paused at step " + std::to_string(result.steps_done) + "; checkpoint-" +
+                          std::to_string(result.steps_done) + " holds the run");
+      return kWorkerExitPaused;
     }
     reporter.Result(true, "", "trained to step " + std::to_string(result.steps_done));
     return 0;

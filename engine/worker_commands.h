@@ -18,6 +18,9 @@ namespace bert::engine {
 inline constexpr int kWorkerExitFailure = 1;
 inline constexpr int kWorkerExitUsage = 2;
 inline constexpr int kWorkerExitCancelled = 143;  // 128 + SIGTERM
+// Paused (SIGUSR1): a checkpoint at the step reached is written, then the
+// `result` line says PAUSED_BY_USER.
+inline constexpr int kWorkerExitPaused = 138;  // 128 + SIGUSR1
 
 // What a front sets up once the config is read, before it is validated (the
 // Python worker imports Habana's bridge and creates the process group here).
@@ -26,9 +29,10 @@ using PrepareRuntime = std::function<PretrainRuntime(const PretrainOptions&)>;
 
 // Reads CONFIG.json at `config_path`, trains (or resumes) and reports on `out`
 // until a `result` line; `cancelled` (set by the SIGTERM handler) stops it at a
-// step boundary. Returns the exit status.
+// step boundary; `paused` (set by the SIGUSR1 handler; may be null) stops it
+// there after a checkpoint at that step. Returns the exit status.
 int RunPretrainCommand(const std::string& config_path, std::FILE* out, const std::atomic<bool>* cancelled,
-                       const PrepareRuntime& prepare = {});
+                       const PrepareRuntime& prepare = {}, const std::atomic<bool>* paused = nullptr);
 
 // Exports a checkpoint as a Hugging Face model directory; reports and returns likewise.
 int RunExportCommand(const std::string& config_path, std::FILE* out, const std::atomic<bool>* cancelled);

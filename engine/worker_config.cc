@@ -28,6 +28,13 @@ PretrainOptions ToPretrainOptions(const protocol::WorkerPretrainConfig& config,
   o.distributed = config.distributed;
   o.distributed.backend = protocol::ResolvedBackend(config.distributed, config.device);
 
+  // Warm start: the architecture is the source's, resolved by the trainer
+  // (which reads it only when there is no checkpoint to resume from).
+  if (!config.init_from.empty()) {
+    o.init_from = config.init_from;
+    o.init_model = config.model;
+    return o;
+  }
   // The sizes: the preset's (bert-base-uncased's without one), then any given.
   const protocol::WorkerModelConfig& m = config.model;
   BertConfig& c = o.model;

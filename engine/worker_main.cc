@@ -7,7 +7,9 @@
 //
 // pretrain and export report JSON lines on stdout and end with a `result`
 // line; libtorch's own output goes to stderr. SIGTERM stops pretraining at the
-// next step boundary (exit 143, no checkpoint written).
+// next step boundary (exit 143, no checkpoint written); SIGUSR1 stops it there
+// after writing a checkpoint at that step (exit 138, result PAUSED_BY_USER), so
+// that a later run resumes exactly there.
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -29,6 +31,10 @@ using bert::engine::FailureCause;
 std::atomic<bool> g_cancelled{false};
 
 void OnSigterm(int) { g_cancelled.store(true); }
+
+std::atomic<bool> g_paused{false};
+
+void OnSigusr1(int) { g_paused.store(true); }
 
 constexpr int kExitFailure = bert::engine::kWorkerExitFailure;
 constexpr int kExitUsage = bert::engine::kWorkerExitUsage;
@@ -78,6 +84,7 @@ int RunDevices() {
 
 int main(int argc, char** argv) {
   std::signal(SIGTERM, OnSigterm);
+  std::signal(SIGUSR1, OnSigusr1);
   CLI::App app{"bert-worker: libtorch pre-training, export and prediction"};
   app.require_subcommand(1);
   std::string config_path, model_dir;
@@ -99,7 +106,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (pretrain->parsed()) return bert::engine::RunPretrainCommand(config_path, stdout, &g_cancelled);
+  if (pretrain->parsed()) return bert::engine::RunPretrainCommand(config_path, stdout, &g_cancelled, {}, &g_paused);
   if (exporter->parsed()) return bert::engine::RunExportCommand(config_path, stdout, &g_cancelled);
   if (devices->parsed()) return RunDevices();
   return RunPredict(model_dir, top_k, json, words);

@@ -15,8 +15,9 @@ class TensorBoardWriter {};
 
 namespace bert::engine {
 
-WorkerReporter::WorkerReporter(std::FILE* out, const std::atomic<bool>* cancelled)
-    : out_(out), cancelled_(cancelled) {}
+WorkerReporter::WorkerReporter(std::FILE* out, const std::atomic<bool>* cancelled,
+                               const std::atomic<bool>* paused)
+    : out_(out), cancelled_(cancelled), paused_(paused) {}
 
 WorkerReporter::~WorkerReporter() = default;
 

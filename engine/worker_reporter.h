@@ -20,8 +20,10 @@ namespace bert::engine {
 
 class WorkerReporter final : public TrainingObserver {
  public:
-  // `cancelled` is set by the SIGTERM handler; `out` is stdout in the worker.
-  WorkerReporter(std::FILE* out, const std::atomic<bool>* cancelled);
+  // `cancelled` is set by the SIGTERM handler, `paused` (may be null) by the
+  // SIGUSR1 handler; `out` is stdout in the worker.
+  WorkerReporter(std::FILE* out, const std::atomic<bool>* cancelled,
+                 const std::atomic<bool>* paused = nullptr);
   ~WorkerReporter() override;
 
   // Also writes scalars as TensorBoard events under `dir` (rank 0 only).
@@ -34,6 +36,7 @@ class WorkerReporter final : public TrainingObserver {
   void OnLog(const std::string& level, const std::string& message) override;
   void OnCheckpoint(const WrittenCheckpoint& checkpoint) override;
   bool Cancelled() const override { return cancelled_->load(); }
+  bool PauseRequested() const override { return paused_ != nullptr && paused_->load(); }
 
   void Result(bool ok, const std::string& failure_cause, const std::string& message);
 
@@ -42,6 +45,7 @@ class WorkerReporter final : public TrainingObserver {
 
   std::FILE* out_;
   const std::atomic<bool>* cancelled_;
+  const std::atomic<bool>* paused_;
   bool primary_ = true;
   std::mutex mu_;
   std::unique_ptr<metrics::TensorBoardWriter> tensorboard_;

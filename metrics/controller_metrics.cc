@@ -9,9 +9,9 @@ using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
-constexpr v1::State kJobStates[] = {v1::QUEUED, v1::RUNNING, v1::SUCCEEDED, v1::FAILED,
+constexpr v1::State kJobStates[] = {v1::QUEUED, v1::RUNNING, v1::PAUSED, v1::SUCCEEDED, v1::FAILED,
                                     v1::CANCELLED};
-constexpr v1::State kStageStates[] = {v1::QUEUED, v1::RUNNING,   v1::SUCCEEDED,
+constexpr v1::State kStageStates[] = {v1::QUEUED, v1::RUNNING,   v1::PAUSED, v1::SUCCEEDED,
                                       v1::FAILED, v1::CANCELLED, v1::SKIPPED};
 constexpr v1::StageKind kStages[] = {v1::PREPARE, v1::TOKENIZER, v1::PREPROCESS, v1::PRETRAIN,
                                      v1::EXPORT};

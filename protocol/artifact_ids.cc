@@ -16,6 +16,7 @@ namespace {
 
 constexpr absl::string_view kPartsPrefix = "parts-";
 constexpr absl::string_view kShardPrefix = "shard-";
+constexpr absl::string_view kInputsPrefix = "inputs/";
 
 }  // namespace
 
@@ -73,6 +74,21 @@ std::optional<ParsedArtifactId> ParseArtifactId(absl::string_view id) {
     }
   }
   return out;
+}
+
+bool IsSha256Hex(absl::string_view text) {
+  if (text.size() != 64) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string InputArtifactId(absl::string_view sha256) { return absl::StrCat(kInputsPrefix, sha256); }
+
+std::optional<std::string> ParseInputArtifactId(absl::string_view id) {
+  if (!absl::ConsumePrefix(&id, kInputsPrefix) || !IsSha256Hex(id)) return std::nullopt;
+  return std::string(id);
 }
 
 }  // namespace bert::protocol

@@ -22,6 +22,9 @@ inline constexpr absl::string_view kCorpusArtifact = "corpus";        // PREPARE
 inline constexpr absl::string_view kTokenizerArtifact = "tokenizer";  // TOKENIZER
 inline constexpr absl::string_view kDatasetArtifact = "dataset";      // PREPROCESS
 inline constexpr absl::string_view kModelArtifact = "model";          // EXPORT
+// PRETRAIN's TensorBoard event directory, uploaded while it trains
+// ("<job>/pretrain/tensorboard"; agent/tensorboard_publisher.h).
+inline constexpr absl::string_view kTensorBoardArtifact = "tensorboard";
 
 // "parts-00003": what piece 3 of a fanned-out stage hands to the join.
 std::string PartsArtifactName(int shard_index);
@@ -63,5 +66,15 @@ struct ParsedArtifactId {
 // nullopt unless `id` has one of the two forms above with a known stage and
 // non-empty job and name (neither containing '/').
 std::optional<ParsedArtifactId> ParseArtifactId(absl::string_view id);
+
+// Corpus files uploaded from a submitting machine (JobService.UploadInput) are
+// content-addressed and belong to no one job: "inputs/<sha256>", the SHA-256
+// of the file's bytes in 64 lowercase hex digits. ("inputs" is no job id:
+// job ids start with "j-".)
+std::string InputArtifactId(absl::string_view sha256);
+// The sha256 of an input artifact id; nullopt for any other id.
+std::optional<std::string> ParseInputArtifactId(absl::string_view id);
+// True for 64 lowercase hex digits.
+bool IsSha256Hex(absl::string_view text);
 
 }  // namespace bert::protocol

@@ -43,6 +43,8 @@ void Fields(auto& v, ConfigOf<WorkerTrainingConfig> auto& c) {
   v.Field("gradient_accumulation_steps", c.gradient_accumulation_steps);
   v.Field("max_grad_norm", c.max_grad_norm);
   v.Field("mlm_probability", c.mlm_probability);
+  v.Field("mask_replace_prob", c.mask_replace_prob);
+  v.Field("random_replace_prob", c.random_replace_prob);
   v.Field("precision", c.precision);
   v.Field("save_steps", c.save_steps);
   v.Field("save_total_limit", c.save_total_limit);
@@ -72,6 +74,7 @@ void Fields(auto& v, ConfigOf<WorkerPretrainConfig> auto& c) {
   v.Field("device", c.device);
   v.Field("threads", c.threads);
   v.Object("distributed", c.distributed);
+  v.Field("init_from", c.init_from);
 }
 
 void Fields(auto& v, ConfigOf<WorkerExportConfig> auto& c) {

@@ -55,6 +55,8 @@ struct WorkerTrainingConfig {
   int64_t gradient_accumulation_steps = 1;
   double max_grad_norm = 1.0;
   double mlm_probability = 0.15;
+  double mask_replace_prob = 0.8;    // of the chosen tokens: [MASK]
+  double random_replace_prob = 0.1;  // of the chosen tokens: a random id (the rest unchanged)
   std::string precision = "fp32";  // "fp32", "bf16" or "auto" (engine/precision.h decides)
   int64_t save_steps = 500;        // 0: only the final checkpoint (at max_steps)
   int64_t save_total_limit = 0;    // 0: keep all
@@ -96,6 +98,13 @@ struct WorkerPretrainConfig {
   std::string device = kDefaultWorkerDevice;  // "cpu", or "cuda"/"hpu": device local_rank
   int threads = 0;                            // intra-op CPU threads; 0: libtorch's default
   WorkerDistributedConfig distributed;
+  // Warm start (the job spec's model.from): a Hugging Face BERT directory
+  // (config.json + model.safetensors) or another run's checkpoint-STEP
+  // directory whose weights the run starts from, at step 0 with a fresh
+  // optimizer and schedule. The architecture is its config's: model sizes
+  // given above must agree with it (the dropouts may differ). Ignored when
+  // output_dir/checkpoints holds a checkpoint to resume from. "": none.
+  std::string init_from;
 
   bool operator==(const WorkerPretrainConfig&) const = default;
 };

@@ -66,7 +66,10 @@ done
 export BERTCTL_SERVER="127.0.0.1:$(cat "$RUN_DIR/port")"
 echo "bertd is serving on $BERTCTL_SERVER (log: $RUN_DIR/bertd.log)"
 
-step "Submitting $SPEC (bertctl submit --watch)"
+# The spec's output.dir (data-local/quickstart-model) is a directory on this,
+# the submitting, machine: submit --watch pulls the model there (bertctl pull)
+# once the job succeeds.
+step "Submitting $SPEC (bertctl submit --watch, which pulls the model to $MODEL)"
 JOB_START=$SECONDS
 SUBMIT_LOG="$RUN_DIR/submit.log"
 # On a terminal the watch draws its live panel; else it writes a compact log.

@@ -6,6 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "protocol/artifact_ids.h"
+#include "server/input_store.h"
+#include "server/upload_stream.h"
+#include "server/warm_start.h"
 
 namespace bert::server {
 namespace {
@@ -93,31 +96,13 @@ absl::Status AgentServiceImpl::Upload(const Principal& who, grpc::ServerContext*
                                       grpc::ServerReader<v1::ArtifactChunk>* reader,
                                       v1::Artifact* response) {
   v1::ArtifactChunk chunk;
-  if (!reader->Read(&chunk)) return absl::InvalidArgumentError("upload: no chunks");
-  if (!chunk.has_artifact()) {
-    return absl::InvalidArgumentError("upload: the first chunk must carry `artifact`");
-  }
-  v1::Artifact header = chunk.artifact();
-  if (header.id().empty()) header.set_id(chunk.artifact_id());
+  BERT_ASSIGN_OR_RETURN(v1::Artifact header, ReadUploadHeader(reader, &chunk));
   const v1::AssignmentRef ref = chunk.ref();
   BERT_RETURN_IF_ERROR(manager_->CheckLive(ref, ActsAs(who)));
   // Only the piece's own artifacts: nothing here may touch another job's files.
   BERT_RETURN_IF_ERROR(admission_->CheckUpload(ref, header.id()));
   BERT_ASSIGN_OR_RETURN(ArtifactStore::Upload upload, ArtifactStore::Upload::Begin(artifacts_, header));
-  do {
-    if (!chunk.artifact_id().empty() && chunk.artifact_id() != header.id()) {
-      return absl::InvalidArgumentError(absl::StrCat("upload: chunk for '", chunk.artifact_id(),
-                                                     "' in the upload of '", header.id(), "'"));
-    }
-    absl::Status status = upload.Write(chunk);
-    if (!status.ok()) {
-      if (upload.resume_offset() >= 0) {
-        context->AddTrailingMetadata("bert-resume-offset", std::to_string(upload.resume_offset()));
-      }
-      return status;
-    }
-  } while (reader->Read(&chunk));
-  if (context->IsCancelled()) return absl::CancelledError("upload cancelled by the client");
+  BERT_RETURN_IF_ERROR(ReceiveChunks(context, reader, chunk, header.id(), upload));
   BERT_ASSIGN_OR_RETURN(v1::Artifact artifact, upload.Finish());
   if (metrics_ != nullptr) {
     metrics_->AddArtifactBytes(metrics::ArtifactDirection::kUpload, upload.bytes_received());
@@ -142,12 +127,35 @@ absl::Status AgentServiceImpl::Download(const Principal& who,
                                         const v1::DownloadArtifactRequest& request,
                                         grpc::ServerWriter<v1::ArtifactChunk>* writer) {
   const std::string& id = request.artifact_id();
-  std::optional<protocol::ParsedArtifactId> parsed = protocol::ParseArtifactId(id);
-  if (!parsed) {
-    // Not a job's artifact: nothing an agent may fetch (and nothing recorded).
-    return absl::NotFoundError(absl::StrCat("artifact '", id, "' not found"));
+  if (std::optional<std::string> sha = protocol::ParseInputArtifactId(id)) {
+    // An uploaded corpus file belongs to no one job: only to the jobs that
+    // name it, and only their agents may fetch it for them.
+    BERT_RETURN_IF_ERROR(CheckRunsJob(who, request.job_id()));
+    BERT_ASSIGN_OR_RETURN(v1::Job job, manager_->GetJob(request.job_id()));
+    if (!JobNamesInput(job, *sha)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "artifact '", id, "' is not an input of job ", request.job_id(),
+          " (an uploaded file is served only to the jobs that name it)"));
+    }
+  } else {
+    std::optional<protocol::ParsedArtifactId> parsed = protocol::ParseArtifactId(id);
+    if (!parsed) {
+      // Not a job's artifact: nothing an agent may fetch (and nothing recorded).
+      return absl::NotFoundError(absl::StrCat("artifact '", id, "' not found"));
+    }
+    if (!request.job_id().empty() && request.job_id() != parsed->job_id) {
+      // Another job's model or checkpoint, fetched for a job that warm-starts
+      // from it: only for a job that names it (server/warm_start.h).
+      BERT_RETURN_IF_ERROR(CheckRunsJob(who, request.job_id()));
+      BERT_ASSIGN_OR_RETURN(v1::Job job, manager_->GetJob(request.job_id()));
+      if (!IsWarmStartInput(job, id)) {
+        return absl::PermissionDeniedError(absl::StrCat("artifact '", id, "' is not an input of job ",
+                                                        request.job_id()));
+      }
+    } else {
+      BERT_RETURN_IF_ERROR(CheckRunsJob(who, parsed->job_id));
+    }
   }
-  BERT_RETURN_IF_ERROR(CheckRunsJob(who, parsed->job_id));
   BERT_ASSIGN_OR_RETURN(auto artifact, store_->GetArtifact(id));
   if (!artifact) return absl::NotFoundError(absl::StrCat("artifact '", id, "' not found"));
   BERT_ASSIGN_OR_RETURN(ArtifactAdmission::Location where, admission_->Locate(*artifact));

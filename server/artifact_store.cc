@@ -287,9 +287,11 @@ absl::StatusOr<std::pair<int64_t, std::string>> HashFd(int fd, const std::string
 }  // namespace
 
 absl::Status ArtifactStore::Download(const v1::Artifact& artifact, const std::string& root,
-                                     const std::string& location, const std::string& relative_path,
-                                     int64_t offset, size_t chunk_bytes,
+                                     const std::string& location, const DownloadFrom& from,
+                                     size_t chunk_bytes,
                                      const std::function<bool(const v1::ArtifactChunk&)>& send) const {
+  const std::string& relative_path = from.relative_path;
+  const int64_t offset = from.offset;
   if (artifact.sha256().size() != 64) {
     return absl::FailedPreconditionError(absl::StrCat(
         "artifact ", artifact.id(), " was recorded without a sha256: the controller does not serve it"));
@@ -356,7 +358,13 @@ absl::Status ArtifactStore::Download(const v1::Artifact& artifact, const std::st
       ::fstat(fd, &s);
       return s;
     }();
-    const int64_t start = relative_path.empty() && artifact.is_directory() ? 0 : offset;
+    int64_t start = offset;
+    if (relative_path.empty() && artifact.is_directory()) {
+      auto held = from.held.find(rel);
+      start = held == from.held.end() || held->second < 0 || held->second > st.st_size
+                  ? 0
+                  : held->second;
+    }
     if (start > st.st_size) {
       return absl::OutOfRangeError(absl::StrCat("offset ", start, " is past the end (", st.st_size, ")"));
     }

@@ -73,6 +73,21 @@ class ArtifactStore {
   absl::Status Download(const v1::Artifact& artifact, const std::string& root,
                         const std::string& location, const std::string& relative_path,
                         int64_t offset, size_t chunk_bytes,
+                        const std::function<bool(const v1::ArtifactChunk&)>& send) const {
+    return Download(artifact, root, location, DownloadFrom{relative_path, offset, {}}, chunk_bytes,
+                    send);
+  }
+  // Where a download starts: one file of a directory from `offset`, or
+  // (relative_path empty) a file artifact from `offset`, or every file of a
+  // directory from the bytes the receiver says it `held` of it (absent: 0; a
+  // count past the file's end: 0 again, and the receiver's check fails).
+  struct DownloadFrom {
+    std::string relative_path;
+    int64_t offset = 0;
+    std::map<std::string, int64_t> held;
+  };
+  absl::Status Download(const v1::Artifact& artifact, const std::string& root,
+                        const std::string& location, const DownloadFrom& from, size_t chunk_bytes,
                         const std::function<bool(const v1::ArtifactChunk&)>& send) const;
 
   // A read-only descriptor of the regular file `root`/`relative`, reached

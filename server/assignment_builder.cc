@@ -1,9 +1,12 @@
 #include "server/assignment_builder.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "protocol/artifact_ids.h"
+#include "protocol/output_dir.h"
 #include "protocol/rendezvous.h"
 #include "server/job_model.h"
 #include "server/time_util.h"
@@ -11,8 +14,27 @@
 namespace bert::server {
 namespace {
 
+// True for the pieces that read the corpus: PREPARE's, but not its join.
+bool ReadsUploadedInputs(const v1::Stage& stage, const v1::ShardAttempt& shard) {
+  return stage.kind() == v1::PREPARE &&
+         (stage.shard_count() <= 1 || shard.shard_index() < stage.shard_count());
+}
+
+// The artifact of an uploaded corpus file, as the agent fetches it: the
+// controller's copy, never the submitter's path.
+v1::Artifact UploadedInputArtifact(const v1::InputFile& file) {
+  v1::Artifact a;
+  a.set_id(protocol::InputArtifactId(file.sha256()));
+  a.set_name("input");
+  a.set_uri(absl::StrCat("bertd://", a.id()));
+  a.set_size_bytes(file.size_bytes());
+  a.set_sha256(file.sha256());
+  return a;
+}
+
 // The inputs of a piece: every earlier stage's outputs; a join's shards'
-// outputs; a pre-training piece's resume checkpoints.
+// outputs; a pre-training piece's resume checkpoints; a warm start's
+// weights and tokenizer; a corpus-reading piece's uploaded files.
 std::vector<v1::Artifact> Inputs(const v1::Job& job, const v1::Stage& stage,
                                  const v1::ShardAttempt& shard, const PlacementContext& context) {
   std::vector<v1::Artifact> inputs;
@@ -30,6 +52,21 @@ std::vector<v1::Artifact> Inputs(const v1::Job& job, const v1::Stage& stage,
   if (stage.kind() == v1::PRETRAIN) {
     inputs.insert(inputs.end(), context.resume_checkpoints.begin(), context.resume_checkpoints.end());
   }
+  // Warm start (v1::Job.warm_start_inputs): the weights to pre-training, the
+  // tokenizer that comes with another job's model to the stages that read one.
+  for (const v1::Artifact& warm : job.warm_start_inputs()) {
+    const bool reads = warm.produced_by() == v1::TOKENIZER
+                           ? stage.kind() == v1::PREPROCESS || stage.kind() == v1::EXPORT
+                           : stage.kind() == v1::PRETRAIN;
+    if (reads) inputs.push_back(warm);
+  }
+  if (ReadsUploadedInputs(stage, shard)) {
+    std::set<std::string> seen;
+    for (const v1::InputFile& file : job.input_files()) {
+      if (!seen.insert(file.sha256()).second) continue;
+      inputs.push_back(UploadedInputArtifact(file));
+    }
+  }
   return inputs;
 }
 
@@ -46,6 +83,9 @@ v1::Assignment AssignmentBuilder::Build(const v1::Job& job, const v1::Stage& sta
   ref->set_attempt(shard.attempt());
   a.set_shard_count(stage.shard_count());
   *a.mutable_spec() = job.spec();
+  if (!protocol::ExportWritesOutputDir(job.spec().output().dir(), options_.shared_output_root)) {
+    a.mutable_spec()->mutable_output()->clear_dir();
+  }
   const bool shared = context.agent->shared_filesystem() && !options_.artifact_root.empty();
   for (v1::Artifact& input : Inputs(job, stage, shard, context)) {
     if (shared && absl::StartsWith(input.uri(), "bertd://")) {
@@ -72,6 +112,7 @@ v1::Assignment AssignmentBuilder::Build(const v1::Job& job, const v1::Stage& sta
   }
   if (shared) a.set_artifact_root(options_.artifact_root);
   a.set_spec_dir(job.spec_dir());
+  if (ReadsUploadedInputs(stage, shard)) *a.mutable_input_files() = job.input_files();
   return a;
 }
 

@@ -18,6 +18,11 @@ namespace bert::server {
 struct AssignmentBuilderOptions {
   // The controller's artifact directory; agents with a shared filesystem read it directly.
   std::string artifact_root;
+  // bertd --shared-output-root: a spec's output.dir under it is written by the
+  // export agent; any other output.dir is the submitter's (bertctl pulls the
+  // model there) and is left out of the assignment's spec
+  // (protocol/output_dir.h).
+  std::string shared_output_root;
 };
 
 // What the builder needs to know beyond the job: who runs the piece, who

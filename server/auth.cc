@@ -122,6 +122,15 @@ std::optional<Role> Authorizer::RequiredRole(std::string_view method) {
       {"/bert.v1.JobService/ListCheckpoints", Role::kViewer},
       {"/bert.v1.JobService/GetMetrics", Role::kViewer},
       {"/bert.v1.JobService/ListAgents", Role::kViewer},
+      {"/bert.v1.JobService/ListJobArtifacts", Role::kViewer},
+      {"/bert.v1.JobService/PullArtifact", Role::kViewer},
+      {"/bert.v1.JobService/RetryJob", Role::kSubmitter},   // own jobs; admins all
+      {"/bert.v1.JobService/PauseJob", Role::kSubmitter},
+      {"/bert.v1.JobService/ResumeJob", Role::kSubmitter},
+      {"/bert.v1.JobService/DeleteJob", Role::kSubmitter},
+      {"/bert.v1.JobService/GetClusterInfo", Role::kSubmitter},       // before a submit
+      {"/bert.v1.JobService/UploadInput", Role::kSubmitter},          // corpus files
+      {"/bert.v1.JobService/GetInputUploadState", Role::kSubmitter},
       {"/bert.v1.AgentService/Register", Role::kAgent},
       {"/bert.v1.AgentService/Heartbeat", Role::kAgent},
       {"/bert.v1.AgentService/AcquireAssignment", Role::kAgent},

@@ -14,9 +14,11 @@
 #include <fstream>
 #include <filesystem>
 #include <iostream>
+#include <tuple>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/atomic_file.h"
 #include "metrics/controller_metrics.h"
 #include "metrics/metrics_exposer.h"
@@ -46,6 +48,8 @@ int Run(int argc, char** argv) {
   int64_t lease_ttl_ms = 15000;
   int64_t heartbeat_ms = 5000;
   int64_t restart_grace_ms = 30000;
+  std::string finished_job_retention = "0";
+  std::string collect_interval = "10m";
 
   CLI::App app{"bertd: the BERT pre-training controller"};
   app.add_option("--listen", options.listen, "HOST:PORT to serve gRPC on (port 0: any free port)")
@@ -84,6 +88,23 @@ int Run(int argc, char** argv) {
   app.add_option("--shared-artifact-root", options.shared_artifact_roots,
                  "absolute directory, shared with agents, where they may leave file:// artifacts "
                  "under <dir>/<job>/<stage>/ (repeatable; data-dir/artifacts always is one)");
+  app.add_option("--shared-output-root", options.shared_output_root,
+                 "absolute directory the export agents write models under: a spec's output.dir "
+                 "under it is written there; any other output.dir is pulled by bertctl submit "
+                 "--watch to the submitting machine");
+  app.add_option("--finished-job-retention", finished_job_retention,
+                 "delete a finished job (records and artifact files) this long after it "
+                 "finished, e.g. 720h; 0: keep it until `bertctl delete`")
+      ->capture_default_str();
+  app.add_option("--collect-interval", collect_interval,
+                 "how often the deletion collector runs (it also runs at startup)")
+      ->capture_default_str();
+  app.add_option("--shared-input-root", options.shared_input_roots,
+                 "absolute directory every data-prep agent reads at the same path: bertctl "
+                 "submit uploads no corpus file under it (repeatable)");
+  app.add_option("--max-upload-bytes", options.max_upload_bytes,
+                 "largest corpus file bertctl submit may upload (UploadInput); 0 refuses uploads")
+      ->capture_default_str();
   app.add_flag("--no-check-paths", no_check_paths,
                "do not require spec paths to exist on this host (agents elsewhere read them)");
   try {
@@ -102,10 +123,33 @@ int Run(int argc, char** argv) {
               << "\": expected a duration such as 30m, 2h or 90s\n";
     return 2;
   }
+  for (auto [flag, text, out] :
+       {std::tuple{"--finished-job-retention", &finished_job_retention, &options.finished_job_retention},
+        std::tuple{"--collect-interval", &collect_interval, &options.collect_interval}}) {
+    if (!absl::ParseDuration(*text, out) || *out < absl::ZeroDuration() ||
+        (out == &options.collect_interval && *out < absl::Seconds(1))) {
+      std::cerr << "bertd: " << flag << " \"" << *text
+                << "\": expected a duration such as 720h, 10m or 0 (at least 1s for "
+                   "--collect-interval)\n";
+      return 2;
+    }
+  }
   options.lease_ttl = absl::Milliseconds(lease_ttl_ms);
   options.heartbeat_interval = absl::Milliseconds(heartbeat_ms);
   options.restart_grace = absl::Milliseconds(restart_grace_ms);
   options.check_spec_paths = !no_check_paths;
+  if (local_agent) {
+    // What the embedded agent reads needs no upload: its data roots, or (the
+    // single-user default below) the submitter's own spec directory.
+    for (const std::string& root : agent_data_roots) {
+      options.shared_input_roots.push_back(std::filesystem::absolute(root).lexically_normal());
+    }
+    if (agent_data_roots.empty() && !options.tokens_file.empty()) {
+      options.shared_input_roots.push_back(
+          std::filesystem::absolute(options.data_dir + "/inputs").lexically_normal());
+    }
+    options.spec_dir_shared = agent_data_roots.empty() && options.tokens_file.empty();
+  }
   std::string agent_token;
   if (local_agent && !options.tokens_file.empty()) {
     agent_token = RandomToken();

@@ -68,9 +68,17 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(
   JobManagerOptions jm;
   jm.lease_ttl = options.lease_ttl;
   jm.restart_grace = options.restart_grace;
+  jm.finished_job_retention = options.finished_job_retention;
   jm.heartbeat_interval = options.heartbeat_interval;
   jm.artifact_root = artifact_root;
   jm.check_spec_paths = options.check_spec_paths;
+  if (!options.shared_output_root.empty() &&
+      !std::filesystem::path(options.shared_output_root).is_absolute()) {
+    return absl::InvalidArgumentError(absl::StrCat("--shared-output-root ",
+                                                   options.shared_output_root,
+                                                   ": must be an absolute path"));
+  }
+  jm.shared_output_root = options.shared_output_root;
   BERT_ASSIGN_OR_RETURN(c->manager_, JobManager::Create(c->store_.get(), c->bus_.get(), &c->clock_, jm,
                                                         c->metrics_.get()));
 
@@ -96,6 +104,24 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(
   c->admission_ = std::make_unique<ArtifactAdmission>(std::move(roots));
   c->job_service_ = std::make_unique<JobServiceImpl>(c->manager_.get(), c->store_.get(), c->bus_.get(),
                                                      c->guard_.get());
+  c->job_service_->ServeArtifacts(c->artifacts_.get(), c->admission_.get());
+  if (options.max_upload_bytes < 0) {
+    return absl::InvalidArgumentError("--max-upload-bytes: must not be negative");
+  }
+  v1::ClusterInfo cluster;
+  for (const std::string& root : options.shared_input_roots) {
+    if (!std::filesystem::path(root).is_absolute()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--shared-input-root ", root, ": must be an absolute path"));
+    }
+    cluster.add_shared_input_roots(std::filesystem::path(root).lexically_normal().string());
+  }
+  cluster.set_spec_dir_shared(options.spec_dir_shared);
+  cluster.set_max_upload_bytes(options.max_upload_bytes);
+  cluster.set_shared_output_root(options.shared_output_root);
+  c->inputs_ = std::make_unique<InputStore>(c->artifacts_.get(), c->store_.get(), &c->clock_,
+                                            options.max_upload_bytes);
+  c->job_service_->ServeInputs(c->inputs_.get(), std::move(cluster));
   c->agent_service_ = std::make_unique<AgentServiceImpl>(
       c->manager_.get(), c->store_.get(), c->artifacts_.get(), c->admission_.get(), c->guard_.get(),
       c->metrics_.get());
@@ -134,6 +160,7 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
   c->ticker_ = std::thread([raw = c.get()] { raw->TickLoop(); });
+  c->collector_ = std::thread([raw = c.get()] { raw->CollectLoop(); });
   return c;
 }
 
@@ -144,11 +171,19 @@ void Controller::TickLoop() {
   }
 }
 
+void Controller::CollectLoop() {
+  while (!stop_.WaitForNotificationWithTimeout(options_.collect_interval)) {
+    absl::StatusOr<int> deleted = manager_->CollectGarbage();
+    if (!deleted.ok()) std::cerr << "bertd: collector pass failed: " << deleted.status() << std::endl;
+  }
+}
+
 void Controller::Shutdown(absl::Duration grace) {
   if (shut_down_.exchange(true)) return;
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   if (ticker_.joinable()) ticker_.join();
+  if (collector_.joinable()) collector_.join();
 }
 
 Controller::~Controller() { Shutdown(); }

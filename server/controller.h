@@ -19,6 +19,7 @@
 #include "server/auth.h"
 #include "server/clock.h"
 #include "server/event_bus.h"
+#include "server/input_store.h"
 #include "server/job_manager.h"
 #include "server/job_service.h"
 #include "server/rpc_guard.h"
@@ -39,12 +40,28 @@ struct ControllerOptions {
   absl::Duration restart_grace = absl::Seconds(30);
   absl::Duration heartbeat_interval = absl::Seconds(5);
   absl::Duration tick_interval = absl::Milliseconds(500);
+  // The deletion collector's period (JobManager::CollectGarbage; it also runs
+  // at startup), and how long finished jobs are kept (zero: until deleted).
+  absl::Duration collect_interval = absl::Minutes(10);
+  absl::Duration finished_job_retention = absl::ZeroDuration();
   bool check_spec_paths = true;
   int max_message_bytes = 16 << 20;       // requests larger than this are refused
   EventBusOptions watches;                // bounds on concurrent WatchJob streams
   // Directories besides data_dir/artifacts that agents may name in file://
   // artifacts (a filesystem the controller and agents share): absolute.
   std::vector<std::string> shared_artifact_roots;
+  // --shared-output-root: an absolute directory the export agents write
+  // models under; a spec's output.dir under it is written there, any other
+  // is pulled by the submitter (protocol/output_dir.h). Empty: none.
+  std::string shared_output_root;
+  // Uploads from submitting machines (JobService.UploadInput, input_store.h):
+  // directories every data-prep agent reads at the same path
+  // (--shared-input-root; spec paths under them are not uploaded), whether
+  // the agents read the submitter's spec directory (the single-user
+  // embedded default), and the largest file accepted (0: none).
+  std::vector<std::string> shared_input_roots;
+  bool spec_dir_shared = false;
+  int64_t max_upload_bytes = kDefaultMaxUploadBytes;
   // Extra tokens (e.g. the embedded agent's), added to the tokens file's.
   std::vector<std::pair<std::string, Principal>> extra_tokens;
 };
@@ -66,6 +83,7 @@ class Controller {
  private:
   Controller() = default;
   void TickLoop();
+  void CollectLoop();
 
   ControllerOptions options_;
   RealClock clock_;
@@ -77,12 +95,14 @@ class Controller {
   std::unique_ptr<RpcGuard> guard_;
   std::unique_ptr<ArtifactStore> artifacts_;
   std::unique_ptr<ArtifactAdmission> admission_;
+  std::unique_ptr<InputStore> inputs_;
   std::unique_ptr<JobServiceImpl> job_service_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   absl::Notification stop_;
   std::thread ticker_;
+  std::thread collector_;  // deletes on its own thread: a big delete never delays lease checks
   std::atomic<bool> shut_down_{false};
 };
 

@@ -11,7 +11,7 @@
 namespace bert::server {
 namespace {
 
-constexpr v1::State kStageStates[] = {v1::QUEUED, v1::RUNNING,   v1::SUCCEEDED,
+constexpr v1::State kStageStates[] = {v1::QUEUED, v1::RUNNING,   v1::PAUSED, v1::SUCCEEDED,
                                       v1::FAILED, v1::CANCELLED, v1::SKIPPED};
 
 // Every job the manager holds whose state is in `states` (all when empty),

@@ -17,6 +17,7 @@
 #include "server/scheduler.h"
 #include "server/scheduler_feasibility.h"
 #include "server/time_util.h"
+#include "server/warm_start.h"
 #include "spec/job_spec.h"
 
 namespace bert::server {
@@ -31,6 +32,8 @@ constexpr size_t kMaxListPageBytes = 3 << 20;
 
 // Active jobs whose current stage has a queued piece (possibly in backoff).
 bool HasQueuedWork(const v1::Job& job) {
+  // A paused or pausing job places nothing (its pieces wait, queued).
+  if (job.state() == v1::PAUSED || job.pause_requested()) return false;
   const v1::Stage* stage = CurrentStage(job);
   if (stage == nullptr || IsFinal(stage->state())) return false;
   return std::any_of(stage->shards().begin(), stage->shards().end(),
@@ -58,8 +61,9 @@ bool Matches(const v1::ListJobsRequest& request, const v1::Job& job) {
 
 bool OnlyActiveStates(const v1::ListJobsRequest& request) {
   if (request.states().empty()) return false;
+  // Paused jobs are unfinished: held in memory too.
   return std::all_of(request.states().begin(), request.states().end(), [](int s) {
-    return s == v1::QUEUED || s == v1::RUNNING;
+    return s == v1::QUEUED || s == v1::RUNNING || s == v1::PAUSED;
   });
 }
 
@@ -72,18 +76,24 @@ JobManager::JobManager(storage::Store* store, EventBus* bus, const Clock* clock,
       clock_(clock),
       options_(std::move(options)),
       metrics_(metrics),
-      builder_(AssignmentBuilderOptions{options_.artifact_root}),
+      builder_(AssignmentBuilderOptions{options_.artifact_root, options_.shared_output_root}),
       retention_(store, options_.artifact_root),
+      collector_(store, JobCollectorOptions{options_.artifact_root, options_.finished_job_retention,
+                                            options_.unreferenced_input_grace}),
       agents_(clock, options_.lease_ttl) {}
 
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(
     storage::Store* store, EventBus* bus, const Clock* clock, JobManagerOptions options,
     metrics::ControllerMetrics* metrics) {
   std::unique_ptr<JobManager> manager(new JobManager(store, bus, clock, std::move(options), metrics));
-  absl::MutexLock lock(&manager->mu_);
-  // Before serving: finish checkpoint deletes a crash interrupted.
-  BERT_RETURN_IF_ERROR(manager->retention_.CollectGarbage().status());
-  BERT_RETURN_IF_ERROR(manager->Load());
+  {
+    absl::MutexLock lock(&manager->mu_);
+    // Before serving: finish checkpoint deletes a crash interrupted.
+    BERT_RETURN_IF_ERROR(manager->retention_.CollectGarbage().status());
+    BERT_RETURN_IF_ERROR(manager->Load());
+  }
+  // And job deletes (JobCollector), with the retention of finished jobs.
+  BERT_RETURN_IF_ERROR(manager->CollectGarbage().status());
   return manager;
 }
 
@@ -98,6 +108,7 @@ absl::Status JobManager::Load() {
   std::map<v1::State, int64_t> job_counts;
   std::vector<v1::Job> active;
   BERT_RETURN_IF_ERROR(store_->ForEachJob([&](const v1::Job& job) {
+    if (job.delete_requested()) return true;  // the collector finishes its delete
     ++job_counts[job.state()];
     if (!IsFinal(job.state())) active.push_back(job);
     return true;
@@ -118,7 +129,7 @@ absl::Status JobManager::Load() {
     active_[id] = std::move(job);
   }
   if (metrics_ != nullptr) {
-    for (v1::State s : {v1::QUEUED, v1::RUNNING, v1::SUCCEEDED, v1::FAILED, v1::CANCELLED}) {
+    for (v1::State s : {v1::QUEUED, v1::RUNNING, v1::PAUSED, v1::SUCCEEDED, v1::FAILED, v1::CANCELLED}) {
       metrics_->SetJobsByState(s, job_counts[s]);
     }
   }
@@ -271,7 +282,7 @@ absl::StatusOr<std::string> JobManager::NewJobId() const {
 // ---------------------------------------------------------------- jobs
 
 absl::StatusOr<SubmitResult> JobManager::Submit(const v1::SubmitJobRequest& request,
-                                                const std::string& subject) {
+                                                const std::string& subject, bool admin) {
   if (request.spec_yaml().size() > kMaxSpecBytes) {
     return absl::InvalidArgumentError(absl::StrCat("spec_yaml: ", request.spec_yaml().size(),
                                                    " bytes is over the limit of ", kMaxSpecBytes));
@@ -287,7 +298,20 @@ absl::StatusOr<SubmitResult> JobManager::Submit(const v1::SubmitJobRequest& requ
   spec::ParseOptions parse_options;
   parse_options.base_dir = request.base_dir();
   parse_options.check_paths = options_.check_spec_paths;
+  // Uploaded sources name the submitter's files: not looked for here.
+  for (const v1::InputFile& file : request.input_files()) {
+    parse_options.uploaded_sources.insert(file.source_index());
+  }
   spec::ParseResult parsed = spec::ParseJobSpec(request.spec_yaml(), parse_options);
+  if (parsed.ok()) {
+    for (const v1::InputFile& file : request.input_files()) {
+      if (file.source_index() < 0 || file.source_index() >= parsed.spec.corpus().sources_size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "input_files: ", file.path(), " names corpus.sources[", file.source_index(),
+            "], but the spec has ", parsed.spec.corpus().sources_size(), " sources"));
+      }
+    }
+  }
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("invalid job spec:\n",
                                                    spec::FormatErrors("job.yaml", parsed.errors)));
@@ -312,11 +336,31 @@ absl::StatusOr<SubmitResult> JobManager::Submit(const v1::SubmitJobRequest& requ
     }
   }
   BERT_ASSIGN_OR_RETURN(const std::string id, NewJobId());
+  // Warm start: model.from resolved now, so that a job naming a model its
+  // submitter may not use, or that does not exist, is refused here.
+  BERT_ASSIGN_OR_RETURN(
+      WarmStart warm,
+      ResolveWarmStart(
+          parsed.spec, id, Submitter{subject, admin},
+          [this](const std::string& job_id) {
+            mu_.AssertHeld();
+            return LookupLocked(job_id);
+          },
+          [this](const std::string& artifact_id) { return store_->GetArtifact(artifact_id); },
+          clock_->Now()));
+  if (warm.source_model) {
+    BERT_RETURN_IF_ERROR(ApplySourceModel(
+        *warm.source_model, [&parsed](const std::string& field) { return parsed.set_fields.Has(field); },
+        &parsed.spec));
+  }
   JobStateMachine change = JobStateMachine::Submit(id, parsed.spec, request.spec_yaml(), subject,
                                                    request.idempotency_key(), clock_->Now());
+  for (const v1::Artifact& input : warm.inputs) *change.mutable_job().add_warm_start_inputs() = input;
+  if (warm.recorded) change.AddArtifact(*warm.recorded);
   // Where its relative paths were resolved; an agent may read inputs there
   // only if its operator allows it (bert-agent --spec-dir-root).
   if (absl::StartsWith(request.base_dir(), "/")) change.mutable_job().set_spec_dir(request.base_dir());
+  *change.mutable_job().mutable_input_files() = request.input_files();
   storage::StoreBatch batch;
   if (!request.idempotency_key().empty()) {
     batch.PutIdempotencyKey(subject, request.idempotency_key(), id);
@@ -526,6 +570,10 @@ absl::StatusOr<v1::HeartbeatResponse> JobManager::Heartbeat(const v1::HeartbeatR
       live = shard->agent_id() == agent_id;
       // Volatile: renewed in memory only; a restart gives every lease a fresh ttl.
       if (live) *shard->mutable_lease_deadline() = ToProto(deadline);
+      // A pausing job's pre-training checkpoints and stops (PauseJob).
+      if (live && job->second.pause_requested() && ref.stage() == v1::PRETRAIN) {
+        *response.add_pause() = ref;
+      }
     }
     if (!live) *response.add_cancel() = ref;
   }
@@ -785,6 +833,8 @@ absl::StatusOr<v1::ReportStageResponse> JobManager::Report(const v1::ReportStage
   }
   BERT_RETURN_IF_ERROR(server::CheckLive(job, ref));
   BERT_RETURN_IF_ERROR(CheckHolder(*job, ref, may_act_as));
+  // A pausing job's pre-training checkpoints and stops (PauseJob).
+  if (job->pause_requested() && ref.stage() == v1::PRETRAIN) response.set_pause(true);
   if (request.reports().empty()) return response;
   // Reports are the hot path: the job moves into the change and back (no
   // copy); what reports touch is saved first, to restore if the write fails.

@@ -39,6 +39,7 @@
 #include "server/checkpoint_retention.h"
 #include "server/clock.h"
 #include "server/event_bus.h"
+#include "server/job_collector.h"
 #include "server/job_state_machine.h"
 #include "server/retry_policy.h"
 #include "storage/store.h"
@@ -56,11 +57,17 @@ struct JobManagerOptions {
   RetryPolicy retry;
   // Controller's artifact directory; agents with a shared filesystem read it directly.
   std::string artifact_root;
+  // bertd --shared-output-root (AssignmentBuilderOptions::shared_output_root).
+  std::string shared_output_root;
   // Whether spec paths must exist on this host (true for the single-machine default).
   bool check_spec_paths = true;
   // Report events appended before the job record is rewritten with them (bounds
   // what a restart replays).
   int max_unsaved_events = 1000;
+  // Finished jobs older than this are deleted by the collector (zero: never);
+  // uploaded inputs no job references are kept this long (JobCollector).
+  absl::Duration finished_job_retention = absl::ZeroDuration();
+  absl::Duration unreferenced_input_grace = absl::Hours(1);
 };
 
 // Whether the caller of an agent RPC may act as `agent_id`; null: anyone.
@@ -84,8 +91,11 @@ class JobManager {
                                                             metrics::ControllerMetrics* metrics = nullptr);
 
   // --- Job API (users) ---
+  // `admin`: the submitter sees every job (a warm start may name any; else
+  // only its own: server/warm_start.h).
   absl::StatusOr<SubmitResult> Submit(const v1::SubmitJobRequest& request,
-                                      const std::string& subject) ABSL_LOCKS_EXCLUDED(mu_);
+                                      const std::string& subject, bool admin = false)
+      ABSL_LOCKS_EXCLUDED(mu_);
   v1::ValidateSpecResponse Validate(const v1::ValidateSpecRequest& request) const;
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id) const ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) const
@@ -97,6 +107,26 @@ class JobManager {
   std::vector<v1::AgentInfo> ListAgents(const std::string& pool) const ABSL_LOCKS_EXCLUDED(mu_);
   // True when the job exists and has reached a final state.
   absl::StatusOr<bool> IsFinished(const std::string& job_id) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // --- Lifecycle verbs (job_lifecycle.cc; the rules in JobStateMachine) ---
+  // A FAILED or CANCELLED job runs again from its kept stages and newest
+  // checkpoint; FAILED_PRECONDITION for any other.
+  absl::StatusOr<v1::Job> Retry(const std::string& job_id, const std::string& subject)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Pauses a QUEUED or RUNNING job (pre-training checkpoints and stops, its
+  // devices are released; the job is PAUSED once nothing runs).
+  absl::StatusOr<v1::Job> Pause(const std::string& job_id, const std::string& subject,
+                                const std::string& reason) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<v1::Job> Resume(const std::string& job_id, const std::string& subject)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Deletes a finished (or PAUSED) job: delete_requested is written first,
+  // then the files go, then the records (JobCollector). FAILED_PRECONDITION
+  // for a queued or running job.
+  absl::StatusOr<v1::DeleteJobResponse> Delete(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
+  // One collector pass: finishes interrupted deletes, deletes finished jobs
+  // past their retention, removes unreferenced uploaded inputs. Returns the
+  // number of jobs deleted. bertd runs it at startup and periodically.
+  absl::StatusOr<int> CollectGarbage() ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- Agent API ---
   // Agents are remembered (and stored) for good, so registrations are
@@ -171,6 +201,8 @@ class JobManager {
   const v1::Job* Active(const std::string& job_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<v1::Artifact> NewestCheckpoint(const std::string& job_id) const;
   absl::StatusOr<std::string> NewJobId() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes `job` with delete_requested and forgets it in memory (a paused job).
+  absl::Status MarkDeleteLocked(v1::Job* job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   storage::Store* const store_;
   EventBus* const bus_;
@@ -180,6 +212,8 @@ class JobManager {
   const AssignmentBuilder builder_;
   // training.save_total_limit on the controller's checkpoints (under mu_).
   const CheckpointRetention retention_;
+  // DeleteJob's file and record deletion, and the collector's passes.
+  const JobCollector collector_;
 
   mutable absl::Mutex mu_;
   // Unfinished jobs; a job leaves when it reaches a final state.

@@ -25,7 +25,13 @@ grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* context,
                                        const v1::SubmitJobRequest* request,
                                        v1::SubmitJobResponse* response) {
   return guard_->Run(context, Method("SubmitJob"), [&](const Principal& who) -> absl::Status {
-    BERT_ASSIGN_OR_RETURN(SubmitResult result, manager_->Submit(*request, who.subject));
+    if (!request->input_files().empty()) {  // uploaded files: held, and the caller's
+      if (inputs_ == nullptr) return absl::UnavailableError("this bertd serves no uploaded inputs");
+      BERT_RETURN_IF_ERROR(
+          inputs_->CheckSubmitted(request->input_files(), who.subject, who.role == Role::kAdmin));
+    }
+    BERT_ASSIGN_OR_RETURN(SubmitResult result,
+                          manager_->Submit(*request, who.subject, who.role == Role::kAdmin));
     *response->mutable_job() = std::move(result.job);
     response->set_already_existed(result.already_existed);
     return absl::OkStatus();

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "protocol/artifact_ids.h"
 #include "server/job_model.h"
 #include "server/time_util.h"
@@ -19,6 +20,10 @@ v1::Event LogEvent(v1::StageKind stage, const std::string& level, const std::str
   log->set_message(message);
   log->set_agent_id(agent_id);
   return event;
+}
+
+int AttemptsCounted(const v1::ShardAttempt& shard) {
+  return std::max(0, shard.attempt() - shard.attempts_before());
 }
 
 void RefreshStageAgents(v1::Stage* stage) {
@@ -101,6 +106,7 @@ void JobStateMachine::SetJobState(v1::State to, v1::FailureCause cause, const st
   job_.set_state(to);
   if (to == v1::RUNNING && !job_.has_started_at()) *job_.mutable_started_at() = ToProto(now_);
   if (IsFinal(to)) {
+    job_.set_pause_requested(false);  // a job that finished while pausing has nothing to pause
     *job_.mutable_finished_at() = ToProto(now_);
     job_.set_failure_cause(cause);
     job_.set_failure_message(message);
@@ -209,6 +215,7 @@ void JobStateMachine::SucceedPiece(
                 agent_id));
   RefreshStageAgents(stage);
   OnPieceSucceeded(stage, newest_checkpoint);
+  MaybeFinishPause();
 }
 
 void JobStateMachine::OnPieceSucceeded(
@@ -277,14 +284,33 @@ void JobStateMachine::FailPiece(v1::StageKind kind, int32_t shard_index, v1::Fai
   v1::ShardAttempt* shard = stage == nullptr ? nullptr : FindShard(stage, shard_index);
   if (shard == nullptr) return;
   if (cause == v1::FAILURE_CAUSE_UNSPECIFIED) cause = v1::INTERNAL;
+  if (cause == v1::PAUSED_BY_USER) {
+    // Not a failure: the piece checkpointed and stopped for a pause. It waits,
+    // queued, with a fresh count of attempts (the pause used none).
+    shard->set_state(v1::QUEUED);
+    shard->clear_agent_id();
+    shard->clear_not_before();
+    shard->set_attempts_before(shard->attempt());
+    Emit(LogEvent(kind, "info",
+                  absl::StrCat(protocol::StageName(kind), " piece ", shard_index, " attempt ",
+                               shard->attempt(), " checkpointed and stopped for the pause",
+                               message.empty() ? "" : ": ", message),
+                  ""));
+    RefreshStageAgents(stage);
+    if (stage->agent_ids().empty() && stage->state() == v1::RUNNING) {
+      SetStageState(stage, v1::QUEUED, v1::FAILURE_CAUSE_UNSPECIFIED, "paused");
+    }
+    MaybeFinishPause();
+    return;
+  }
   const int limit = RetryPolicy::AttemptLimit(cause, stage->max_attempts());
   const std::string what =
       absl::StrCat(protocol::StageName(kind), " piece ", shard_index, " attempt ", shard->attempt(),
                    " failed (", v1::FailureCause_Name(cause), "): ", message);
   shard->set_failure_cause(cause);
   shard->set_failure_message(message);
-  if (shard->attempt() < limit) {
-    const absl::Duration delay = retry.Backoff(shard->attempt() + 1);
+  if (AttemptsCounted(*shard) < limit) {
+    const absl::Duration delay = retry.Backoff(AttemptsCounted(*shard) + 1);
     const auto not_before = ToProto(now_ + delay);
     std::vector<v1::ShardAttempt*> pieces;
     if (IsGang(kind)) {
@@ -303,6 +329,7 @@ void JobStateMachine::FailPiece(v1::StageKind kind, int32_t shard_index, v1::Fai
     RefreshStageAgents(stage);
     if (stage->agent_ids().empty()) SetStageState(stage, v1::QUEUED, cause, what);
     retries_.emplace_back(kind, cause);
+    MaybeFinishPause();
     return;
   }
   shard->set_state(v1::FAILED);
@@ -329,6 +356,156 @@ void JobStateMachine::Cancel(const std::string& reason) {
     SetStageState(&stage, v1::CANCELLED, v1::CANCELLED_BY_USER, message);
   }
   SetJobState(v1::CANCELLED, v1::CANCELLED_BY_USER, message);
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+namespace {
+
+bool AnyPieceRunning(const v1::Job& job) {
+  for (const v1::Stage& stage : job.stages()) {
+    for (const v1::ShardAttempt& shard : stage.shards()) {
+      if (shard.state() == v1::RUNNING) return true;
+    }
+  }
+  return false;
+}
+
+std::string Who(const std::string& subject) { return subject.empty() ? "" : " by " + subject; }
+
+}  // namespace
+
+absl::Status JobStateMachine::Retry(const std::string& subject) {
+  if (job_.delete_requested()) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", job_.id(), " is being deleted"));
+  }
+  if (job_.state() != v1::FAILED && job_.state() != v1::CANCELLED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_.id(), " is ", v1::State_Name(job_.state()),
+                     ": only a FAILED or CANCELLED job can be retried"));
+  }
+  job_.set_user_retries(job_.user_retries() + 1);
+  job_.clear_failure_cause();
+  job_.clear_failure_message();
+  job_.clear_finished_at();
+  job_.set_cancel_requested(false);
+  job_.set_pause_requested(false);
+  std::vector<std::string> kept, rerun;
+  for (v1::Stage& stage : *job_.mutable_stages()) {
+    const std::string name(protocol::StageName(stage.kind()));
+    if (stage.state() == v1::SUCCEEDED || stage.state() == v1::SKIPPED) {
+      kept.push_back(name);
+      continue;
+    }
+    rerun.push_back(name);
+    // A fan-out stage keeps the pieces that succeeded; a gang restarts whole.
+    for (v1::ShardAttempt& shard : *stage.mutable_shards()) {
+      if (shard.state() == v1::SUCCEEDED && !IsGang(stage.kind())) continue;
+      shard.set_state(v1::QUEUED);
+      shard.clear_agent_id();
+      shard.clear_not_before();
+      shard.clear_failure_cause();
+      shard.clear_failure_message();
+      shard.clear_outputs();
+      shard.set_attempts_before(shard.attempt());
+    }
+    stage.clear_agent_ids();
+    stage.clear_failure_cause();
+    stage.clear_failure_message();
+    stage.clear_finished_at();
+    stage.clear_not_before();
+    stage.clear_outputs();
+    if (!stage.shards().empty()) *stage.mutable_queued_at() = ToProto(now_);
+    SetStageState(&stage, v1::QUEUED, v1::FAILURE_CAUSE_UNSPECIFIED,
+                  absl::StrCat("retry ", job_.user_retries()));
+  }
+  SetJobState(v1::QUEUED, v1::FAILURE_CAUSE_UNSPECIFIED,
+              absl::StrCat("retry ", job_.user_retries()));
+  const v1::Stage* current = CurrentStage(job_);
+  Emit(LogEvent(current == nullptr ? v1::STAGE_KIND_UNSPECIFIED : current->kind(), "info",
+                absl::StrCat("retry ", job_.user_retries(), " requested", Who(subject),
+                             "; kept: ", kept.empty() ? "none" : absl::StrJoin(kept, ", "),
+                             "; to run: ", absl::StrJoin(rerun, ", ")),
+                ""));
+  Advance();
+  return absl::OkStatus();
+}
+
+absl::Status JobStateMachine::RequestPause(const std::string& subject, const std::string& reason) {
+  if (job_.delete_requested()) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", job_.id(), " is being deleted"));
+  }
+  if (job_.state() == v1::PAUSED || job_.pause_requested()) return absl::OkStatus();
+  if (job_.state() != v1::QUEUED && job_.state() != v1::RUNNING) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_.id(), " is ", v1::State_Name(job_.state()),
+                     ": only a QUEUED or RUNNING job can be paused"));
+  }
+  job_.set_pause_requested(true);
+  const v1::Stage* current = CurrentStage(job_);
+  const v1::StageKind kind = current == nullptr ? v1::STAGE_KIND_UNSPECIFIED : current->kind();
+  Emit(LogEvent(kind, "info",
+                absl::StrCat("pause requested", Who(subject), reason.empty() ? "" : ": ", reason,
+                             kind == v1::PRETRAIN && AnyPieceRunning(job_)
+                                 ? "; pre-training writes a checkpoint and stops"
+                                 : "; running pieces finish, nothing new starts"),
+                ""));
+  MaybeFinishPause();
+  return absl::OkStatus();
+}
+
+void JobStateMachine::MaybeFinishPause() {
+  if (!job_.pause_requested() || IsFinal(job_.state()) || job_.state() == v1::PAUSED) return;
+  if (AnyPieceRunning(job_)) return;
+  v1::Stage* stage = CurrentStage(&job_);
+  if (stage == nullptr) return;
+  for (v1::ShardAttempt& shard : *stage->mutable_shards()) {
+    if (IsFinal(shard.state())) continue;
+    shard.set_state(v1::QUEUED);
+    shard.clear_agent_id();
+    shard.clear_not_before();
+  }
+  stage->clear_agent_ids();
+  stage->clear_not_before();
+  SetStageState(stage, v1::PAUSED, v1::FAILURE_CAUSE_UNSPECIFIED, "paused");
+  job_.set_pause_requested(false);
+  SetJobState(v1::PAUSED, v1::FAILURE_CAUSE_UNSPECIFIED,
+              absl::StrCat("paused before ", protocol::StageName(stage->kind()),
+                           " continues; no devices held"));
+}
+
+absl::Status JobStateMachine::Resume(const std::string& subject) {
+  if (job_.delete_requested()) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", job_.id(), " is being deleted"));
+  }
+  if (job_.pause_requested() && job_.state() != v1::PAUSED) {
+    job_.set_pause_requested(false);
+    const v1::Stage* current = CurrentStage(job_);
+    Emit(LogEvent(current == nullptr ? v1::STAGE_KIND_UNSPECIFIED : current->kind(), "info",
+                  absl::StrCat("pause withdrawn", Who(subject), " before the job paused"), ""));
+    return absl::OkStatus();
+  }
+  if (job_.state() != v1::PAUSED) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", job_.id(), " is ",
+                                                      v1::State_Name(job_.state()),
+                                                      ": only a PAUSED job can be resumed"));
+  }
+  v1::Stage* stage = CurrentStage(&job_);
+  if (stage != nullptr) {
+    for (v1::ShardAttempt& shard : *stage->mutable_shards()) {
+      if (shard.state() == v1::QUEUED) shard.clear_not_before();
+    }
+    *stage->mutable_queued_at() = ToProto(now_);
+    SetStageState(stage, v1::QUEUED, v1::FAILURE_CAUSE_UNSPECIFIED, "resumed");
+  }
+  SetJobState(v1::QUEUED, v1::FAILURE_CAUSE_UNSPECIFIED, absl::StrCat("resumed", Who(subject)));
+  Emit(LogEvent(stage == nullptr ? v1::STAGE_KIND_UNSPECIFIED : stage->kind(), "info",
+                absl::StrCat("resumed", Who(subject),
+                             stage != nullptr && stage->kind() == v1::PRETRAIN
+                                 ? "; pre-training continues from its newest checkpoint"
+                                 : ""),
+                ""));
+  return absl::OkStatus();
 }
 
 }  // namespace bert::server

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "bert/v1/agent_service.pb.h"
 #include "bert/v1/job.pb.h"
@@ -65,6 +66,26 @@ class JobStateMachine {
                  const std::string& message, const RetryPolicy& retry);
   // Cancels every unfinished stage and piece, then the job.
   void Cancel(const std::string& reason);
+
+  // --- Lifecycle verbs (RetryJob, PauseJob, ResumeJob) ---
+  // A FAILED or CANCELLED job runs again: stages that succeeded or were
+  // skipped are kept (a fan-out stage keeps its succeeded pieces, a gang
+  // restarts whole), the others are QUEUED with fresh attempt counts
+  // (attempts_before), and the job is QUEUED; user_retries counts the call.
+  // Pre-training then resumes from the newest checkpoint the controller holds
+  // (the assignment builder offers it). FAILED_PRECONDITION for any other job.
+  absl::Status Retry(const std::string& subject);
+  // A QUEUED or RUNNING job pauses: pause_requested is set, nothing new is
+  // placed, running data stages finish, and running pre-training is told to
+  // checkpoint and stop (its pieces then complete with PAUSED_BY_USER). Once
+  // no piece runs, the current stage and the job are PAUSED (at once when
+  // none runs now). Already paused or pausing: no change. Otherwise
+  // FAILED_PRECONDITION.
+  absl::Status RequestPause(const std::string& subject, const std::string& reason);
+  // A PAUSED job is QUEUED again (its current stage too, its pieces ready at
+  // once); a job still pausing has its pause request withdrawn. Otherwise
+  // FAILED_PRECONDITION.
+  absl::Status Resume(const std::string& subject);
   // The queued stage `kind` waits because no live agent could ever run it
   // (`reason`, from scheduler_feasibility.h), or no longer ("" clears it). A
   // change is logged as an event; the reason also clears once the stage runs
@@ -96,6 +117,8 @@ class JobStateMachine {
   void FailJob(v1::Stage* failed, v1::FailureCause cause, const std::string& message);
   void OnPieceSucceeded(v1::Stage* stage,
                         const std::function<std::optional<v1::Artifact>()>& newest_checkpoint);
+  // With a pause requested and no piece running: the job becomes PAUSED.
+  void MaybeFinishPause();
 
   v1::Job job_;
   absl::Time now_;
@@ -114,5 +137,9 @@ v1::Event LogEvent(v1::StageKind stage, const std::string& level, const std::str
 
 // Recomputes a stage's agent_ids (agents running its pieces) and attempt.
 void RefreshStageAgents(v1::Stage* stage);
+
+// Attempts of `shard` since its counts were last reset (RetryJob, a pause):
+// what the retry limit counts.
+int AttemptsCounted(const v1::ShardAttempt& shard);
 
 }  // namespace bert::server

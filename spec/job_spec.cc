@@ -79,6 +79,7 @@ ParseResult ParseJobSpec(std::string_view yaml, const ParseOptions& options) {
   ResolvePaths(options, locations, &result.spec, &errors);
   ValidateSpec(result.spec, locations, &errors);
   result.errors = errors.Take();
+  result.set_fields = locations;
   // In file order, as a reader goes through them; unlocated ones last.
   std::stable_sort(result.errors.begin(), result.errors.end(),
                    [](const bert::v1::SpecError& a, const bert::v1::SpecError& b) {
@@ -108,7 +109,8 @@ std::string FormatErrors(std::string_view file_name,
 
 std::vector<bert::v1::StageKind> PlannedStages(const bert::v1::JobSpec& spec) {
   const bool from_dataset = !spec.preprocess().from_dataset().empty();
-  const bool from_tokenizer = !spec.tokenizer().from().empty();
+  // A warm start (model.from) keeps its model's tokenizer.
+  const bool from_tokenizer = !spec.tokenizer().from().empty() || !spec.model().from().empty();
   std::vector<bert::v1::StageKind> stages;
   if (!from_dataset) {
     stages.push_back(bert::v1::PREPARE);

@@ -6,12 +6,14 @@
 // all errors; nothing is silently ignored.
 #pragma once
 
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bert/v1/job.pb.h"
 #include "bert/v1/spec.pb.h"
+#include "spec/spec_error_list.h"
 
 namespace bert::spec {
 
@@ -23,11 +25,18 @@ struct ParseOptions {
   // `from` paths exist. bertd in a cluster may not see the client's files;
   // the embedded single-machine default does.
   bool check_paths = true;
+  // Sources whose files the submitter uploaded (SubmitJobRequest.input_files,
+  // by source index): their paths are made absolute but never checked here,
+  // since they name the submitting machine's files.
+  std::set<int> uploaded_sources;
 };
 
 struct ParseResult {
   bert::v1::JobSpec spec;                    // normalised: defaults filled, paths absolute
   std::vector<bert::v1::SpecError> errors;   // empty when valid
+  // The fields the YAML itself set (Has("model.hidden_dropout_prob")), as
+  // opposed to defaults: bertd fills a warm start's from the job it names.
+  FieldLocations set_fields;
   bool ok() const { return errors.empty(); }
 };
 

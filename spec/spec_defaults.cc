@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/bert_config.h"
+#include "protocol/model_source.h"
 #include "protocol/worker_config.h"
 #include "spec/did_you_mean.h"
 
@@ -51,7 +52,17 @@ void FillCorpus(const FieldLocations& at, bert::v1::CorpusSpec* corpus) {
   if (!at.Has("corpus.shard_size_bytes")) corpus->set_shard_size_bytes(64ll << 20);
 }
 
-void FillTokenizer(const FieldLocations& at, bert::v1::TokenizerSpec* tokenizer) {
+void FillTokenizer(const FieldLocations& at, const bert::v1::ModelSpec& model,
+                   bert::v1::TokenizerSpec* tokenizer) {
+  // A warm start keeps its model's vocabulary: a directory's tokenizer becomes
+  // tokenizer.from (checked against it in spec_validator), a job's comes from
+  // that job (the controller hands it to the pipeline).
+  if (!model.from().empty()) {
+    if (tokenizer->from().empty() && !bert::protocol::IsJobModelReference(model.from())) {
+      tokenizer->set_from(model.from());
+    }
+    return;
+  }
   // With `from`, the loaded tokenizer decides (see ParseJobSpec).
   if (!tokenizer->from().empty()) return;
   if (!at.Has("tokenizer.vocab_size")) tokenizer->set_vocab_size(32000);
@@ -69,6 +80,9 @@ void FillPreprocess(const FieldLocations& at, bert::v1::PreprocessSpec* preproce
 }
 
 void FillModel(const FieldLocations& at, bert::v1::ModelSpec* model, SpecErrorList* errors) {
+  // A warm start's architecture is its config.json's: filled when the spec's
+  // paths are read (spec_paths), or by bertd from the job it names.
+  if (!model->from().empty()) return;
   if (model->preset().empty()) model->set_preset(kDefaultPreset);
   std::optional<bert::engine::BertConfig> config = bert::engine::PresetConfig(model->preset());
   if (!config) {
@@ -145,7 +159,7 @@ void FillResources(bert::v1::ResourcesSpec* resources, const FieldLocations& at)
 
 void FillDefaults(const FieldLocations& locations, JobSpec* spec, SpecErrorList* errors) {
   FillCorpus(locations, spec->mutable_corpus());
-  FillTokenizer(locations, spec->mutable_tokenizer());
+  FillTokenizer(locations, spec->model(), spec->mutable_tokenizer());
   FillPreprocess(locations, spec->mutable_preprocess());
   FillModel(locations, spec->mutable_model(), errors);
   FillTraining(locations, spec->preprocess(), spec->mutable_training());

@@ -15,6 +15,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/atomic_file.h"
+#include "formats/hf_bert_config.h"
+#include "protocol/model_source.h"
 #ifdef BERT_SPEC_WITH_TOKENIZER
 #include "tokenizer/tokenizer.h"
 #endif
@@ -182,6 +184,59 @@ void LoadDataset(const FieldLocations& at, bert::v1::JobSpec* spec, SpecErrorLis
   }
 }
 
+// model.from as a directory: a Hugging Face BERT model (formats/hf_bert_config.h
+// decides what the engine loads). Its architecture fills the spec's model
+// sizes, and its dropouts unless the spec sets them.
+// Returns false (with errors added) when it is not one; `*vocab_size` is
+// config.json's.
+bool LoadWarmStartModel(const FieldLocations& at, bert::v1::JobSpec* spec, SpecErrorList* errors,
+                        int64_t* vocab_size) {
+  const std::string field = "model.from";
+  const std::string& dir = spec->model().from();
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    errors->Add(field, absl::StrCat("'", dir, "' does not exist"));
+    return false;
+  }
+  if (!fs::is_directory(dir, ec)) {
+    errors->Add(field, absl::StrCat("'", dir,
+                                    "' is not a directory (a Hugging Face model directory: config.json, "
+                                    "model.safetensors, vocab.txt or tokenizer.json)"));
+    return false;
+  }
+  bert::formats::Result<bert::formats::HfBertConfig> config = bert::formats::ReadHfBertConfig(dir);
+  if (!config.ok()) {
+    errors->Add(field, absl::StrCat("not a BERT model the engine loads: ", config.error().message));
+    return false;
+  }
+  const std::string weights = (fs::path(dir) / bert::formats::kHfWeightsFile).string();
+  struct stat st;
+  if (::stat(weights.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    errors->Add(field, absl::StrCat("'", dir, "' has no ", bert::formats::kHfWeightsFile,
+                                    " (the weights, in the safetensors format; a pytorch_model.bin "
+                                    "is not read: convert it with save_pretrained)"));
+    return false;
+  }
+  if (!fs::exists(fs::path(dir) / "vocab.txt", ec) && !fs::exists(fs::path(dir) / "tokenizer.json", ec)) {
+    errors->Add(field, absl::StrCat("'", dir, "' has neither vocab.txt nor tokenizer.json: the job "
+                                    "pre-trains with the model's own tokenizer"));
+    return false;
+  }
+  bert::v1::ModelSpec* model = spec->mutable_model();
+  model->set_hidden_size(static_cast<int32_t>(config->hidden_size));
+  model->set_num_hidden_layers(static_cast<int32_t>(config->num_hidden_layers));
+  model->set_num_attention_heads(static_cast<int32_t>(config->num_attention_heads));
+  model->set_intermediate_size(static_cast<int32_t>(config->intermediate_size));
+  model->set_max_position_embeddings(static_cast<int32_t>(config->max_position_embeddings));
+  model->set_type_vocab_size(static_cast<int32_t>(config->type_vocab_size));
+  if (!at.Has("model.hidden_dropout_prob")) model->set_hidden_dropout_prob(config->hidden_dropout_prob);
+  if (!at.Has("model.attention_probs_dropout_prob")) {
+    model->set_attention_probs_dropout_prob(config->attention_probs_dropout_prob);
+  }
+  *vocab_size = config->vocab_size;
+  return true;
+}
+
 }  // namespace
 
 std::string AbsolutePath(const std::string& path, const std::string& base_dir) {
@@ -212,13 +267,34 @@ void ResolvePaths(const ParseOptions& options, const FieldLocations& locations,
       if (source->paths(j).empty()) continue;
       const std::string field = absl::StrCat("corpus.sources[", i, "].paths[", j, "]");
       source->set_paths(j, AbsolutePath(source->paths(j), base));
-      if (options.check_paths) CheckSourcePath(field, source->paths(j), errors);
+      if (options.check_paths && !options.uploaded_sources.contains(i)) {
+        CheckSourcePath(field, source->paths(j), errors);
+      }
     }
+  }
+  // A warm start's directory first: when it is not a model, its tokenizer
+  // (tokenizer.from, spec_defaults) is not looked at.
+  bert::v1::ModelSpec* model = spec->mutable_model();
+  bool model_ok = true;
+  int64_t model_vocab = 0;
+  if (!model->from().empty() && !bert::protocol::IsJobModelReference(model->from())) {
+    model->set_from(AbsolutePath(model->from(), base));
+    if (options.check_paths) model_ok = LoadWarmStartModel(locations, spec, errors, &model_vocab);
   }
   bert::v1::TokenizerSpec* tokenizer = spec->mutable_tokenizer();
   if (!tokenizer->from().empty()) {
     tokenizer->set_from(AbsolutePath(tokenizer->from(), base));
-    if (options.check_paths) LoadTokenizer("tokenizer.from", tokenizer, errors);
+    const bool the_models = tokenizer->from() == model->from();
+    if (options.check_paths && (model_ok || !the_models)) {
+      LoadTokenizer(the_models ? "model.from" : "tokenizer.from", tokenizer, errors);
+    }
+    // The tokenizer must fit the warm start's embeddings.
+    if (model_vocab > 0 && tokenizer->vocab_size() > model_vocab) {
+      errors->Add(the_models ? "model.from" : "tokenizer.from",
+                  absl::StrCat("the tokenizer has ", tokenizer->vocab_size(),
+                               " tokens but the model's config.json says vocab_size ", model_vocab,
+                               ": the embeddings have no row for the others"));
+    }
   }
   bert::v1::PreprocessSpec* preprocess = spec->mutable_preprocess();
   if (!preprocess->from_dataset().empty()) {

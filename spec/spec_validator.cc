@@ -1,11 +1,13 @@
 #include "spec/spec_validator.h"
 
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "protocol/model_source.h"
 
 namespace bert::spec {
 namespace {
@@ -113,8 +115,34 @@ void CheckCorpus(const JobSpec& spec, Checker& check) {
   check.AtLeast("corpus.shard_size_bytes", corpus.shard_size_bytes(), 4096);
 }
 
+// With model.from the model's tokenizer is the job's: nothing is trained.
+void CheckWarmStartTokenizer(const JobSpec& spec, Checker& check) {
+  const std::string& from = spec.model().from();
+  for (const char* field :
+       {"vocab_size", "lowercase", "special_tokens", "min_frequency", "limit_alphabet"}) {
+    const std::string path = absl::StrCat("tokenizer.", field);
+    if (check.Has(path)) {
+      check.Error(path, "cannot be set with model.from: a warm start keeps the model's tokenizer");
+    }
+  }
+  const std::string& tokenizer = spec.tokenizer().from();
+  if (tokenizer.empty()) return;
+  if (bert::protocol::IsJobModelReference(from)) {
+    check.Error("tokenizer.from", absl::StrCat("cannot be set with model.from '", from,
+                                               "': that job's tokenizer is used"));
+  } else if (tokenizer != from && std::filesystem::path(tokenizer).parent_path() != from) {
+    check.Error("tokenizer.from",
+                absl::StrCat("'", tokenizer, "' is not model.from's tokenizer: a warm start keeps the "
+                             "model's vocabulary (remove tokenizer.from, or name a file in '", from, "')"));
+  }
+}
+
 void CheckTokenizer(const JobSpec& spec, Checker& check) {
   const bert::v1::TokenizerSpec& tokenizer = spec.tokenizer();
+  if (!spec.model().from().empty()) {
+    CheckWarmStartTokenizer(spec, check);
+    return;
+  }
   if (!tokenizer.from().empty()) {
     for (const char* field :
          {"vocab_size", "lowercase", "special_tokens", "min_frequency", "limit_alphabet"}) {
@@ -173,8 +201,38 @@ void CheckPreprocess(const JobSpec& spec, Checker& check) {
   }
 }
 
+void CheckSequenceFits(const JobSpec& spec, Checker& check);
+
+// model.from: the architecture is the model's; only the dropouts may be set.
+void CheckWarmStartModel(const JobSpec& spec, Checker& check) {
+  const bert::v1::ModelSpec& model = spec.model();
+  if (bert::protocol::IsJobModelReference(model.from()) &&
+      !bert::protocol::ParseJobModelReference(model.from())) {
+    check.Error("model.from",
+                absl::StrCat("'", model.from(), "' is not 'job:<id>' or 'job:<id>/checkpoint-<step>' "
+                             "(or a Hugging Face model directory)"));
+  }
+  for (const char* field : {"preset", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                            "intermediate_size", "max_position_embeddings", "type_vocab_size"}) {
+    const std::string path = absl::StrCat("model.", field);
+    if (check.Has(path)) {
+      check.Error(path, "cannot be set with model.from: the architecture is the model's config.json; "
+                        "remove one");
+    }
+  }
+  check.Fraction("model.hidden_dropout_prob", model.hidden_dropout_prob(), 0, 1, false);
+  check.Fraction("model.attention_probs_dropout_prob", model.attention_probs_dropout_prob(), 0, 1,
+                 false);
+  // Known once the model's config.json was read (or bertd resolved the job).
+  if (model.max_position_embeddings() > 0) CheckSequenceFits(spec, check);
+}
+
 void CheckModel(const JobSpec& spec, Checker& check) {
   const bert::v1::ModelSpec& model = spec.model();
+  if (!model.from().empty()) {
+    CheckWarmStartModel(spec, check);
+    return;
+  }
   check.AtLeast("model.hidden_size", model.hidden_size(), 1);
   check.AtLeast("model.num_hidden_layers", model.num_hidden_layers(), 1);
   check.AtLeast("model.num_attention_heads", model.num_attention_heads(), 1);
@@ -195,6 +253,11 @@ void CheckModel(const JobSpec& spec, Checker& check) {
                                     ") must be a multiple of num_attention_heads (",
                                     model.num_attention_heads(), ")"));
   }
+  CheckSequenceFits(spec, check);
+}
+
+void CheckSequenceFits(const JobSpec& spec, Checker& check) {
+  const bert::v1::ModelSpec& model = spec.model();
   const int32_t seq = spec.preprocess().max_seq_length();
   if (seq > model.max_position_embeddings() && model.max_position_embeddings() > 0) {
     const std::string field =

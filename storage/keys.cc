@@ -63,4 +63,8 @@ std::string Agent(std::string_view agent_id) { return Join(kAgentPrefix, agent_i
 
 std::string Artifact(std::string_view artifact_id) { return Join(kArtifactPrefix, artifact_id); }
 
+std::string JobArtifactPrefix(std::string_view job_id) {
+  return Join(kArtifactPrefix, job_id) + "/";
+}
+
 }  // namespace bert::storage::keys

@@ -34,5 +34,8 @@ std::string Checkpoint(std::string_view job_id, int64_t step);
 std::string CheckpointPrefix(std::string_view job_id);
 std::string Agent(std::string_view agent_id);
 std::string Artifact(std::string_view artifact_id);
+// "artifact/<job_id>/": the artifacts a job's stages produced (artifact ids
+// start with "<job>/", protocol/artifact_ids.h).
+std::string JobArtifactPrefix(std::string_view job_id);
 
 }  // namespace bert::storage::keys

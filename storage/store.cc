@@ -273,4 +273,28 @@ absl::StatusOr<std::optional<v1::Artifact>> Store::GetArtifact(
   return std::optional<v1::Artifact>(std::move(artifact));
 }
 
+absl::Status Store::ForEachArtifact(const std::string& id_prefix,
+                                    const std::function<bool(const v1::Artifact&)>& fn) const {
+  const std::string prefix = keys::Artifact(id_prefix);
+  return Scan(db_.get(), prefix, prefix,
+              [&](const rocksdb::Slice& k, const rocksdb::Slice& v, bool* stop) {
+                v1::Artifact artifact;
+                BERT_RETURN_IF_ERROR(ParseValue(k, v, &artifact));
+                *stop = !fn(artifact);
+                return absl::OkStatus();
+              });
+}
+
+absl::StatusOr<std::vector<std::string>> Store::KeysWithPrefix(const std::string& prefix,
+                                                               size_t limit) const {
+  std::vector<std::string> out;
+  BERT_RETURN_IF_ERROR(Scan(db_.get(), prefix, prefix,
+                            [&](const rocksdb::Slice& k, const rocksdb::Slice&, bool* stop) {
+                              out.emplace_back(k.data(), k.size());
+                              *stop = out.size() >= limit;
+                              return absl::OkStatus();
+                            }));
+  return out;
+}
+
 }  // namespace bert::storage

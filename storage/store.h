@@ -82,6 +82,14 @@ class Store {
                                                      size_t max_bytes) const;
   absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents() const;
   absl::StatusOr<std::optional<v1::Artifact>> GetArtifact(const std::string& artifact_id) const;
+  // Calls `fn` for every artifact whose id starts with `id_prefix`, in id
+  // order; stops early when it returns false.
+  absl::Status ForEachArtifact(const std::string& id_prefix,
+                               const std::function<bool(const v1::Artifact&)>& fn) const;
+  // Every key starting with `prefix` (raw bytes), at most `limit`: what a test
+  // or an operator checks after a delete.
+  absl::StatusOr<std::vector<std::string>> KeysWithPrefix(const std::string& prefix,
+                                                          size_t limit) const;
 
   int schema_version() const { return kSchemaVersion; }
 

@@ -40,4 +40,26 @@ void StoreBatch::PutIdempotencyKey(std::string_view subject, std::string_view ke
   batch_.Put(keys::Idempotency(subject, key), rocksdb::Slice(job_id.data(), job_id.size()));
 }
 
+void StoreBatch::DeletePrefix(const std::string& prefix) {
+  // [prefix, successor): the successor bumps the last byte that is not 0xff.
+  std::string end = prefix;
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (end.empty()) return;  // never: every prefix here ends in '/' or '\0'
+  end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  batch_.DeleteRange(prefix, end);
+}
+
+void StoreBatch::DeleteJob(std::string_view job_id) { batch_.Delete(keys::Job(job_id)); }
+
+void StoreBatch::DeleteIdempotencyKey(std::string_view subject, std::string_view key) {
+  batch_.Delete(keys::Idempotency(subject, key));
+}
+
+void StoreBatch::DeleteJobTables(std::string_view job_id) {
+  DeletePrefix(keys::EventPrefix(job_id));
+  DeletePrefix(keys::MetricPrefix(job_id));
+  DeletePrefix(keys::CheckpointPrefix(job_id));
+  DeletePrefix(keys::JobArtifactPrefix(job_id));
+}
+
 }  // namespace bert::storage

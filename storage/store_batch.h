@@ -24,6 +24,12 @@ class StoreBatch {
   void DeleteCheckpoint(std::string_view job_id, int64_t step);
   void DeleteArtifact(std::string_view artifact_id);
   void PutIdempotencyKey(std::string_view subject, std::string_view key, std::string_view job_id);
+  // Deleting a job (DeleteJob): its record, its idempotency key, and every
+  // key of a per-job table (events, metrics, checkpoints, artifacts with ids
+  // under "<job>/"), each table by key range.
+  void DeleteJob(std::string_view job_id);
+  void DeleteIdempotencyKey(std::string_view subject, std::string_view key);
+  void DeleteJobTables(std::string_view job_id);
 
   int count() const { return batch_.Count(); }
   bool empty() const { return batch_.Count() == 0; }
@@ -31,6 +37,8 @@ class StoreBatch {
  private:
   friend class Store;
   void Put(const std::string& key, const google::protobuf::MessageLite& value);
+  // Deletes every key that starts with `prefix`.
+  void DeletePrefix(const std::string& prefix);
 
   rocksdb::WriteBatch batch_;
 };

@@ -3,7 +3,8 @@
 // CONFIG.json, the JSON-line reports and the exit statuses, is bert-worker's
 // C++ (engine/worker_commands.h); Python lends only what it alone can make.
 //
-//   bertd_engine.catch_sigterm()                SIGTERM: stop at the next step boundary
+//   bertd_engine.catch_sigterm()                SIGTERM: stop at the next step boundary;
+//                                               SIGUSR1: checkpoint there, then stop (a pause)
 //   bertd_engine.pretrain(config, prepare, report_fd) -> exit status
 //   bertd_engine.export(config, report_fd) -> exit status
 //   bertd_engine.SpecError                      raised by `prepare`: the config cannot run here
@@ -41,6 +42,10 @@ namespace {
 std::atomic<bool> g_cancelled{false};
 
 void OnSigterm(int) { g_cancelled.store(true); }
+
+std::atomic<bool> g_paused{false};
+
+void OnSigusr1(int) { g_paused.store(true); }
 
 // bertd_engine.SpecError; set when the module is initialised.
 PyObject* g_spec_error = nullptr;
@@ -122,7 +127,7 @@ int PyPretrain(const std::string& config_path, const py::object& prepare, int re
     };
   }
   py::gil_scoped_release no_gil;
-  return RunPretrainCommand(config_path, out.file, &g_cancelled, prepare_runtime);
+  return RunPretrainCommand(config_path, out.file, &g_cancelled, prepare_runtime, &g_paused);
 }
 
 int PyExport(const std::string& config_path, int report_fd) {
@@ -140,8 +145,13 @@ PYBIND11_MODULE(bertd_engine, m) {
   py::module_::import("torch.distributed");  // registers ProcessGroup with pybind11
   static py::exception<engine::EngineError> spec_error(m, "SpecError", PyExc_ValueError);
   engine::g_spec_error = spec_error.ptr();
-  m.def("catch_sigterm", [] { std::signal(SIGTERM, engine::OnSigterm); },
-        "SIGTERM stops training at the next step boundary (exit status 143), as in bert-worker");
+  m.def("catch_sigterm",
+        [] {
+          std::signal(SIGTERM, engine::OnSigterm);
+          std::signal(SIGUSR1, engine::OnSigusr1);
+        },
+        "SIGTERM stops training at the next step boundary (exit status 143), and SIGUSR1 "
+        "after a checkpoint there (exit status 138, a pause), as in bert-worker");
   m.def("pretrain", &engine::PyPretrain, py::arg("config"), py::arg("prepare") = py::none(),
         py::arg("report_fd") = 1, "pretrain --config CONFIG: trains, reporting on report_fd; returns the exit status");
   m.def("export", &engine::PyExport, py::arg("config"), py::arg("report_fd") = 1,

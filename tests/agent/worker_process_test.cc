@@ -36,6 +36,7 @@ class RecordingReporter : public StageReporter {
     logs.push_back(std::string(level) + ":" + std::string(message));
   }
   bool Cancelled() const override { return cancelled; }
+  bool PauseRequested() const override { return paused; }
   void Checkpoint(const v1::CheckpointRecord& record) override {
     std::lock_guard l(mu);
     checkpoints.push_back(record);
@@ -45,6 +46,7 @@ class RecordingReporter : public StageReporter {
   std::vector<std::string> metrics, logs;
   std::vector<v1::CheckpointRecord> checkpoints;
   std::atomic<bool> cancelled{false};
+  std::atomic<bool> paused{false};
 };
 
 bool Alive(pid_t pid) {
@@ -167,6 +169,27 @@ TEST_F(WorkerProcessTest, CancelStopsWorkerAndItsChildrenWithinGrace) {
   // yet reaped by init) counts as dead.
   for (int i = 0; i < 50 && Alive(grandchild); ++i) std::this_thread::sleep_for(milliseconds(20));
   EXPECT_FALSE(Alive(grandchild)) << "grandchild " << grandchild << " survived the cancel";
+}
+
+// A pause: once the worker spoke (its handlers are installed), it gets
+// SIGUSR1 alone (not SIGTERM), reports its checkpoint and ends PAUSED_BY_USER.
+TEST_F(WorkerProcessTest, APauseSendsSigusrOneAndEndsPausedWithTheCheckpoint) {
+  const std::string w = Script(
+      "trap 'echo \"{\\\"type\\\":\\\"checkpoint\\\",\\\"step\\\":7,\\\"path\\\":\\\"/x/checkpoint-7\\\","
+      "\\\"size_bytes\\\":1,\\\"sha256\\\":\\\"ab\\\"}\"; echo \"{\\\"type\\\":\\\"result\\\",\\\"ok\\\":false,"
+      "\\\"failure_cause\\\":\\\"PAUSED_BY_USER\\\",\\\"message\\\":\\\"paused at step 7\\\"}\"; exit 138' USR1\n"
+      "trap 'exit 143' TERM\n"
+      "echo '{\"type\":\"progress\",\"done\":1,\"total\":9,\"unit\":\"steps\"}'\n"
+      "while true; do sleep 0.05; done\n");
+  RecordingReporter r;
+  r.paused = true;  // asked before the worker started: sent once it spoke
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status s = RunWorker(Options(w), r);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(CauseOf(s), v1::PAUSED_BY_USER) << s;
+  EXPECT_EQ(s.message(), "paused at step 7");
+  ASSERT_EQ(r.checkpoints.size(), 1u);
+  EXPECT_EQ(r.checkpoints[0].step(), 7);
 }
 
 TEST_F(WorkerProcessTest, ExitZeroWithoutResultIsSuccess) {

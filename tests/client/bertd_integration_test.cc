@@ -22,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string Env(const char* name, const std::string& fallback) {
   const char* value = std::getenv(name);
@@ -184,8 +185,8 @@ class LocalAgentRootsTest : public BertdTest {
     return job;
   }
 
-  std::string SubmitSpec(const fs::path& spec) {
-    CommandResult run = Bertctl("-o json submit " + spec.string());
+  std::string SubmitSpec(const fs::path& spec, const std::string& flags = "") {
+    CommandResult run = Bertctl("-o json submit " + flags + spec.string());
     EXPECT_EQ(run.exit_code, 0) << run.err;
     return nlohmann::json::parse(run.out)["job"]["id"];
   }
@@ -207,13 +208,102 @@ TEST_F(LocalAgentRootsTest, InputsAreReadOnlyUnderTheSpecsOwnDirectory) {
   EXPECT_EQ(job["stages"][0]["state"], "SUCCEEDED") << job.dump(2);
   EXPECT_EQ(Bertctl("cancel " + inside_id).exit_code, 0);
 
-  const std::string outside_id = SubmitSpec(dir_ / "specs" / "outside.yaml");
+  // Without an upload (bertctl would otherwise send the file: see below).
+  const std::string outside_id = SubmitSpec(dir_ / "specs" / "outside.yaml", "--upload never ");
   job = WaitForPrepare(outside_id);
   EXPECT_EQ(job["stages"][0]["state"], "FAILED") << job.dump(2);
   EXPECT_EQ(job["failure_cause"], "DATA_ERROR") << job.dump(2);
   const std::string message = job.dump();
   EXPECT_THAT(message, HasSubstr("elsewhere/corpus.txt"));
   EXPECT_THAT(message, HasSubstr("outside this agent's data roots"));
+}
+
+// Every file under `dir` whose path holds `part` and whose text holds `text`.
+std::vector<fs::path> FilesHolding(const fs::path& dir, const std::string& part,
+                                   const std::string& text) {
+  std::vector<fs::path> found;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {
+    if (!e.is_regular_file() || e.path().string().find(part) == std::string::npos) continue;
+    if (Slurp(e.path()).find(text) != std::string::npos) found.push_back(e.path());
+  }
+  return found;
+}
+
+// The user: a corpus that only the submitting side can see (outside
+// every agent data root and outside the spec's directory, which is all the
+// embedded agent reads). bertctl uploads it, the job's prepare reads the
+// upload, and submitting the same file again sends no byte.
+TEST_F(LocalAgentRootsTest, ACorpusOnlyTheSubmitterSeesIsUploadedOnceAndPrepared) {
+  fs::create_directories(dir_ / "specs");
+  fs::create_directories(dir_ / "laptop");
+  const std::string marker = "a sentence that only the laptop's corpus holds";
+  std::ofstream(dir_ / "laptop" / "corpus.txt")
+      << Slurp(TestData() + "/corpus.txt") << marker << "\n";
+  std::string spec = Slurp(TestData() + "/good.yaml");
+  spec.replace(spec.find("[corpus.txt]"), 12, "[" + (dir_ / "laptop" / "corpus.txt").string() + "]");
+  const fs::path spec_file = dir_ / "specs" / "job.yaml";
+  std::ofstream(spec_file) << spec;
+
+  CommandResult run = Bertctl("-o json submit " + spec_file.string());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("uploading " + (dir_ / "laptop" / "corpus.txt").string()));
+  EXPECT_THAT(run.err, HasSubstr("(1 uploaded, 0 already on bertd)"));
+  const nlohmann::json first = nlohmann::json::parse(run.out)["job"];
+  ASSERT_EQ(first["input_files"].size(), 1u) << first.dump(2);
+  const std::string sha = first["input_files"][0]["sha256"];
+  EXPECT_EQ(first["input_files"][0]["path"], (dir_ / "laptop" / "corpus.txt").string());
+  // Held once, content-addressed, in bertd's artifact root.
+  const fs::path stored = dir_ / "data" / "artifacts" / "inputs" / sha;
+  ASSERT_TRUE(fs::exists(stored));
+  EXPECT_EQ(Slurp(stored), Slurp(dir_ / "laptop" / "corpus.txt"));
+  const auto stored_at = fs::last_write_time(stored);
+
+  nlohmann::json job = WaitForPrepare(first["id"]);
+  EXPECT_EQ(job["stages"][0]["state"], "SUCCEEDED") << job.dump(2);
+  // The prepared corpus holds the laptop's text: prepare read the upload.
+  EXPECT_FALSE(FilesHolding(dir_ / "data", std::string(first["id"]) + "/prepare", marker).empty());
+  EXPECT_EQ(Bertctl("cancel " + std::string(first["id"])).exit_code, 0);
+
+  // The same file again: bertd holds it, not one byte is sent.
+  run = Bertctl("-o json submit " + spec_file.string());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("already on bertd, nothing sent"));
+  EXPECT_THAT(run.err, HasSubstr("0 B sent (0 uploaded, 1 already on bertd)"));
+  EXPECT_EQ(fs::last_write_time(stored), stored_at);
+  const nlohmann::json second = nlohmann::json::parse(run.out)["job"];
+  EXPECT_EQ(second["input_files"][0]["sha256"], sha);
+  job = WaitForPrepare(second["id"]);
+  EXPECT_EQ(job["stages"][0]["state"], "SUCCEEDED") << job.dump(2);
+  EXPECT_EQ(Bertctl("cancel " + std::string(second["id"])).exit_code, 0);
+}
+
+// The operator's limit: a file over it is refused before any byte is sent,
+// and nothing is submitted.
+class UploadLimitTest : public BertdTest {
+ protected:
+  void SetUp() override {
+    extra_args_ = {"--max-upload-bytes", "64"};
+    BertdTest::SetUp();
+  }
+};
+
+TEST_F(UploadLimitTest, AFileOverTheLimitIsAClearErrorBeforeAnyByte) {
+  fs::create_directories(dir_ / "specs");
+  fs::create_directories(dir_ / "laptop");
+  std::ofstream(dir_ / "laptop" / "corpus.txt") << std::string(100, 'x') << "\n";
+  std::string spec = Slurp(TestData() + "/good.yaml");
+  spec.replace(spec.find("[corpus.txt]"), 12, "[" + (dir_ / "laptop" / "corpus.txt").string() + "]");
+  std::ofstream(dir_ / "specs" / "job.yaml") << spec;
+  // No embedded agent here: no directory is shared, so the file must go up.
+  CommandResult run = Bertctl("submit " + (dir_ / "specs" / "job.yaml").string());
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_THAT(run.err, HasSubstr((dir_ / "laptop" / "corpus.txt").string()));
+  EXPECT_THAT(run.err, HasSubstr("over this bertd's upload limit of 64 B"));
+  EXPECT_THAT(run.err, Not(HasSubstr("uploading")));
+  EXPECT_FALSE(fs::exists(dir_ / "data" / "artifacts" / "inputs"));
+  run = Bertctl("-o json list");
+  EXPECT_TRUE(nlohmann::json::parse(run.out)["jobs"].empty()) << run.out;
 }
 
 }  // namespace

@@ -221,6 +221,9 @@ grpc::Status FakeJobService::ListAgents(grpc::ServerContext* context,
   agent->add_pools("cpu");
   agent->add_pools("train");
   agent->set_healthy(true);
+  agent->mutable_resources()->set_cpu_cores(8);
+  agent->mutable_resources()->set_memory_bytes(int64_t{16} << 30);
+  (*agent->mutable_labels())["zone"] = "lab-1";
   return grpc::Status::OK;
 }
 

@@ -172,5 +172,51 @@ TEST_F(InputPolicyTest, LineReaderNeverGrowsPastItsBound) {
   EXPECT_EQ(line, "z");
 }
 
+// Files uploaded from the submitting machine (the agent passes them as
+// InputPolicy::supplied): a source reads exactly those, in order, in place of
+// its spec paths, from wherever the agent keeps them (outside the roots), with
+// its compression judged by the file's original name. Other sources keep
+// every rule.
+TEST_F(InputPolicyTest, SuppliedFilesReplaceASourcesPathsAndOnlyThoseAreReadOutsideTheRoots) {
+  fs::create_directories(tmp_.Join("job/inputs"));
+  const std::string first = tmp_.Join("job/inputs/aaaa");   // a content-addressed name
+  const std::string second = tmp_.Join("job/inputs/bbbb");
+  WriteFile(first, GzipCompress("uploaded document one\nuploaded document two\n"));
+  WriteFile(second, "uploaded document three\n");
+  bert::v1::CorpusSpec corpus;
+  // The spec's own path (on the submitting machine) is never looked at.
+  *corpus.add_sources() = TextSource("/home/someone/corpus/*.txt");
+  InputPolicy policy = Rooted();
+  policy.supplied[0] = {{first, "/home/someone/corpus/a.txt.gz"},
+                        {second, "/home/someone/corpus/b.txt"}};
+  auto units = PlanInputUnits(corpus, 0, policy);
+  ASSERT_TRUE(units.ok()) << units.status();
+  ASSERT_EQ(units->size(), 2u);
+  EXPECT_EQ((*units)[0].path, first);
+  EXPECT_EQ((*units)[0].compression, Compression::kGzip);  // by its original name
+  EXPECT_EQ((*units)[1].path, second);
+  EXPECT_EQ((*units)[1].compression, Compression::kNone);
+
+  PrepareOptions options;
+  options.threads = 1;
+  options.input_policy = policy;
+  NullProgressSink sink;
+  const std::string out = tmp_.Join("supplied-out");
+  ASSERT_TRUE(PrepareWorker(corpus, out, options, sink).ok());
+  auto prepared = FinalizePrepare(out, 1, {}, sink);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  uint64_t documents = 0;
+  for (const PreparedShard& shard : prepared->shards) documents += shard.documents;
+  EXPECT_EQ(documents, 3u);
+
+  // A second source that is not supplied still may not leave the roots.
+  *corpus.add_sources() = TextSource(tmp_.Join("secret.txt"));
+  units = PlanInputUnits(corpus, 0, policy);
+  ExpectRefused(units.status(), "secret.txt", "outside this agent's data roots");
+  // Nor may a supplied path be anything but a regular file.
+  policy.supplied[0] = {{"/dev/zero", "corpus.txt"}};
+  ExpectRefused(PlanInputUnits(corpus, 0, policy).status(), "/dev/zero", "not a regular file");
+}
+
 }  // namespace
 }  // namespace bert::data

@@ -15,6 +15,7 @@
 #include "absl/strings/str_replace.h"
 #include "agent/artifact_transfer.h"
 #include "common/atomic_file.h"
+#include "common/sha256.h"
 #include "tests/e2e/cluster.h"
 
 namespace bert::e2e {
@@ -364,6 +365,73 @@ TEST_F(E2ETest, CancelStopsTheRunningStageWithinSeconds) {
       << c.Logs();
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(10));
   EXPECT_EQ(c.GetJob(id).state(), v1::CANCELLED);
+}
+
+// A corpus uploaded from the submitting machine (JobService.UploadInput), read
+// by a prep agent that shares no disk with the controller and whose data root
+// holds nothing of it: the agent fetches the upload for the job into the
+// job's work directory and prepares it; the spec's own path exists nowhere.
+TEST_F(E2ETest, AnUploadedCorpusIsFetchedAndPreparedByANonSharedAgent) {
+  Cluster& c = *cluster_;
+  c.StartController();
+  const std::string root = c.dir() + "/empty-data-root";
+  fs::create_directories(root);
+  c.StartAgent("prep", "cpu", /*shared_fs=*/false, {"--data-root", root});
+  const std::string marker = "a line that only the uploaded corpus holds";
+  const std::string corpus = *ReadFile(TestData() + "/brown-1200.txt") + marker + "\n";
+  const std::string sha = Sha256Hex(corpus);
+
+  v1::Artifact uploaded;
+  grpc::ClientContext upload_context;
+  auto writer = c.jobs().UploadInput(&upload_context, &uploaded);
+  v1::ArtifactChunk chunk;
+  chunk.mutable_artifact()->set_sha256(sha);
+  chunk.mutable_artifact()->set_size_bytes(static_cast<int64_t>(corpus.size()));
+  chunk.set_data(corpus);
+  chunk.set_chunk_sha256(sha);
+  ASSERT_TRUE(writer->Write(chunk));
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  v1::SubmitJobRequest request;
+  request.set_spec_yaml(absl::StrReplaceAll(
+      Spec(10, 0), {{"\"brown-1200.txt\"", "\"/home/someone/laptop/corpus.txt\""}}));
+  v1::InputFile* file = request.add_input_files();
+  file->set_path("/home/someone/laptop/corpus.txt");
+  file->set_sha256(sha);
+  file->set_size_bytes(static_cast<int64_t>(corpus.size()));
+  v1::SubmitJobResponse submitted;
+  grpc::ClientContext submit_context;
+  s = c.jobs().SubmitJob(&submit_context, request, &submitted);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const std::string id = submitted.job().id();
+
+  v1::Job job = c.WaitFor(id, [](const v1::Job& j) {
+    const v1::Stage* prepare = FindStage(j, v1::PREPARE);
+    return prepare != nullptr && prepare->state() != v1::QUEUED && prepare->state() != v1::RUNNING;
+  }, seconds(60));
+  const v1::Stage* prepare = FindStage(job, v1::PREPARE);
+  ASSERT_NE(prepare, nullptr);
+  ASSERT_EQ(prepare->state(), v1::SUCCEEDED) << job.failure_message() << "\n" << c.Logs();
+  // Fetched into the job's own directory on the agent, verified.
+  const std::string fetched = c.dir() + "/agent-prep/jobs/" + id + "/inputs/" + sha;
+  ASSERT_TRUE(fs::exists(fetched)) << fetched;
+  EXPECT_EQ(*ReadFile(fetched), corpus);
+  // The prepared corpus holds the uploaded text.
+  bool found = false;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(c.dir() + "/agent-prep/jobs/" + id + "/prepare", ec)) {
+    if (e.is_regular_file() && absl::StrContains(ReadFile(e.path().string()).value_or(""), marker)) {
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found) << "the prepared corpus lacks the uploaded text";
+  grpc::ClientContext cancel_context;
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(id);
+  v1::Job cancelled;
+  c.jobs().CancelJob(&cancel_context, cancel, &cancelled);
 }
 
 }  // namespace

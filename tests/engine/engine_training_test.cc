@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -13,10 +14,15 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "engine/checkpoint.h"
+#include "engine/engine_error.h"
+#include "engine/hf_model_loader.h"
+#include "engine/warm_start.h"
+#include "engine/trainer.h"
 #include "engine/safetensors.h"
 #include "tests/engine/test_corpus.h"
 #include "tokenizer/tokenizer.h"
@@ -318,6 +324,145 @@ TEST_F(TrainingTest, SigtermStopsAtAStepBoundaryWithoutACheckpoint) {
   EXPECT_TRUE(ListCheckpoints(dir + "/checkpoints").empty());
 }
 
+// A pause in the loop itself: asked at step 3 (the observer says so at the
+// next step boundary), the run writes checkpoint-3 although save_steps is 4,
+// and a new run on the same directory continues with exactly the losses of an
+// uninterrupted one.
+class PausingObserver final : public TrainingObserver {
+ public:
+  explicit PausingObserver(int64_t pause_at) : pause_at_(pause_at) {}
+  void OnProgress(int64_t step, int64_t) override { step_ = step; }
+  void OnMetric(const std::string& name, double value, int64_t step) override {
+    if (name == "train/loss") losses[step] = value;
+  }
+  void OnLog(const std::string&, const std::string& message) override { log += message + "\n"; }
+  void OnCheckpoint(const WrittenCheckpoint& c) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkpoints.push_back(c.step);
+  }
+  bool Cancelled() const override { return false; }
+  bool PauseRequested() const override { return pause_at_ > 0 && step_ >= pause_at_; }
+
+  std::map<int64_t, double> losses;
+  std::string log;
+  std::vector<int64_t> checkpoints;
+
+ private:
+  const int64_t pause_at_;
+  int64_t step_ = 0;
+  std::mutex mu_;
+};
+
+// Config()'s run as the loop's options (dropout on: the RNG states must be restored).
+PretrainOptions LoopOptions(const std::string& dataset_dir, const std::string& output_dir) {
+  PretrainOptions o;
+  o.dataset_dir = dataset_dir;
+  o.output_dir = output_dir;
+  o.model.vocab_size = 0;  // the dataset's
+  o.model.hidden_size = 64;
+  o.model.num_hidden_layers = 2;
+  o.model.num_attention_heads = 2;
+  o.model.intermediate_size = 256;
+  o.model.max_position_embeddings = 64;
+  o.training.max_steps = 8;
+  o.training.per_device_batch_size = 4;
+  o.training.learning_rate = 1e-3;
+  o.training.warmup_steps = 2;
+  o.training.weight_decay = 0.01;
+  o.training.save_steps = 4;
+  o.training.logging_steps = 1;
+  o.training.eval_steps = 0;
+  o.training.seed = 5;
+  o.training.peak_flops = 1e11;
+  o.device = "cpu";
+  o.threads = 1;
+  return o;
+}
+
+TEST_F(TrainingTest, APauseCheckpointsTheStepReachedAndTheResumeContinuesExactly) {
+  const std::string a = *root_ + "/pause-straight", b = *root_ + "/pause-resumed";
+  PausingObserver straight(0);
+  fs::create_directories(a);
+  const PretrainResult whole = engine::Pretrain(LoopOptions(*root_ + "/dataset", a), straight);
+  ASSERT_FALSE(whole.paused);
+  ASSERT_EQ(straight.losses.size(), 8u);
+
+  const PretrainOptions options = LoopOptions(*root_ + "/dataset", b);
+  fs::create_directories(b);
+  PausingObserver first(3);
+  const PretrainResult paused = engine::Pretrain(options, first);
+  EXPECT_TRUE(paused.paused);
+  EXPECT_FALSE(paused.cancelled);
+  EXPECT_EQ(paused.steps_done, 3);
+  EXPECT_EQ(first.checkpoints, (std::vector<int64_t>{3})) << "save_steps 4: only the pause's checkpoint";
+  EXPECT_EQ(first.losses.rbegin()->first, 3);
+
+  PausingObserver second(0);
+  const PretrainResult resumed = engine::Pretrain(options, second);
+  EXPECT_FALSE(resumed.paused);
+  EXPECT_EQ(resumed.steps_done, 8);
+  EXPECT_NE(second.log.find("resumed from checkpoint-3"), std::string::npos) << second.log;
+  ASSERT_EQ(second.losses.size(), 5u);
+  for (int64_t step = 4; step <= 8; ++step) {
+    EXPECT_DOUBLE_EQ(second.losses.at(step), straight.losses.at(step)) << "step " << step;
+  }
+
+  // Paused again right after a resume, at a step that already has its
+  // checkpoint: nothing is rewritten.
+  PausingObserver again(8);
+  const PretrainResult done = engine::Pretrain(options, again);
+  EXPECT_EQ(done.steps_done, 8);
+  EXPECT_TRUE(again.checkpoints.empty());
+}
+
+// bert-worker's SIGUSR1: a checkpoint at the step reached, exit 138, PAUSED_BY_USER.
+TEST_F(TrainingTest, SigusrOnePausesWithACheckpointAtTheStepReached) {
+  const std::string dir = *root_ + "/paused";
+  json config = Config(dir, 1000000);
+  config["training"]["save_steps"] = 0;
+  fs::create_directories(dir);
+  const std::string path = WriteConfig(dir, config);
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  std::fflush(stdout);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(pipe_fds[1], 1);
+    ::close(pipe_fds[0]);
+    const std::string bin = testing::BinaryPath("bert-worker");
+    ::execl(bin.c_str(), bin.c_str(), "pretrain", "--config", path.c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  FILE* out = ::fdopen(pipe_fds[0], "r");
+  std::string all;
+  char line[4096];
+  bool signalled = false;
+  while (std::fgets(line, sizeof line, out) != nullptr) {
+    all += line;
+    if (!signalled && std::string(line).find("\"progress\"") != std::string::npos) {
+      ::kill(pid, SIGUSR1);
+      signalled = true;
+    }
+  }
+  std::fclose(out);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(signalled);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 138);
+  const WorkerRun run = Parse(WEXITSTATUS(status), all);
+  EXPECT_EQ(run.result["failure_cause"], "PAUSED_BY_USER");
+  ASSERT_FALSE(run.losses.empty());
+  const int64_t reached = run.losses.rbegin()->first;
+  const auto checkpoints = ListCheckpoints(dir + "/checkpoints");
+  ASSERT_EQ(checkpoints.size(), 1u);
+  EXPECT_EQ(checkpoints[0].first, reached);
+  bool reported = false;
+  for (const json& r : run.reports) reported |= r["type"] == "checkpoint" && r["step"] == reached;
+  EXPECT_TRUE(reported) << all;
+}
+
 TEST_F(TrainingTest, BadInputFailsWithACauseAndNoCrash) {
   json missing = Config(*root_ + "/bad1", 2);
   missing["dataset_dir"] = *root_ + "/no-such-dataset";
@@ -345,6 +490,153 @@ TEST_F(TrainingTest, BadInputFailsWithACauseAndNoCrash) {
   const WorkerRun d = Pretrain(typed);
   EXPECT_EQ(d.result["failure_cause"], "SPEC_ERROR");
   EXPECT_NE(d.result["message"].get<std::string>().find("training.max_steps"), std::string::npos);
+}
+
+// The logits of `model` for a fixed batch of token ids (every id < 400, the
+// test vocabulary's size), in fp32 on the CPU.
+torch::Tensor FixedLogits(BertForMaskedLM& model) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const torch::Tensor ids = torch::arange(2, 2 + 2 * 24, torch::kInt64).remainder(400).reshape({2, 24});  // (B,T)
+  return model->forward(ids, torch::Tensor(), torch::Tensor());  // (B,T,V)
+}
+
+// A model built from a checkpoint's config and weights.
+BertForMaskedLM ModelFromCheckpoint(const std::string& checkpoint) {
+  auto [config, tensors] = ReadCheckpointModel(checkpoint);
+  BertForMaskedLM model(config);
+  std::map<std::string, torch::Tensor> by_name(tensors.begin(), tensors.end());
+  torch::NoGradGuard no_grad;
+  for (auto& [name, param] : model->NamedParameters()) param.copy_(by_name.at(name));
+  return model;
+}
+
+// A warm-started run of one step whose learning rate is 0 (the first step of
+// a linear warmup) leaves the weights as they were loaded: its checkpoint-1
+// holds the weights the trainer started from, before any update.
+json WarmStartRun(const json& base, const std::string& from) {
+  json config = base;
+  config["model"] = json::object();  // the architecture is the source's
+  config["init_from"] = from;
+  config["training"]["max_steps"] = 1;
+  config["training"]["warmup_steps"] = 1;
+  return config;
+}
+
+TEST_F(TrainingTest, WarmStartFromAnExportStartsFromItsExactLogits) {
+  const std::string hf_dir = TrainAndExport("warm-source");
+  ASSERT_FALSE(hf_dir.empty());
+  BertForMaskedLM exported = LoadHuggingFaceModel(hf_dir);
+
+  const std::string warm = *root_ + "/warm-from-hf";
+  const WorkerRun run = Pretrain(WarmStartRun(Config(warm, 1), hf_dir));
+  ASSERT_EQ(run.status, 0) << run.result.dump() << run.log;
+  EXPECT_NE(run.log.find("warm start from " + hf_dir), std::string::npos) << run.log;
+  const CheckpointData first = ReadCheckpoint(warm + "/checkpoints/checkpoint-1");
+  EXPECT_EQ(first.step, 1);  // a new run: step 0 + 1, not the source's 4
+  EXPECT_EQ(first.config.hidden_size, 64);
+  EXPECT_EQ(first.config.vocab_size, 400);
+  BertForMaskedLM started = ModelFromCheckpoint(warm + "/checkpoints/checkpoint-1");
+  const torch::Tensor want = FixedLogits(exported), got = FixedLogits(started);
+  ASSERT_EQ(got.sizes(), want.sizes());
+  EXPECT_TRUE(torch::equal(got, want)) << "max difference " << (got - want).abs().max().item<double>();
+
+  // The same through the engine's own calls, without the worker.
+  BertForMaskedLM direct(WarmStartConfig(hf_dir));
+  LoadWarmStartWeights(hf_dir, *direct);
+  EXPECT_TRUE(torch::equal(FixedLogits(direct), want));
+}
+
+TEST_F(TrainingTest, WarmStartFromACheckpointTakesOnlyItsWeights) {
+  const std::string source = *root_ + "/warm-ckpt-source";
+  ASSERT_EQ(Pretrain(Config(source, 4)).status, 0);
+  const std::string checkpoint = source + "/checkpoints/checkpoint-4";
+  const std::string warm = *root_ + "/warm-from-ckpt";
+  const WorkerRun run = Pretrain(WarmStartRun(Config(warm, 1), checkpoint));
+  ASSERT_EQ(run.status, 0) << run.result.dump() << run.log;
+  EXPECT_EQ(run.log.find("resumed from"), std::string::npos) << run.log;
+  const CheckpointData first = ReadCheckpoint(warm + "/checkpoints/checkpoint-1");
+  EXPECT_EQ(first.step, 1);
+  EXPECT_EQ(first.consumed_samples, 4);  // one batch: the data order starts over
+  EXPECT_EQ(first.optimizer[3].second.item<int64_t>(), 1);  // a fresh optimizer
+  BertForMaskedLM from = ModelFromCheckpoint(checkpoint), started = ModelFromCheckpoint(warm + "/checkpoints/checkpoint-1");
+  EXPECT_TRUE(torch::equal(FixedLogits(started), FixedLogits(from)));
+}
+
+TEST_F(TrainingTest, AWarmStartedRunResumesFromItsOwnCheckpoint) {
+  const std::string hf_dir = TrainAndExport("warm-resume-source");
+  ASSERT_FALSE(hf_dir.empty());
+  const std::string dir = *root_ + "/warm-resume";
+  json config = Config(dir, 2);
+  config["model"] = json::object();
+  config["init_from"] = hf_dir;
+  ASSERT_EQ(Pretrain(config).status, 0);
+  // Interrupted and restarted with more steps: its checkpoint wins, and the
+  // warm start's directory is not even read (it may be gone by then).
+  config["training"]["max_steps"] = 4;
+  config["init_from"] = *root_ + "/no-such-model";
+  const WorkerRun resumed = Pretrain(config);
+  ASSERT_EQ(resumed.status, 0) << resumed.result.dump() << resumed.log;
+  EXPECT_NE(resumed.log.find("resumed from checkpoint-2"), std::string::npos) << resumed.log;
+  EXPECT_EQ(resumed.log.find("warm start from"), std::string::npos) << resumed.log;
+  EXPECT_EQ(ReadCheckpoint(dir + "/checkpoints/checkpoint-4").step, 4);
+}
+
+TEST_F(TrainingTest, WarmStartRefusesAModelThatDisagreesWithTheConfig) {
+  const std::string hf_dir = TrainAndExport("warm-bad-source");
+  ASSERT_FALSE(hf_dir.empty());
+  json sizes = WarmStartRun(Config(*root_ + "/warm-bad1", 1), hf_dir);
+  sizes["model"]["hidden_size"] = 128;
+  const WorkerRun a = Pretrain(sizes);
+  EXPECT_EQ(a.result["failure_cause"], "SPEC_ERROR") << a.result.dump();
+  EXPECT_NE(a.result["message"].get<std::string>().find("model.hidden_size is 128"), std::string::npos)
+      << a.result.dump();
+
+  const WorkerRun b = Pretrain(WarmStartRun(Config(*root_ + "/warm-bad2", 1), *root_ + "/dataset"));
+  EXPECT_EQ(b.result["failure_cause"], "DATA_ERROR") << b.result.dump();
+  EXPECT_NE(b.result["message"].get<std::string>().find("config.json"), std::string::npos) << b.result.dump();
+}
+
+// A Hugging Face file written by another tool: TensorFlow-era LayerNorm names
+// (gamma/beta), the head's bias under decoder.bias, and tensors the engine's
+// model has no use for (pooler, next-sentence head, tied decoder weight).
+TEST_F(TrainingTest, LoadsHuggingFaceFilesWithOtherTensorNames) {
+  const std::string hf_dir = TrainAndExport("aliases-source");
+  ASSERT_FALSE(hf_dir.empty());
+  BertForMaskedLM exported = LoadHuggingFaceModel(hf_dir);
+  std::vector<std::pair<std::string, torch::Tensor>> renamed;
+  for (auto& [name, t] : ReadSafetensors(hf_dir + "/model.safetensors")) {
+    std::string n = name;
+    if (n.find("LayerNorm.weight") != std::string::npos) n.replace(n.size() - 6, 6, "gamma");
+    if (n.find("LayerNorm.bias") != std::string::npos) n.replace(n.size() - 4, 4, "beta");
+    if (n == "cls.predictions.bias") n = "cls.predictions.decoder.bias";
+    renamed.emplace_back(n, t.to(torch::kBFloat16).to(torch::kFloat32));
+  }
+  renamed.emplace_back("bert.pooler.dense.weight", torch::zeros({64, 64}));
+  renamed.emplace_back("cls.seq_relationship.bias", torch::zeros({2}));
+  const std::string other = *root_ + "/aliases-hf";
+  fs::create_directories(other);
+  fs::copy_file(hf_dir + "/config.json", other + "/config.json");
+  std::ofstream(other + "/model.safetensors", std::ios::binary) << EncodeSafetensors(renamed);
+  BertForMaskedLM loaded = LoadHuggingFaceModel(other);
+  for (auto& [name, param] : loaded->NamedParameters()) {
+    torch::Tensor want;
+    for (auto& [n, t] : exported->NamedParameters()) {
+      if (n == name) want = t.to(torch::kBFloat16).to(torch::kFloat32);
+    }
+    EXPECT_TRUE(torch::equal(param, want)) << name;
+  }
+  // Without the masked-LM head the file is refused, naming what is missing.
+  renamed.erase(std::remove_if(renamed.begin(), renamed.end(),
+                               [](const auto& t) { return t.first.starts_with("cls.predictions.transform"); }),
+                renamed.end());
+  std::ofstream(other + "/model.safetensors", std::ios::binary | std::ios::trunc) << EncodeSafetensors(renamed);
+  try {
+    LoadHuggingFaceModel(other);
+    ADD_FAILURE() << "a file without the masked-LM head loaded";
+  } catch (const EngineError& e) {
+    EXPECT_NE(std::string(e.what()).find("no tensor cls.predictions.transform"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(TrainingTest, ExportsAHuggingFaceDirectoryThatPredicts) {

@@ -71,5 +71,19 @@ TEST(ArtifactIdsTest, ParseRejectsOtherShapes) {
   }
 }
 
+TEST(ArtifactIdsTest, InputIdsAreContentAddressedAndNoJobsArtifacts) {
+  const std::string sha(64, 'a');
+  EXPECT_EQ(InputArtifactId(sha), "inputs/" + sha);
+  EXPECT_EQ(ParseInputArtifactId("inputs/" + sha), sha);
+  EXPECT_FALSE(ParseArtifactId(InputArtifactId(sha)).has_value());
+  for (const std::string& bad : {std::string("inputs/") + std::string(63, 'a'),
+                                 std::string("inputs/") + std::string(64, 'A'),
+                                 std::string("inputs/") + std::string(64, 'g'),
+                                 std::string("inputs/") + sha + "/x", std::string("input/") + sha,
+                                 std::string("j-1/prepare/corpus")}) {
+    EXPECT_FALSE(ParseInputArtifactId(bad).has_value()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace bert::protocol

@@ -59,6 +59,7 @@ WorkerPretrainConfig Everything() {
   d.master_port = 29600;
   d.local_addr = "10.0.0.2";
   d.timeout_seconds = 60;
+  c.init_from = "/models/bert-base-uncased";
   return c;
 }
 
@@ -254,6 +255,22 @@ TEST(WorkerConfigTest, BackendFollowsTheDeviceWhenUnset) {
   EXPECT_EQ(ResolvedBackend(d, "cuda"), "gloo");  // an explicit choice stands
   d.backend = "hccl";
   EXPECT_EQ(ResolvedBackend(d, "hpu"), "hccl");
+}
+
+TEST(WorkerConfigTest, InitFromIsOptionalAndAString) {
+  WorkerPretrainConfig read;
+  std::string error;
+  ASSERT_TRUE(FromJson(Minimal(), "f.json", &read, &error)) << error;
+  EXPECT_EQ(read.init_from, "");  // absent: no warm start
+  json j = Minimal();
+  j["init_from"] = "/models/m";
+  ASSERT_TRUE(FromJson(j, "f.json", &read, &error)) << error;
+  EXPECT_EQ(read.init_from, "/models/m");
+  j["init_from"] = 3;
+  EXPECT_EQ(PretrainError(j), "pretrain-config.json: init_from: must be a string");
+  json misspelt = Minimal();
+  misspelt["init_frm"] = "/models/m";
+  EXPECT_EQ(PretrainError(misspelt), "pretrain-config.json: init_frm: unknown key (did you mean \"init_from\"?)");
 }
 
 }  // namespace

@@ -108,5 +108,25 @@ TEST_F(SpecPathsTest, DatasetManifestFifoDoesNotBlock) {
   EXPECT_TRUE(found) << FormatErrors("job.yaml", r.errors);
 }
 
+// Uploaded sources (SubmitJobRequest.input_files) name the submitting
+// machine's files: bertd makes them absolute but does not look for them;
+// every other source is still checked.
+TEST_F(SpecPathsTest, UploadedSourcesAreNotLookedFor) {
+  const std::string yaml =
+      "name: t\ncorpus:\n  sources:\n    - paths: [/home/alice/laptop/*.txt]\n"
+      "    - paths: [nowhere.txt]\n";
+  ParseOptions options;
+  options.base_dir = dir_.string();
+  options.check_paths = true;
+  options.uploaded_sources = {0};
+  ParseResult r = ParseJobSpec(yaml, options);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].field(), "corpus.sources[1].paths[0]");
+  options.uploaded_sources = {0, 1};
+  r = ParseJobSpec(yaml, options);
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.spec.corpus().sources(1).paths(0), (dir_ / "nowhere.txt").string());
+}
+
 }  // namespace
 }  // namespace bert::spec
