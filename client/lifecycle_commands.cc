@@ -17,10 +17,7 @@ namespace bert::client {
 namespace {
 
 void PrintJobState(const bert::v1::Job& job, const std::string& note) {
-  if (GlobalCli().json()) {
-    std::cout << ToJson(job);
-    return;
-  }
+  if (PrintStructured(job)) return;
   std::cout << "job " << job.id() << ": " << StateName(job.state());
   if (job.pause_requested() && job.state() != bert::v1::PAUSED) std::cout << " (pausing)";
   if (!note.empty()) std::cout << "; " << note;
@@ -75,10 +72,7 @@ void RunDelete(const std::string& job_id, bool yes) {
   }
   auto deleted = client->DeleteJob(job_id);
   if (!deleted.ok()) Fail(deleted.status());
-  if (GlobalCli().json()) {
-    std::cout << ToJson(*deleted);
-    return;
-  }
+  if (PrintStructured(*deleted)) return;
   std::cout << "deleted job " << deleted->job_id() << ": " << deleted->files_deleted() << " files, "
             << FormatCount(static_cast<double>(deleted->bytes_freed())) << "B freed\n";
 }

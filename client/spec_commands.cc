@@ -109,8 +109,7 @@ void RunValidate(const SpecFileOptions& options) {
     for (const auto& error : result.errors) *response.add_errors() = error;
     if (result.ok()) *response.mutable_normalized() = result.spec;
   }
-  if (GlobalCli().json()) {
-    std::cout << ToJson(response);
+  if (PrintStructured(response)) {
   } else if (response.errors().empty()) {
     PrintSummary(file.display_name, response.normalized());
   } else {
@@ -185,11 +184,8 @@ void RunSubmit(const SubmitOptions& options) {
                       absl::StrReplaceAll(response.status().message(),
                                           {{"job.yaml:", file.display_name + ":"}})));
   }
-  if (GlobalCli().json() && !options.watch) {
-    std::cout << ToJson(*response);
-    return;
-  }
-  if (!GlobalCli().json()) {
+  if (!options.watch && PrintStructured(*response)) return;
+  if (!GlobalCli().structured()) {
     std::cout << (response->already_existed() ? "job already exists: " : "submitted job ")
               << response->job().id() << " (" << response->job().name() << ")" << std::endl;
   }

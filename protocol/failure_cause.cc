@@ -20,6 +20,7 @@ absl::StatusCode CodeFor(v1::FailureCause cause) {
     case v1::OUT_OF_MEMORY:
       return absl::StatusCode::kResourceExhausted;
     case v1::CANCELLED_BY_USER:
+    case v1::PAUSED_BY_USER:  // stopped on request; the payload tells pause from cancel
       return absl::StatusCode::kCancelled;
     case v1::WORKER_CRASHED:
     case v1::AGENT_LOST:

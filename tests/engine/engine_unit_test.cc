@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <utility>
 
 #include "engine/bert_model.h"
 #include "engine/checkpoint.h"
@@ -64,6 +65,35 @@ TEST(MlmMaskerTest, FollowsDataCollatorProportions) {
   EXPECT_NEAR(static_cast<double>(chosen) / tokens, 0.15, 0.005);
   EXPECT_NEAR(static_cast<double>(to_mask) / chosen, 0.8, 0.01);
   EXPECT_NEAR(static_cast<double>(unchanged) / chosen, 0.1 + 0.1 / 1000, 0.01);
+}
+
+// Hugging Face's mask_replace_prob / random_replace_prob: all [MASK] with
+// (1, 0); all random with (0, 1); and chosen tokens are still 15%.
+TEST(MlmMaskerTest, ReplacementProbabilitiesAreHonoured) {
+  for (const auto& [mask, random] : {std::pair{1.0, 0.0}, std::pair{0.0, 1.0}, std::pair{0.5, 0.0}}) {
+    MaskingOptions options = TestMasking();
+    options.mask_replace_prob = mask;
+    options.random_replace_prob = random;
+    const MlmMasker masker(options);
+    int64_t chosen = 0, to_mask = 0, unchanged = 0, tokens = 0;
+    for (int64_t s = 0; s < 200; ++s) {
+      std::vector<int64_t> ids(256);
+      for (int64_t t = 0; t < 256; ++t) ids[t] = 5 + (s * 31 + t * 17) % 995;
+      const std::vector<int64_t> original = ids;
+      std::vector<int64_t> positions, labels;
+      masker.Mask(s, ids.data(), 256, 0, &positions, &labels);
+      tokens += 256;
+      chosen += static_cast<int64_t>(positions.size());
+      for (const int64_t p : positions) {
+        if (ids[p] == 4) ++to_mask;
+        if (ids[p] == original[p]) ++unchanged;
+      }
+    }
+    EXPECT_NEAR(static_cast<double>(chosen) / tokens, 0.15, 0.01);
+    EXPECT_NEAR(static_cast<double>(to_mask) / chosen, mask, 0.02) << mask << "/" << random;
+    EXPECT_NEAR(static_cast<double>(unchanged) / chosen, 1 - mask - random + random / 1000, 0.02)
+        << mask << "/" << random;
+  }
 }
 
 TEST(MlmMaskerTest, DeterministicPerSampleAndIndependentAcrossSamples) {

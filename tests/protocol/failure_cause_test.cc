@@ -46,6 +46,7 @@ TEST(FailureCauseTest, StageFailureCarriesItsCauseAndAFittingCode) {
       {v1::OUT_OF_MEMORY, absl::StatusCode::kResourceExhausted},
       {v1::ARTIFACT_CORRUPT, absl::StatusCode::kDataLoss},
       {v1::CANCELLED_BY_USER, absl::StatusCode::kCancelled},
+      {v1::PAUSED_BY_USER, absl::StatusCode::kCancelled},
       {v1::RETRIES_EXHAUSTED, absl::StatusCode::kInternal},
       {v1::INTERNAL, absl::StatusCode::kInternal},
       {v1::DEPENDENCY_FAILED, absl::StatusCode::kInternal},
