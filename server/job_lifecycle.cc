@@ -66,6 +66,17 @@ absl::Status JobManager::MarkDeleteLocked(v1::Job* job) {
   return absl::OkStatus();
 }
 
+std::optional<std::string> JobManager::WarmStartDependentLocked(const std::string& job_id) const {
+  const std::string prefix = job_id + "/";
+  for (const auto& [id, job] : active_) {
+    if (id == job_id) continue;
+    for (const v1::Artifact& input : job.warm_start_inputs()) {
+      if (input.id().rfind(prefix, 0) == 0) return id;
+    }
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<v1::DeleteJobResponse> JobManager::Delete(const std::string& job_id) {
   v1::Job job;
   {
@@ -76,6 +87,13 @@ absl::StatusOr<v1::DeleteJobResponse> JobManager::Delete(const std::string& job_
         return absl::FailedPreconditionError(absl::StrCat(
             "job ", job_id, " is ", v1::State_Name(job.state()),
             ": only a finished or paused job can be deleted (cancel or pause it first)"));
+      }
+      // An unfinished job that starts from this one's model or checkpoint
+      // (model.from: job:<id>) would fail to fetch it.
+      if (const std::optional<std::string> dependent = WarmStartDependentLocked(job_id)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "job ", job_id, " is the warm start (model.from) of unfinished job ", *dependent,
+            ": delete it once that job has finished, or cancel that job first"));
       }
       BERT_RETURN_IF_ERROR(MarkDeleteLocked(&job));
     }
@@ -95,8 +113,9 @@ absl::StatusOr<int> JobManager::CollectGarbage() {
       // Re-read under the lock: it may have been retried since the scan.
       absl::StatusOr<v1::Job> job = LookupLocked(expired.id());
       if (!job.ok() || job->delete_requested() || !IsFinal(job->state()) ||
-          FromProto(job->finished_at()) + options_.finished_job_retention > now) {
-        continue;
+          FromProto(job->finished_at()) + options_.finished_job_retention > now ||
+          WarmStartDependentLocked(job->id()).has_value()) {
+        continue;  // (a job an unfinished warm start reads waits for it)
       }
       std::cerr << "bertd: deleting job " << job->id() << ": finished "
                 << absl::FormatTime(FromProto(job->finished_at())) << ", past the retention of "

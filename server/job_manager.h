@@ -203,6 +203,10 @@ class JobManager {
   absl::StatusOr<std::string> NewJobId() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes `job` with delete_requested and forgets it in memory (a paused job).
   absl::Status MarkDeleteLocked(v1::Job* job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An unfinished job whose warm start (model.from: job:<id>) reads `job_id`'s
+  // artifacts, if any: such a job must not be deleted yet.
+  std::optional<std::string> WarmStartDependentLocked(const std::string& job_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   storage::Store* const store_;
   EventBus* const bus_;

@@ -188,6 +188,24 @@ TEST_F(WarmStartTest, ASucceededJobsModelReachesTheStagesThatReadIt) {
   EXPECT_EQ(manager_->GetJob(job.id())->state(), v1::SUCCEEDED);
 }
 
+// A job an unfinished warm start reads cannot be deleted until that job ends.
+TEST_F(WarmStartTest, TheSourceOfAnUnfinishedWarmStartIsNotDeleted) {
+  const v1::Job source = SucceededSource();
+  auto warm = Submit(WarmSpec("job:" + source.id()), "alice");
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  const auto refused = manager_->Delete(source.id());
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_NE(std::string(refused.status().message())
+                .find("warm start (model.from) of unfinished job " + warm->job.id()),
+            std::string::npos)
+      << refused.status();
+  EXPECT_EQ(manager_->GetJob(source.id())->state(), v1::SUCCEEDED);  // untouched
+  ASSERT_TRUE(manager_->Cancel(warm->job.id(), "done with it").ok());
+  const auto deleted = manager_->Delete(source.id());
+  EXPECT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(manager_->GetJob(source.id()).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(WarmStartTest, AJobsCheckpointAndADirectory) {
   const v1::Job source = SucceededSource();
   auto warm = Submit(WarmSpec("job:" + source.id() + "/checkpoint-10"), "alice");
