@@ -8,25 +8,22 @@
 // gone, and so are their keys in the store. (An interrupted delete finished by
 // the collector: tests/server/lifecycle_rpc_test.cc.) About a minute on 2 cores.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "storage/keys.h"
 #include "storage/store.h"
+#include "tests/e2e/local_bertd.h"
 #include "tests/testing/temp_dir.h"
 
 namespace bert::e2e {
@@ -34,20 +31,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string Env(const char* name, const std::string& fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr ? value : fallback;
-}
-std::string BinDir() { return Env("BERT_BIN_DIR", ""); }
-std::string SourceDir() { return Env("BERT_SOURCE_DIR", "."); }
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 // A tiny job on the committed Brown excerpt, a loss at every step.
 std::string Spec(const std::string& name, int max_steps, int save_steps) {
@@ -85,76 +68,21 @@ int64_t Int(const json& value) {
 class LifecycleE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* binary : {"bertd", "bertctl", "bert-agent", "bert-worker"}) {
-      if (BinDir().empty() || !fs::exists(BinDir() + "/" + binary)) {
-        GTEST_SKIP() << binary << " is not built in '" << BinDir() << "' (BERT_BIN_DIR)";
-      }
-    }
+    const std::string missing = MissingPrograms();
+    if (!missing.empty()) GTEST_SKIP() << missing;
     dir_ = temp_.path();
     fs::create_directories(dir_ / "specs");
     fs::copy_file(SourceDir() + "/tests/e2e/testdata/brown-1200.txt",
                   dir_ / "specs" / "brown-1200.txt");
-    const std::string port_file = (dir_ / "port").string();
-    fflush(stdout);
-    fflush(stderr);
-    pid_ = fork();
-    if (pid_ == 0) {
-      setpgid(0, 0);  // the embedded agent and its workers go with it
-      const std::string log = (dir_ / "bertd.log").string();
-      freopen(log.c_str(), "w", stdout);
-      freopen(log.c_str(), "a", stderr);
-      std::vector<std::string> args = {BinDir() + "/bertd",
-                                       "--listen",
-                                       "127.0.0.1:0",
-                                       "--data-dir",
-                                       (dir_ / "data").string(),
-                                       "--port-file",
-                                       port_file,
-                                       "--local-agent",
-                                       "--agent-path",
-                                       BinDir() + "/bert-agent",
-                                       "--heartbeat-interval-ms",
-                                       "500",
-                                       "--lease-ttl-ms",
-                                       "5000"};
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    for (int i = 0; i < 400 && !fs::exists(port_file); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_TRUE(fs::exists(port_file)) << Slurp(dir_ / "bertd.log");
-    server_ = "127.0.0.1:" + std::to_string(std::stoi(Slurp(port_file)));
+    bertd_ = std::make_unique<LocalBertd>(dir_);
+    std::string error;
+    ASSERT_TRUE(bertd_->Start({}, &error)) << error;
   }
 
-  void StopBertd() {
-    if (pid_ > 0) {
-      kill(-pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-      pid_ = -1;
-    }
-  }
-  void TearDown() override { StopBertd(); }
+  void StopBertd() { bertd_->Stop(); }
 
-  struct Run {
-    int exit_code = -1;
-    std::string out, err;
-  };
-  Run Bertctl(const std::string& args) {
-    const std::string command = "env -u BERTCTL_TOKEN " + BinDir() + "/bertctl " + args +
-                                " --server " + server_ + " >" + (dir_ / "out").string() + " 2>" +
-                                (dir_ / "err").string() + " </dev/null";
-    const int status = std::system(command.c_str());
-    Run run;
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    run.out = Slurp(dir_ / "out");
-    run.err = Slurp(dir_ / "err");
-    return run;
-  }
+  using Run = CliRun;
+  Run Bertctl(const std::string& args) { return bertd_->Bertctl(args); }
 
   std::string Submit(const std::string& name, const std::string& yaml) {
     std::ofstream(dir_ / "specs" / (name + ".yaml")) << yaml;
@@ -182,7 +110,7 @@ class LifecycleE2eTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     ADD_FAILURE() << "job " << id << ": never " << what << ": " << job.dump(2) << "\nbertd log:\n"
-                  << Slurp(dir_ / "bertd.log");
+                  << bertd_->Log();
     return job;
   }
   static bool Final(const json& job) {
@@ -225,8 +153,7 @@ class LifecycleE2eTest : public ::testing::Test {
 
   bert::testing::TempDir temp_{"lifecycle_e2e_"};
   fs::path dir_;
-  pid_t pid_ = -1;
-  std::string server_;
+  std::unique_ptr<LocalBertd> bertd_;
 };
 
 TEST_F(LifecycleE2eTest, PauseResumeRetryAndDeleteThroughBertctl) {

@@ -6,20 +6,15 @@
 // tokenizer stage, log the warm start and succeed. About a minute on 2 cores.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "tests/e2e/local_bertd.h"
 #include "tests/testing/temp_dir.h"
 
 namespace bert::e2e {
@@ -28,20 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using ::testing::HasSubstr;
-
-std::string Env(const char* name, const std::string& fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr ? value : fallback;
-}
-std::string BinDir() { return Env("BERT_BIN_DIR", ""); }
-std::string SourceDir() { return Env("BERT_SOURCE_DIR", "."); }
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 // A tiny job on the committed Brown excerpt; `model` is its model section.
 std::string Spec(const std::string& name, const std::string& model) {
@@ -65,70 +46,19 @@ preprocess:
 class WarmStartE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* binary : {"bertd", "bertctl", "bert-agent", "bert-worker"}) {
-      if (BinDir().empty() || !fs::exists(BinDir() + "/" + binary)) {
-        GTEST_SKIP() << binary << " is not built in '" << BinDir() << "' (BERT_BIN_DIR)";
-      }
-    }
+    const std::string missing = MissingPrograms();
+    if (!missing.empty()) GTEST_SKIP() << missing;
     dir_ = temp_.path();
     fs::create_directories(dir_ / "specs");
     fs::copy_file(SourceDir() + "/tests/e2e/testdata/brown-1200.txt",
                   dir_ / "specs" / "brown-1200.txt");
-    const std::string port_file = (dir_ / "port").string();
-    fflush(stdout);
-    fflush(stderr);
-    pid_ = fork();
-    if (pid_ == 0) {
-      setpgid(0, 0);  // the embedded agent and its workers go with it
-      const std::string log = (dir_ / "bertd.log").string();
-      freopen(log.c_str(), "w", stdout);
-      freopen(log.c_str(), "a", stderr);
-      std::vector<std::string> args = {BinDir() + "/bertd",
-                                       "--listen",
-                                       "127.0.0.1:0",
-                                       "--data-dir",
-                                       (dir_ / "data").string(),
-                                       "--port-file",
-                                       port_file,
-                                       "--local-agent",
-                                       "--agent-path",
-                                       BinDir() + "/bert-agent"};
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    for (int i = 0; i < 400 && !fs::exists(port_file); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_TRUE(fs::exists(port_file)) << Slurp(dir_ / "bertd.log");
-    server_ = "127.0.0.1:" + std::to_string(std::stoi(Slurp(port_file)));
+    bertd_ = std::make_unique<LocalBertd>(dir_);
+    std::string error;
+    ASSERT_TRUE(bertd_->Start({}, &error)) << error;
   }
 
-  void TearDown() override {
-    if (pid_ > 0) {
-      kill(-pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-    }
-  }
-
-  struct Run {
-    int exit_code = -1;
-    std::string out, err;
-  };
-  Run Bertctl(const std::string& args) {
-    const std::string command = "env -u BERTCTL_TOKEN " + BinDir() + "/bertctl " + args +
-                                " --server " + server_ + " >" + (dir_ / "out").string() + " 2>" +
-                                (dir_ / "err").string() + " </dev/null";
-    const int status = std::system(command.c_str());
-    Run run;
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    run.out = Slurp(dir_ / "out");
-    run.err = Slurp(dir_ / "err");
-    return run;
-  }
+  using Run = CliRun;
+  Run Bertctl(const std::string& args) { return bertd_->Bertctl(args); }
 
   // Writes specs/<name>.yaml and submits it; the job id ("" on failure).
   std::string Submit(const std::string& name, const std::string& yaml) {
@@ -140,28 +70,15 @@ class WarmStartE2eTest : public ::testing::Test {
     return json::parse(run.out)["job"]["id"];
   }
 
-  // Polls `bertctl get` until the job is final (at most 5 minutes).
+  // Waits until the job is final (at most 5 minutes).
   json WaitFinished(const std::string& id) {
-    json job;
-    for (int i = 0; i < 3000; ++i) {
-      const Run run = Bertctl("get " + id + " -o json");
-      if (run.exit_code == 0) {
-        job = json::parse(run.out);
-        const std::string state = job.value("state", "");
-        if (state == "SUCCEEDED" || state == "FAILED" || state == "CANCELLED") return job;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const json job = bertd_->WaitForState(id);
+    const std::string state = job.is_object() ? job.value("state", "") : "";
+    if (state != "SUCCEEDED" && state != "FAILED" && state != "CANCELLED") {
+      ADD_FAILURE() << "job " << id << " did not finish: " << job.dump(2) << "\nbertd log:\n"
+                    << bertd_->Log();
     }
-    ADD_FAILURE() << "job " << id << " did not finish: " << job.dump(2) << "\nbertd log:\n"
-                  << Slurp(dir_ / "bertd.log");
     return job;
-  }
-
-  static std::string StageState(const json& job, const std::string& kind) {
-    for (const json& stage : job["stages"]) {
-      if (stage.value("kind", "") == kind) return stage.value("state", "");
-    }
-    return "";
   }
 
   // Where the job's exported model lies on this machine (the embedded agent's
@@ -172,7 +89,7 @@ class WarmStartE2eTest : public ::testing::Test {
       for (const json& out : stage["outputs"]) {
         const std::string uri = out.value("uri", "");
         if (uri.rfind("file://", 0) == 0) return uri.substr(7);
-        if (uri.rfind("bertd://", 0) == 0) return dir_ / "data" / "artifacts" / uri.substr(8);
+        if (uri.rfind("bertd://", 0) == 0) return bertd_->data_dir() / "artifacts" / uri.substr(8);
       }
     }
     return {};
@@ -180,8 +97,7 @@ class WarmStartE2eTest : public ::testing::Test {
 
   bert::testing::TempDir temp_{"warm_e2e_"};
   fs::path dir_;
-  pid_t pid_ = -1;
-  std::string server_;
+  std::unique_ptr<LocalBertd> bertd_;
 };
 
 TEST_F(WarmStartE2eTest, ASecondJobStartsFromTheFirstOnesModel) {
@@ -195,7 +111,7 @@ model:
 )"));
   ASSERT_FALSE(first.empty());
   const json done = WaitFinished(first);
-  ASSERT_EQ(done.value("state", ""), "SUCCEEDED") << done.dump(2) << Slurp(dir_ / "bertd.log");
+  ASSERT_EQ(done.value("state", ""), "SUCCEEDED") << done.dump(2) << bertd_->Log();
 
   // A model the submitter cannot name is refused at submit, clearly.
   std::ofstream(dir_ / "specs" / "nosuch.yaml")
@@ -209,7 +125,7 @@ model:
       Submit("second", Spec("second", "model:\n  from: job:" + first + "\n"));
   ASSERT_FALSE(second.empty());
   const json warm = WaitFinished(second);
-  ASSERT_EQ(warm.value("state", ""), "SUCCEEDED") << warm.dump(2) << Slurp(dir_ / "bertd.log");
+  ASSERT_EQ(warm.value("state", ""), "SUCCEEDED") << warm.dump(2) << bertd_->Log();
   EXPECT_EQ(StageState(warm, "TOKENIZER"), "SKIPPED");
   EXPECT_EQ(
       warm["spec"]["model"].value("hiddenSize", warm["spec"]["model"].value("hidden_size", 0)), 64)
@@ -227,7 +143,7 @@ model:
   ASSERT_FALSE(third.empty());
   const json from_dir = WaitFinished(third);
   ASSERT_EQ(from_dir.value("state", ""), "SUCCEEDED")
-      << from_dir.dump(2) << Slurp(dir_ / "bertd.log");
+      << from_dir.dump(2) << bertd_->Log();
   EXPECT_EQ(StageState(from_dir, "TOKENIZER"), "SKIPPED");
   const Run third_logs = Bertctl("logs " + third);
   EXPECT_THAT(third_logs.out, HasSubstr("warm start from")) << third_logs.out << third_logs.err;
