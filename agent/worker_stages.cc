@@ -130,6 +130,7 @@ protocol::WorkerPretrainConfig PretrainConfig(const StageContext& ctx,
     model.hidden_dropout_prob = m.hidden_dropout_prob();
     model.attention_probs_dropout_prob = m.attention_probs_dropout_prob();
   }
+  if (!m.initialization().empty()) model.initialization = m.initialization();
 
   const v1::TrainingSpec& t = ctx.spec.training();
   protocol::WorkerTrainingConfig& training = config.training;

@@ -27,6 +27,7 @@
 #include "engine/distributed.h"
 #include "engine/engine_error.h"
 #include "engine/flat_adamw.h"
+#include "engine/local_attention_init.h"
 #include "engine/mlm_batch_loader.h"
 #include "engine/packed_dataset.h"
 #include "engine/precision.h"
@@ -297,6 +298,15 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
   torch::manual_seed(opt.seed);
   BertForMaskedLM model(config);
   InitBertWeights(model);
+  if (options.initialization == protocol::kModelInitLocalAttention && !warm_start && !resume_from) {
+    if (const std::string error = LocalAttentionInitError(config); !error.empty()) {
+      throw EngineError(FailureCause::kSpecError, "model.initialization: " + error);
+    }
+    InitLocalAttention(model);
+    if (rank == 0) {
+      observer.OnLog("info", DescribeLocalAttentionInit(config));
+    }
+  }
   if (warm_start) {
     LoadWarmStartWeights(options.init_from, *model);
     if (rank == 0) {

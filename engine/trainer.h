@@ -32,6 +32,9 @@ struct PretrainOptions {
   std::string dataset_dir;
   std::string output_dir;  // checkpoints go to output_dir/checkpoints
   BertConfig model;        // vocab_size is taken from the dataset when 0
+  // How a new model's weights start (protocol::kModelInitNormal or
+  // kModelInitLocalAttention); a warm start or a resumed run loads its weights.
+  std::string initialization = protocol::kModelInitNormal;
   TrainingOptions training;
   std::string device = protocol::kDefaultWorkerDevice;  // "cpu", or "cuda"/"hpu": device local_rank
   int threads = 0;             // intra-op CPU threads; 0: libtorch's default

@@ -27,6 +27,13 @@ PretrainOptions ToPretrainOptions(const protocol::WorkerPretrainConfig& config,
   o.training = config.training;
   o.distributed = config.distributed;
   o.distributed.backend = protocol::ResolvedBackend(config.distributed, config.device);
+  o.initialization = config.model.initialization.value_or(protocol::kModelInitNormal);
+  if (!protocol::IsModelInitialization(o.initialization)) {
+    throw EngineError(FailureCause::kSpecError,
+                      file_name + ": model.initialization: unknown initialization \"" + o.initialization +
+                          "\" (\"" + protocol::kModelInitNormal + "\" or \"" +
+                          protocol::kModelInitLocalAttention + "\")");
+  }
 
   // Warm start: the architecture is the source's, resolved by the trainer
   // (which reads it only when there is no checkpoint to resume from).

@@ -31,6 +31,7 @@ void Fields(auto& v, ConfigOf<WorkerModelConfig> auto& c) {
   v.Field("type_vocab_size", c.type_vocab_size);
   v.Field("hidden_dropout_prob", c.hidden_dropout_prob);
   v.Field("attention_probs_dropout_prob", c.attention_probs_dropout_prob);
+  v.Field("initialization", c.initialization);
 }
 
 void Fields(auto& v, ConfigOf<WorkerTrainingConfig> auto& c) {

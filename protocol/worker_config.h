@@ -21,6 +21,16 @@
 
 namespace bert::protocol {
 
+// model.initialization (the job spec's and the worker's): Hugging Face's
+// N(0, initializer_range) everywhere, the article's and the default; or that
+// plus the first layer attending to neighbouring tokens from the start
+// (engine/local_attention_init.h).
+inline constexpr char kModelInitNormal[] = "normal";
+inline constexpr char kModelInitLocalAttention[] = "local-attention";
+inline bool IsModelInitialization(std::string_view name) {
+  return name == kModelInitNormal || name == kModelInitLocalAttention;
+}
+
 // The device a worker trains on when the config names none.
 inline constexpr char kDefaultWorkerDevice[] = "cpu";
 
@@ -38,6 +48,9 @@ struct WorkerModelConfig {
   std::optional<int64_t> type_vocab_size;
   std::optional<double> hidden_dropout_prob;
   std::optional<double> attention_probs_dropout_prob;
+  // How a new model's weights start: kModelInitNormal (absent) or
+  // kModelInitLocalAttention. A warm start or a resumed run loads its weights.
+  std::optional<std::string> initialization;
 
   bool operator==(const WorkerModelConfig&) const = default;
 };

@@ -84,6 +84,7 @@ void FillModel(const FieldLocations& at, bert::v1::ModelSpec* model, SpecErrorLi
   // paths are read (spec_paths), or by bertd from the job it names.
   if (!model->from().empty()) return;
   if (model->preset().empty()) model->set_preset(kDefaultPreset);
+  if (model->initialization().empty()) model->set_initialization(bert::protocol::kModelInitNormal);
   std::optional<bert::engine::BertConfig> config = bert::engine::PresetConfig(model->preset());
   if (!config) {
     std::vector<std::string> names;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "protocol/model_source.h"
+#include "protocol/worker_config.h"
 
 namespace bert::spec {
 namespace {
@@ -213,7 +214,8 @@ void CheckWarmStartModel(const JobSpec& spec, Checker& check) {
                              "(or a Hugging Face model directory)"));
   }
   for (const char* field : {"preset", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                            "intermediate_size", "max_position_embeddings", "type_vocab_size"}) {
+                            "intermediate_size", "max_position_embeddings", "type_vocab_size",
+                            "initialization"}) {
     const std::string path = absl::StrCat("model.", field);
     if (check.Has(path)) {
       check.Error(path, "cannot be set with model.from: the architecture is the model's config.json; "
@@ -242,6 +244,15 @@ void CheckModel(const JobSpec& spec, Checker& check) {
   check.Fraction("model.hidden_dropout_prob", model.hidden_dropout_prob(), 0, 1, false);
   check.Fraction("model.attention_probs_dropout_prob", model.attention_probs_dropout_prob(), 0, 1,
                  false);
+  check.OneOf("model.initialization", model.initialization(),
+              {bert::protocol::kModelInitNormal, bert::protocol::kModelInitLocalAttention});
+  if (model.initialization() == bert::protocol::kModelInitLocalAttention &&
+      model.num_attention_heads() > 0 && model.hidden_size() % model.num_attention_heads() == 0 &&
+      (model.hidden_size() / model.num_attention_heads()) % 2 != 0) {
+    check.Error("model.initialization",
+                absl::StrCat("local-attention needs an even head size; hidden_size / num_attention_heads is ",
+                             model.hidden_size() / model.num_attention_heads()));
+  }
   if (model.num_attention_heads() > 0 && model.hidden_size() > 0 &&
       model.hidden_size() % model.num_attention_heads() != 0) {
     // Name the field the user wrote; the preset's value otherwise.

@@ -17,11 +17,13 @@
 #include "engine/dropout.h"
 #include "engine/engine_error.h"
 #include "engine/flat_adamw.h"
+#include "engine/local_attention_init.h"
 #include "engine/mlm_batch_loader.h"
 #include "engine/mlm_masker.h"
 #include "engine/packed_dataset.h"
 #include "engine/safetensors.h"
 #include "engine/trainer.h"
+#include "engine/worker_config.h"
 #include "tests/engine/test_corpus.h"
 
 namespace bert::engine {
@@ -570,6 +572,86 @@ TEST(CpuMemoryTest, LargeBlocksAreReusedAndSmallOnesStillWork) {
     EXPECT_NE(std::string(e.what()).find("281474976710656 bytes"), std::string::npos) << e.what();
   }
   EXPECT_EQ(b.data_ptr(), first);  // what was allocated is untouched
+}
+
+// Layer 0's attention probabilities (B,H,T,T), from the model's own weights.
+torch::Tensor FirstLayerAttention(BertForMaskedLM& model, const torch::Tensor& ids) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const torch::Tensor x = model->bert->embeddings->forward(ids, torch::Tensor());
+  BertSelfAttentionImpl& self = *(*model->bert->layers)[0]->as<BertLayer>()->attention->self;
+  const int64_t B = ids.size(0), T = ids.size(1), H = self.heads, D = self.head_size;
+  auto heads = [&](torch::nn::Linear& linear) {
+    return linear->forward(x).view({B, T, H, D}).permute({0, 2, 1, 3});
+  };
+  const torch::Tensor scores = torch::matmul(heads(self.query), heads(self.key).transpose(-2, -1));
+  return torch::softmax(scores / std::sqrt(static_cast<double>(D)), -1);
+}
+
+// The mean attention a query at i gives the key at i + offset, in `head`.
+double AttentionAtOffset(const torch::Tensor& probs, int64_t head, int64_t offset) {
+  return probs.select(1, head).diagonal(offset, -2, -1).mean().item<double>();
+}
+
+TEST(LocalAttentionInitTest, FirstLayerHeadsStartOnTheirNeighbours) {
+  EXPECT_EQ(LocalAttentionOffset(0), -1);
+  EXPECT_EQ(LocalAttentionOffset(1), 1);
+  EXPECT_EQ(LocalAttentionOffset(2), -2);
+  EXPECT_EQ(LocalAttentionOffset(3), 2);
+  for (const int64_t heads : {2, 4}) {
+    torch::manual_seed(3);
+    BertConfig c = *PresetConfig("bert-tiny", 1000);
+    c.num_attention_heads = heads;
+    ASSERT_EQ(LocalAttentionInitError(c), "");
+    BertForMaskedLM model(c);
+    InitBertWeights(model);
+    const torch::Tensor ids = torch::randint(5, 1000, {4, 128}, torch::kInt64);
+    const torch::Tensor uniform = FirstLayerAttention(model, ids);
+    const torch::Tensor words = model->bert->embeddings->word_embeddings->weight.clone();
+    const torch::Tensor layer1 = (*model->bert->layers)[1]->as<BertLayer>()->attention->self->query->weight.clone();
+    InitLocalAttention(model);
+    const torch::Tensor local = FirstLayerAttention(model, ids);
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t s = LocalAttentionOffset(h);
+      SCOPED_TRACE("heads " + std::to_string(heads) + ", head " + std::to_string(h));
+      // Hugging Face's start: about 1/128 everywhere.
+      EXPECT_LT(AttentionAtOffset(uniform, h, s), 0.02);
+      // Its own neighbour: over 12 times the uniform share, 4 times any other nearby position.
+      const double own = AttentionAtOffset(local, h, s);
+      EXPECT_GT(own, 0.1);  // 0.3-0.45 with 2 heads of 64, 0.14-0.18 with 4 of 32
+      for (const int64_t other : {-3, -2, -1, 0, 1, 2, 3}) {
+        if (other != s) {
+          EXPECT_LT(AttentionAtOffset(local, h, other), own / 4) << "offset " << other;
+        }
+      }
+    }
+    // Only the positions and layer 0 change: words and later layers are Hugging Face's.
+    EXPECT_TRUE(torch::equal(model->bert->embeddings->word_embeddings->weight, words));
+    EXPECT_TRUE(torch::equal((*model->bert->layers)[1]->as<BertLayer>()->attention->self->query->weight, layer1));
+  }
+  EXPECT_EQ(DescribeLocalAttentionInit(*PresetConfig("bert-mini", 1000)),
+            "initialization local-attention: layer 0's heads start on the tokens at offsets -1, +1, -2, +2; "
+            "position embeddings sinusoidal");
+  BertConfig odd = *PresetConfig("bert-tiny", 1000);
+  odd.num_attention_heads = 128;  // head size 1
+  EXPECT_NE(LocalAttentionInitError(odd).find("even head size"), std::string::npos);
+}
+
+// The worker takes the two names and refuses any other, naming the key.
+TEST(LocalAttentionInitTest, TheWorkerConfigNamesIt) {
+  const std::string head = R"({"dataset_dir": "/d", "output_dir": "/o", "model": {"initialization": )";
+  EXPECT_EQ(ParsePretrainConfig(head + "\"local-attention\"}}", "c.json").initialization, "local-attention");
+  EXPECT_EQ(ParsePretrainConfig(R"({"dataset_dir": "/d", "output_dir": "/o"})", "c.json").initialization,
+            "normal");
+  try {
+    ParsePretrainConfig(head + "\"xavier\"}}", "c.json");
+    ADD_FAILURE() << "an unknown initialization was accepted";
+  } catch (const EngineError& e) {
+    EXPECT_EQ(e.cause(), FailureCause::kSpecError);
+    EXPECT_NE(std::string(e.what()).find("c.json: model.initialization: unknown initialization \"xavier\""),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

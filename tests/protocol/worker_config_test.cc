@@ -30,6 +30,7 @@ WorkerPretrainConfig Everything() {
   c.model.type_vocab_size = 1;
   c.model.hidden_dropout_prob = 0.0;
   c.model.attention_probs_dropout_prob = 0.05;
+  c.model.initialization = "local-attention";
   WorkerTrainingConfig& t = c.training;
   t.max_steps = 7;
   t.per_device_batch_size = 3;

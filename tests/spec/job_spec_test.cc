@@ -290,6 +290,14 @@ INSTANTIATE_TEST_SUITE_P(
                 Head("model:\n  preset: bert-tiny\n  num_attention_heads: 3\n"),
                 "model.num_attention_heads", 6, 24,
                 "hidden_size (128) must be a multiple of num_attention_heads (3)"},
+        BadSpec{"UnknownInitialization", Head("model:\n  initialization: xavier\n"),
+                "model.initialization", 5, 19,
+                "must be one of normal, local-attention; got 'xavier'"},
+        BadSpec{"LocalAttentionWithOddHeads",
+                Head("model:\n  preset: bert-tiny\n  num_attention_heads: 128\n"
+                     "  initialization: local-attention\n"),
+                "model.initialization", 7, 19,
+                "local-attention needs an even head size; hidden_size / num_attention_heads is 1"},
         BadSpec{"DropoutOfOne", Head("model:\n  hidden_dropout_prob: 1\n"),
                 "model.hidden_dropout_prob", 5, 24, "must be in [0, 1)"},
         BadSpec{"MlmProbability", Head("training:\n  mlm_probability: 1.5\n"),
@@ -346,6 +354,16 @@ TEST(JobSpecTest, DeeplyNestedYamlIsAnErrorNotACrash) {
 
 TEST(JobSpecTest, WithoutPathChecksMissingFilesAreFine) {
   EXPECT_TRUE(Parse("name: t\ncorpus:\n  sources: [missing/*.txt]\n", false).ok());
+}
+
+// model.initialization: "normal" (Hugging Face's, the article's) unless set.
+TEST(JobSpecTest, InitializationDefaultsToNormalAndKeepsLocalAttention) {
+  const ParseResult plain = Parse(kHead);
+  ASSERT_TRUE(plain.ok()) << Dump(plain);
+  EXPECT_EQ(plain.spec.model().initialization(), "normal");
+  const ParseResult local = Parse(std::string(kHead) + "model:\n  initialization: local-attention\n");
+  ASSERT_TRUE(local.ok()) << Dump(local);
+  EXPECT_EQ(local.spec.model().initialization(), "local-attention");
 }
 
 // precision: auto is the worker's to resolve (engine/precision.h); the spec keeps it as written.

@@ -116,11 +116,13 @@ TEST_F(ModelFromTest, AJobReferenceIsLeftToBertd) {
   }
 }
 
-TEST_F(ModelFromTest, SizesAndPresetCannotBeSetWithIt) {
+TEST_F(ModelFromTest, SizesPresetAndInitializationCannotBeSetWithIt) {
   const ParseResult r = Parse(
-      "model:\n  from: model\n  preset: bert-tiny\n  hidden_size: 128\n  num_hidden_layers: 4\n");
+      "model:\n  from: model\n  preset: bert-tiny\n  hidden_size: 128\n  num_hidden_layers: 4\n"
+      "  initialization: local-attention\n");
   ASSERT_FALSE(r.ok());
-  for (const char* field : {"model.preset", "model.hidden_size", "model.num_hidden_layers"}) {
+  for (const char* field : {"model.preset", "model.hidden_size", "model.num_hidden_layers",
+                            "model.initialization"}) {
     EXPECT_THAT(ErrorAbout(r, field), HasSubstr("cannot be set with model.from"));
   }
 }
