@@ -26,10 +26,14 @@ namespace bert {
 namespace {
 namespace fs = std::filesystem;
 
-// 6 passes over the excerpt's ~1,000 blocks of 128 tokens (the quickstart
+// 12 passes over the excerpt's ~1,000 blocks of 128 tokens (the quickstart
 // makes about 2 over the whole corpus); a held-out twentieth (~50 blocks)
-// gives ~900 masked tokens, so the accuracy is known to about +-1%.
-constexpr int kSteps = 200;
+// gives ~900 masked tokens, so the accuracy is known to about +-1.5%.
+// Measured 2026-12-01 (2 cores, avx512_bf16): 22.0% in bf16, 22.8% in fp32,
+// against 4.6% for the most frequent token; 200 steps reach 12.6%. With
+// Hugging Face's initialisation instead of local-attention the quickstart
+// stays on the unigram plateau (README.md).
+constexpr int kSteps = 400;
 constexpr char kValidationFraction[] = "0.05";
 
 std::string Env(const char* name) {
@@ -88,12 +92,7 @@ double MostFrequentTokenShare(const std::string& dataset_dir) {
   return total == 0 ? 1 : static_cast<double>(best) / static_cast<double>(total);
 }
 
-// DISABLED until the quickstart's recipe escapes the unigram plateau (issue 16):
-// measured 2026-12-01, 200 steps on the excerpt reach 4.4% against a 4.6%
-// baseline (and on the whole corpus, 800 steps reach 12.9%, of which all but
-// the baseline is copying the 10% of chosen tokens left unchanged). Run it
-// with --gtest_also_run_disabled_tests.
-TEST(QuickstartRecipeTest, DISABLED_LearnsWellBeyondTheMostFrequentToken) {
+TEST(QuickstartRecipeTest, LearnsWellBeyondTheMostFrequentToken) {
   const std::string agent = Env("BERT_BIN_DIR") + "/bert-agent";
   const std::string worker = Env("BERT_BIN_DIR") + "/bert-worker";
   if (access(agent.c_str(), X_OK) != 0 || access(worker.c_str(), X_OK) != 0) {
@@ -132,11 +131,12 @@ TEST(QuickstartRecipeTest, DISABLED_LearnsWellBeyondTheMostFrequentToken) {
 
   // run-stage prints the worker's metrics as "metric eval/accuracy = 0.21 (step 160)".
   double accuracy = -1, first_loss = -1, last_loss = -1;
-  std::string precision_line;
+  std::string precision_line, init_line;
   std::istringstream lines(out);
   std::string line;
   while (std::getline(lines, line)) {
     if (line.find("precision auto") != std::string::npos) precision_line = line;
+    if (line.find("initialization local-attention") != std::string::npos) init_line = line;
     const size_t at = line.find("metric ");
     if (at == std::string::npos) continue;
     std::istringstream words(line.substr(at + 7));
@@ -155,8 +155,9 @@ TEST(QuickstartRecipeTest, DISABLED_LearnsWellBeyondTheMostFrequentToken) {
             << " -> " << last_loss << "\n"
             << precision_line << "\n";
   EXPECT_FALSE(precision_line.empty()) << "the spec asks for precision auto; the worker says what it chose";
+  EXPECT_FALSE(init_line.empty()) << "the spec asks for initialization local-attention; the worker says so";
   EXPECT_LT(last_loss, first_loss - 1.0);
-  EXPECT_GT(accuracy, 2.5 * baseline);
+  EXPECT_GT(accuracy, 3 * baseline);
   fs::remove_all(dir);
 }
 
