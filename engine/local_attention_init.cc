@@ -3,6 +3,8 @@
 #include <cmath>
 #include <vector>
 
+#include "protocol/worker_config.h"
+
 namespace bert::engine {
 namespace {
 
@@ -29,17 +31,6 @@ std::vector<double> PairFrequencies(int64_t pairs, int64_t heads) {
 
 }  // namespace
 
-std::string LocalAttentionInitError(const BertConfig& c) {
-  if (c.num_attention_heads < 1 || c.hidden_size % c.num_attention_heads != 0) {
-    return "hidden_size must be a multiple of num_attention_heads";
-  }
-  if ((c.hidden_size / c.num_attention_heads) % 2 != 0) {
-    return "initialization local-attention needs an even head size (hidden_size / "
-           "num_attention_heads = " + std::to_string(c.hidden_size / c.num_attention_heads) + ")";
-  }
-  return "";
-}
-
 int64_t LocalAttentionOffset(int64_t head) {
   return (head % 2 == 0 ? -1 : 1) * (1 + head / 2);
 }
@@ -55,9 +46,11 @@ std::string DescribeLocalAttentionInit(const BertConfig& config) {
 }
 
 void InitLocalAttention(BertForMaskedLM& model) {
-  TORCH_CHECK(LocalAttentionInitError(model->config).empty(), LocalAttentionInitError(model->config));
-  torch::NoGradGuard no_grad;
   const BertConfig& c = model->config;
+  const std::string error = protocol::ModelInitializationSizeError(protocol::kModelInitLocalAttention,
+                                                                    c.hidden_size, c.num_attention_heads);
+  TORCH_CHECK(error.empty(), error);
+  torch::NoGradGuard no_grad;
   const int64_t C = c.hidden_size, H = c.num_attention_heads, pairs = C / 2, per_head = pairs / H;
   const std::vector<double> omega = PairFrequencies(pairs, H);
 

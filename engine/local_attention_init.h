@@ -33,11 +33,8 @@
 
 namespace bert::engine {
 
-// Empty when `config` can take it (an even head size); else why not.
-std::string LocalAttentionInitError(const BertConfig& config);
-
-// Applies the above to a model that InitBertWeights initialised. Requires an
-// empty LocalAttentionInitError(model->config).
+// Applies the above to a model that InitBertWeights initialised. Its head size
+// must be even (protocol::ModelInitializationSizeError says why not).
 void InitLocalAttention(BertForMaskedLM& model);
 
 // The offset head h of layer 0 starts attending to: -1, +1, -2, +2, ...

@@ -299,7 +299,9 @@ PretrainResult Pretrain(const PretrainOptions& options, TrainingObserver& observ
   BertForMaskedLM model(config);
   InitBertWeights(model);
   if (options.initialization == protocol::kModelInitLocalAttention && !warm_start && !resume_from) {
-    if (const std::string error = LocalAttentionInitError(config); !error.empty()) {
+    if (const std::string error = protocol::ModelInitializationSizeError(
+            options.initialization, config.hidden_size, config.num_attention_heads);
+        !error.empty()) {
       throw EngineError(FailureCause::kSpecError, "model.initialization: " + error);
     }
     InitLocalAttention(model);

@@ -30,6 +30,18 @@ inline constexpr char kModelInitLocalAttention[] = "local-attention";
 inline bool IsModelInitialization(std::string_view name) {
   return name == kModelInitNormal || name == kModelInitLocalAttention;
 }
+// Why `initialization` cannot start a model with these sizes ("" when it can):
+// local-attention pairs each head's dimensions, so it needs an even head size.
+// The spec validator and the worker both ask this.
+inline std::string ModelInitializationSizeError(std::string_view initialization,
+                                                int64_t hidden_size, int64_t num_attention_heads) {
+  if (initialization != kModelInitLocalAttention || num_attention_heads < 1 ||
+      hidden_size % num_attention_heads != 0 || (hidden_size / num_attention_heads) % 2 == 0) {
+    return "";
+  }
+  return "local-attention needs an even head size; hidden_size / num_attention_heads is " +
+         std::to_string(hidden_size / num_attention_heads);
+}
 
 // The device a worker trains on when the config names none.
 inline constexpr char kDefaultWorkerDevice[] = "cpu";

@@ -246,12 +246,10 @@ void CheckModel(const JobSpec& spec, Checker& check) {
                  false);
   check.OneOf("model.initialization", model.initialization(),
               {bert::protocol::kModelInitNormal, bert::protocol::kModelInitLocalAttention});
-  if (model.initialization() == bert::protocol::kModelInitLocalAttention &&
-      model.num_attention_heads() > 0 && model.hidden_size() % model.num_attention_heads() == 0 &&
-      (model.hidden_size() / model.num_attention_heads()) % 2 != 0) {
-    check.Error("model.initialization",
-                absl::StrCat("local-attention needs an even head size; hidden_size / num_attention_heads is ",
-                             model.hidden_size() / model.num_attention_heads()));
+  if (const std::string error = bert::protocol::ModelInitializationSizeError(
+          model.initialization(), model.hidden_size(), model.num_attention_heads());
+      !error.empty()) {
+    check.Error("model.initialization", error);
   }
   if (model.num_attention_heads() > 0 && model.hidden_size() > 0 &&
       model.hidden_size() % model.num_attention_heads() != 0) {

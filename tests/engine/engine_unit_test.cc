@@ -602,7 +602,9 @@ TEST(LocalAttentionInitTest, FirstLayerHeadsStartOnTheirNeighbours) {
     torch::manual_seed(3);
     BertConfig c = *PresetConfig("bert-tiny", 1000);
     c.num_attention_heads = heads;
-    ASSERT_EQ(LocalAttentionInitError(c), "");
+    ASSERT_EQ(protocol::ModelInitializationSizeError(protocol::kModelInitLocalAttention, c.hidden_size,
+                                                     c.num_attention_heads),
+              "");
     BertForMaskedLM model(c);
     InitBertWeights(model);
     const torch::Tensor ids = torch::randint(5, 1000, {4, 128}, torch::kInt64);
@@ -632,9 +634,11 @@ TEST(LocalAttentionInitTest, FirstLayerHeadsStartOnTheirNeighbours) {
   EXPECT_EQ(DescribeLocalAttentionInit(*PresetConfig("bert-mini", 1000)),
             "initialization local-attention: layer 0's heads start on the tokens at offsets -1, +1, -2, +2; "
             "position embeddings sinusoidal");
-  BertConfig odd = *PresetConfig("bert-tiny", 1000);
-  odd.num_attention_heads = 128;  // head size 1
-  EXPECT_NE(LocalAttentionInitError(odd).find("even head size"), std::string::npos);
+  // Head size 1: refused for local-attention, fine for normal.
+  EXPECT_NE(protocol::ModelInitializationSizeError(protocol::kModelInitLocalAttention, 128, 128)
+                .find("even head size"),
+            std::string::npos);
+  EXPECT_EQ(protocol::ModelInitializationSizeError(protocol::kModelInitNormal, 128, 128), "");
 }
 
 // The worker takes the two names and refuses any other, naming the key.
