@@ -85,12 +85,7 @@ class LifecycleE2eTest : public ::testing::Test {
   Run Bertctl(const std::string& args) { return bertd_->Bertctl(args); }
 
   std::string Submit(const std::string& name, const std::string& yaml) {
-    std::ofstream(dir_ / "specs" / (name + ".yaml")) << yaml;
-    const Run run =
-        Bertctl("-o json submit --upload never " + (dir_ / "specs" / (name + ".yaml")).string());
-    EXPECT_EQ(run.exit_code, 0) << run.err;
-    if (run.exit_code != 0) return "";
-    return json::parse(run.out)["job"]["id"];
+    return bertd_->SubmitSpec(dir_ / "specs" / (name + ".yaml"), yaml);
   }
 
   json Get(const std::string& id) {

@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -96,6 +98,14 @@ CliRun LocalBertd::Bertctl(const std::string& args, const std::string& env) cons
   run.out = Slurp(dir_ / "cli.out");
   run.err = Slurp(dir_ / "cli.err");
   return run;
+}
+
+std::string LocalBertd::SubmitSpec(const std::filesystem::path& spec_path, const std::string& yaml) const {
+  std::ofstream(spec_path) << yaml;
+  const CliRun run = Bertctl("-o json submit --upload never " + spec_path.string());
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  if (run.exit_code != 0) return "";
+  return json::parse(run.out)["job"]["id"];
 }
 
 json LocalBertd::WaitForState(const std::string& job_id, const std::vector<std::string>& states,

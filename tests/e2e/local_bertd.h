@@ -49,6 +49,9 @@ class LocalBertd {
   // stdin from /dev/null, no BERTCTL_* variables; `env` is prefixed
   // ("XDG_CONFIG_HOME=/x").
   CliRun Bertctl(const std::string& args, const std::string& env = "") const;
+  // Writes `yaml` to `spec_path` and submits it (`bertctl -o json submit
+  // --upload never`); the job id, or "" with a test failure naming bertctl's error.
+  std::string SubmitSpec(const std::filesystem::path& spec_path, const std::string& yaml) const;
   // Polls `bertctl get JOB -o json` until the job's state is one of `states`
   // (default: a final one) or `timeout_s` passes; the last JSON seen.
   nlohmann::json WaitForState(const std::string& job_id,

@@ -62,12 +62,7 @@ class WarmStartE2eTest : public ::testing::Test {
 
   // Writes specs/<name>.yaml and submits it; the job id ("" on failure).
   std::string Submit(const std::string& name, const std::string& yaml) {
-    std::ofstream(dir_ / "specs" / (name + ".yaml")) << yaml;
-    const Run run =
-        Bertctl("-o json submit --upload never " + (dir_ / "specs" / (name + ".yaml")).string());
-    EXPECT_EQ(run.exit_code, 0) << run.err;
-    if (run.exit_code != 0) return "";
-    return json::parse(run.out)["job"]["id"];
+    return bertd_->SubmitSpec(dir_ / "specs" / (name + ".yaml"), yaml);
   }
 
   // Waits until the job is final (at most 5 minutes).
